@@ -1,0 +1,113 @@
+// Package testenv locates what scripts/setup.sh prepared: Debian's kernel packages unpacked
+// (never installed) into the project's cache. Tests that need them fail loudly when they
+// are missing; they never skip.
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Root returns the project root: the nearest directory above the working directory that
+// holds go.mod.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("testenv: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Cache returns the download and build cache: $GOKMOD_CACHE, or .cache in the project root.
+func Cache() (string, error) {
+	if c := os.Getenv("GOKMOD_CACHE"); c != "" {
+		return c, nil
+	}
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".cache"), nil
+}
+
+// Kernel is one of Debian's kernel packages, unpacked with its headers into Root.
+type Kernel struct {
+	Release string // uname -r, e.g. 6.1.0-56-amd64
+	Root    string // the unpacked packages: boot/, lib/modules/, usr/src/
+}
+
+// ModDir is /lib/modules/RELEASE inside the unpacked root.
+func (k Kernel) ModDir() string { return filepath.Join(k.Root, "lib/modules", k.Release) }
+
+// Headers is the kbuild directory for out-of-tree modules (M=...).
+func (k Kernel) Headers() string {
+	return filepath.Join(k.Root, "usr/src", "linux-headers-"+k.Release)
+}
+
+// VMLinux is the decompressed kernel ELF, booted through QEMU's PVH entry.
+func (k Kernel) VMLinux() string { return filepath.Join(k.Root, "vmlinux") }
+
+// Versions returns the exact Debian package versions unpacked into Root, one
+// "package version" line each.
+func (k Kernel) Versions() (string, error) {
+	b, err := os.ReadFile(filepath.Join(k.Root, "versions.txt"))
+	return strings.TrimSpace(string(b)), err
+}
+
+// Kernels returns the prepared kernels, 6.1 first, as listed by scripts/setup.sh.
+func Kernels() ([]Kernel, error) {
+	cache, err := Cache()
+	if err != nil {
+		return nil, err
+	}
+	list := filepath.Join(cache, "kernels", "list")
+	f, err := os.Open(list)
+	if err != nil {
+		return nil, fmt.Errorf("no prepared kernels (%w): run scripts/setup.sh (make setup)", err)
+	}
+	defer f.Close()
+	var ks []Kernel
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rel := strings.TrimSpace(sc.Text())
+		if rel == "" {
+			continue
+		}
+		k := Kernel{Release: rel, Root: filepath.Join(cache, "kernels", rel)}
+		if _, err := os.Stat(filepath.Join(k.Root, ".ready")); err != nil {
+			return nil, fmt.Errorf("kernel %s is not fully prepared: run scripts/setup.sh (make setup)", rel)
+		}
+		ks = append(ks, k)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", list, err)
+	}
+	if len(ks) == 0 {
+		return nil, fmt.Errorf("%s lists no kernel: run scripts/setup.sh (make setup)", list)
+	}
+	return ks, nil
+}
+
+// RequireKernels returns the prepared kernels or fails the test: a missing kernel is a
+// broken environment, never a reason to skip.
+func RequireKernels(tb testing.TB) []Kernel {
+	tb.Helper()
+	ks, err := Kernels()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ks
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# setup.sh — install everything gokmod's tests and demo need, idempotently.
+#
+#   * Debian packages for the host side (qemu, busybox-static, kmod, cpio, xz, zstd, kbuild deps);
+#   * Debian's kernel packages for 6.1 (what linux-image-amd64 depends on) and the newest 6.12
+#     (linux-image-6.12.*+deb12-amd64), with their headers and kbuild, fetched with
+#     `apt-get download` into $GOKMOD_CACHE/debs and unpacked with `dpkg -x` into
+#     $GOKMOD_CACHE/kernels/KVER — never installed, never loaded into this host's kernel.
+#
+# Each ready kernel root holds boot/, lib/modules/KVER (with modules.dep made by depmod -b),
+# usr/src/linux-headers-* (Makefile include fixed to the unpacked path), vmlinux (the
+# decompressed ELF, for PVH boot) and versions.txt (the exact package versions).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cache=${GOKMOD_CACHE:-$top/.cache}
+mkdir -p "$cache/debs" "$cache/kernels"
+
+log() { echo "[setup] $*" >&2; }
+
+# ---- host packages ----
+need=()
+for p in qemu-system-x86 busybox-static cpio kmod xz-utils zstd make gcc bc flex bison libelf-dev libssl-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then log "missing packages (need root to install): ${need[*]}"; exit 1; fi
+  log "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
+fi
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" = 0 ] && [ "$(id -u)" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+}
+
+# pick_kernels prints the two image package names: 6.1 (linux-image-amd64's dependency) and
+# the newest 6.12 whose headers exist too.
+pick_kernels() {
+  local k61 k612
+  k61=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\./{print $2; exit}')
+  k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' 2>/dev/null \
+         | awk '{print $1}' | sort -V | tail -1)
+  echo "$k61 $k612"
+}
+
+fetch() { # fetch PKG -> path of its .deb in the cache
+  local pkg=$1 f
+  f=$(ls "$cache/debs/${pkg}"_*.deb 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$f" ]; then
+    log "downloading $pkg"
+    (cd "$cache/debs" && apt-get download -q "$pkg" >/dev/null 2>&1) || { apt_update_once; (cd "$cache/debs" && apt-get download -q "$pkg" >/dev/null); }
+    f=$(ls "$cache/debs/${pkg}"_*.deb | sort -V | tail -1)
+  fi
+  echo "$f"
+}
+
+extract_vmlinux() { # the bzImage payload (XZ in 6.1, ZSTD in 6.12) as an ELF, for QEMU's PVH entry
+  local vmlinuz=$1 out=$2 off dec
+  off=$(LC_ALL=C grep -obUaP '\xFD7zXZ\x00' "$vmlinuz" | head -1 | cut -d: -f1 || true); dec="xz -dc"
+  if [ -z "$off" ]; then off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$vmlinuz" | head -1 | cut -d: -f1 || true); dec="zstd -dc"; fi
+  { tail -c +$((${off:-0}+1)) "$vmlinuz" | $dec > "$out.tmp"; } 2>/dev/null || true
+  [ "$(head -c4 "$out.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || { rm -f "$out.tmp"; log "cannot extract vmlinux from $vmlinuz"; exit 1; }
+  mv "$out.tmp" "$out"
+}
+
+setup_kernel() { # setup_kernel IMAGE-PACKAGE
+  local img=$1 kver root tmp hdr common kbuild f
+  kver=${img#linux-image-}
+  root=$cache/kernels/$kver
+  if [ -f "$root/.ready" ]; then return; fi
+  log "preparing $kver"
+  hdr=linux-headers-$kver
+  common=$(apt-cache depends "$hdr" | awk '/Depends: linux-headers-.*-common/{print $2; exit}')
+  kbuild=$(apt-cache depends "$hdr" | awk '/Depends: linux-kbuild-/{print $2; exit}')
+  [ -n "$common" ] && [ -n "$kbuild" ] || { log "cannot resolve headers of $hdr"; exit 1; }
+  tmp=$root.tmp; rm -rf "$tmp"; mkdir -p "$tmp"
+  : > "$tmp/versions.txt"
+  for p in "$img" "$hdr" "$common" "$kbuild"; do
+    f=$(fetch "$p")
+    dpkg -x "$f" "$tmp"
+    echo "$p $(dpkg-deb -f "$f" Version)" >> "$tmp/versions.txt"
+  done
+  # The headers' Makefile includes the -common tree by absolute path: point it at ours.
+  sed -i "s|^include /usr/src/|include $root/usr/src/|" "$tmp/usr/src/linux-headers-$kver/Makefile"
+  depmod -b "$tmp" "$kver"     # the package ships no modules.dep; this only writes files
+  extract_vmlinux "$tmp/boot/vmlinuz-$kver" "$tmp/vmlinux"
+  rm -rf "$root"; mv "$tmp" "$root"
+  touch "$root/.ready"
+}
+
+read -r k61 k612 < <(pick_kernels)
+if [ -z "$k61" ] || [ -z "$k612" ]; then apt_update_once; read -r k61 k612 < <(pick_kernels); fi
+[ -n "$k61" ] && [ -n "$k612" ] || { log "cannot find the kernel packages (6.1: '$k61', 6.12: '$k612')"; exit 1; }
+setup_kernel "$k61"
+setup_kernel "$k612"
+# The list the Go harness reads: one kernel release per line, 6.1 first.
+printf '%s\n%s\n' "${k61#linux-image-}" "${k612#linux-image-}" > "$cache/kernels/list.tmp"
+mv "$cache/kernels/list.tmp" "$cache/kernels/list"
+log "kernels ready: $(tr '\n' ' ' < "$cache/kernels/list")"
