@@ -1,0 +1,42 @@
+# gokmod — see README.md. `make demo` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+GO ?= go
+export GOKMOD_CACHE ?= $(CURDIR)/.cache
+VMSTATS := $(GOKMOD_CACHE)/vmstats.txt
+
+.PHONY: all build setup test unit vet demo bench fuzz versions clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gokmod ./cmd/gokmod
+	@for t in insmod rmmod lsmod modinfo modprobe depmod; do ln -sf gokmod bin/$$t; done
+
+setup:
+	bash scripts/setup.sh
+
+versions: setup
+	@bash scripts/versions.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+# All tests, VM tests included: every guest boots one of Debian's real kernels in QEMU.
+test: setup vet
+	@bash scripts/versions.sh
+	@rm -f $(VMSTATS)
+	GOKMOD_VMSTATS=$(VMSTATS) $(GO) test -count=1 -timeout 30m ./... 2>&1 | tee $(GOKMOD_CACHE)/test.log; \
+	  rc=$${PIPESTATUS[0]}; bash scripts/vmstats.sh $(VMSTATS); exit $$rc
+
+fuzz: setup
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./ko/
+
+demo: setup build
+	$(GO) run ./internal/demo
+
+bench: setup build
+	bash scripts/bench-insmod.sh
+
+clean:
+	rm -rf bin

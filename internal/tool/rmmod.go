@@ -1,0 +1,130 @@
+package tool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"strings"
+
+	"gokmod/internal/cli"
+	"gokmod/kmod"
+)
+
+// libkmodRemoveWhere is where Debian's kmod 30 says its delete_module error comes from;
+// it prints it, and byte-identical output means printing it too.
+const libkmodRemoveWhere = "../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
+
+func rmmodHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n\trmmod [options] modulename ...\nOptions:\n"+
+		"\t-f, --force       forces a module unload and may crash your\n"+
+		"\t                  machine. This requires Forced Module Removal\n"+
+		"\t                  option in your kernel. DANGEROUS\n"+
+		"\t-s, --syslog      print to syslog, not stderr\n"+
+		"\t-v, --verbose     enables more messages\n"+
+		"\t-V, --version     show version\n"+
+		"\t-h, --help        show this help\n")
+}
+
+// rmmod removes modules by name or by file, as kmod's rmmod: unless forced it refuses a
+// module that is built in, not loaded, or in use, with kmod's messages, before calling
+// delete_module(O_NONBLOCK [|O_TRUNC]).
+func rmmod(e *Env, args []string) int {
+	parsed, names, status, ok := e.getopt(args, []cli.Option{
+		{Short: 'f', Long: "force"}, {Short: 's', Long: "syslog"}, {Short: 'v', Long: "verbose"}, {Short: 'w'},
+	}, rmmodHelp)
+	if !ok {
+		return status
+	}
+	force, verbose := false, 0
+	for _, p := range parsed {
+		switch p.Name {
+		case "force":
+			force = true
+		case "syslog":
+			if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_ERR, e.Prog); err == nil {
+				defer w.Close()
+				e.Stderr = syslogWriter{w}
+			}
+		case "verbose":
+			verbose++
+		}
+	}
+	if len(names) == 0 {
+		e.Errorf("missing module name.\n")
+		return 1
+	}
+	failed := 0
+	for _, arg := range names {
+		name := kmod.Normalize(arg)
+		if _, err := os.Stat(arg); err == nil {
+			name = kmod.NameFromPath(arg)
+		}
+		if !force && !e.checkInUse(name) {
+			failed++
+			continue
+		}
+		if verbose > 0 {
+			fmt.Fprintf(e.Stderr, "%s: removing %s\n", e.Prog, name)
+		}
+		if err := e.Host.Remove(name, force); err != nil {
+			// libkmod logs its own line first, then the tool its summary. Debian builds
+			// kmod 30 with debug logging, so libkmod's line names its source location.
+			e.Errorf("%scould not remove '%s': %s\n", libkmodRemoveWhere, name, strerror(err))
+			e.Errorf("could not remove module %s: %s\n", arg, strerror(err))
+			failed++
+		}
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// checkInUse mirrors kmod's check_module_inuse: false (after printing why) when the
+// module cannot be removed without force.
+func (e *Env) checkInUse(name string) bool {
+	state, err := e.Host.State(name)
+	switch {
+	case err == nil && state == kmod.Builtin:
+		e.Errorf("Module %s is builtin.\n", name)
+		return false
+	case err != nil:
+		e.Errorf("Module %s is not currently loaded\n", name)
+		return false
+	}
+	holders, herr := e.Host.Holders(name)
+	if herr != nil {
+		e.Errorf("could not open '/sys/module/%s/holders': %s\n", name, strerror(unwrapPath(herr)))
+	}
+	if len(holders) > 0 {
+		e.Errorf("Module %s is in use by: %s\n", name, strings.Join(holders, " "))
+		return false
+	}
+	n, err := e.Host.RefCount(name)
+	if err == nil && n > 0 {
+		e.Errorf("Module %s is in use\n", name)
+		return false
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		e.Errorf("Module unloading is not supported\n")
+		return false
+	}
+	return true
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// syslogWriter sends rmmod -s messages to syslog, as kmod's log_printf does.
+type syslogWriter struct{ w *syslog.Writer }
+
+func (s syslogWriter) Write(b []byte) (int, error) {
+	return len(b), s.w.Err(strings.TrimRight(string(b), "\n"))
+}

@@ -1,0 +1,135 @@
+// Package tool implements gokmod's command-line tools (insmod, rmmod, lsmod, ...) as thin
+// layers over the library packages, with kmod's options, messages and exit codes.
+package tool
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/internal/cli"
+	"gokmod/kmod"
+)
+
+// Version is gokmod's version, printed by -V.
+const Version = "0.1.0"
+
+// Env is what a tool runs against: its name for messages, its output streams and the
+// system it acts on.
+type Env struct {
+	Prog   string // name used in messages, e.g. "insmod"
+	Stdout io.Writer
+	Stderr io.Writer
+	Host   *kmod.Host
+}
+
+// Errorf prints a message in kmod's format: "insmod: ERROR: ...".
+func (e *Env) Errorf(format string, args ...any) {
+	fmt.Fprintf(e.Stderr, "%s: ERROR: "+format, append([]any{e.Prog}, args...)...)
+}
+
+// Tool is one gokmod command.
+type Tool struct {
+	Name    string
+	Summary string
+	Run     func(e *Env, args []string) int
+}
+
+// Tools lists every tool, in the order --help shows them.
+var Tools = []Tool{
+	{"insmod", "insert a module file into the kernel", insmod},
+	{"rmmod", "remove modules from the kernel", rmmod},
+	{"lsmod", "list loaded modules", lsmod},
+}
+
+func find(name string) *Tool {
+	for i := range Tools {
+		if Tools[i].Name == name {
+			return &Tools[i]
+		}
+	}
+	return nil
+}
+
+// Main runs gokmod with argv as os.Args: "gokmod TOOL ARGS", or "TOOL ARGS" when invoked
+// through a symlink named after the tool, as kmod's multi-call binary is.
+func Main(argv []string, stdout, stderr io.Writer, host *kmod.Host) int {
+	base := filepath.Base(argv[0])
+	if t := find(base); t != nil {
+		return t.Run(&Env{Prog: base, Stdout: stdout, Stderr: stderr, Host: host}, argv[1:])
+	}
+	if len(argv) < 2 {
+		usage(stderr)
+		return 1
+	}
+	switch argv[1] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return 0
+	case "-V", "--version":
+		fmt.Fprintf(stdout, "gokmod version %s\n", Version)
+		return 0
+	}
+	t := find(argv[1])
+	if t == nil {
+		fmt.Fprintf(stderr, "gokmod: ERROR: unknown command '%s'\n", argv[1])
+		usage(stderr)
+		return 1
+	}
+	return t.Run(&Env{Prog: t.Name, Stdout: stdout, Stderr: stderr, Host: host}, argv[2:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "gokmod - load, unload and explain Linux kernel modules\n\nUsage:\n\tgokmod TOOL [options] [args]\n\tTOOL [options] [args]   (through a symlink named after the tool)\n\nTools:\n")
+	for _, t := range Tools {
+		fmt.Fprintf(w, "\t%-10s %s\n", t.Name, t.Summary)
+	}
+	fmt.Fprintf(w, "\nEvery tool takes -h/--help and -V/--version.\n")
+}
+
+// getopt parses a tool's options, printing kmod-style errors; ok is false when the tool
+// should exit with status (help or version already printed, or a bad option).
+func (e *Env) getopt(args []string, opts []cli.Option, help func(io.Writer)) (parsed []cli.Parsed, operands []string, status int, ok bool) {
+	opts = append(opts, cli.Option{Short: 'h', Long: "help"}, cli.Option{Short: 'V', Long: "version"})
+	parsed, operands, err := cli.Getopt(args, opts, false)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "%s: %v\n", e.Prog, err)
+		return nil, nil, 1, false
+	}
+	for _, p := range parsed {
+		switch p.Name {
+		case "help":
+			help(e.Stdout)
+			return nil, nil, 0, false
+		case "version":
+			fmt.Fprintf(e.Stdout, "gokmod version %s\n", Version)
+			return nil, nil, 0, false
+		}
+	}
+	return parsed, operands, 0, true
+}
+
+// strerror is glibc's strerror(3) text, which kmod prints.
+func strerror(err error) string {
+	var errno unix.Errno
+	if e, ok := err.(unix.Errno); ok {
+		errno = e
+	} else if pe, ok := err.(*os.PathError); ok {
+		if e, ok := pe.Err.(unix.Errno); ok {
+			errno = e
+		} else {
+			return pe.Err.Error()
+		}
+	} else {
+		return err.Error()
+	}
+	s := errno.Error()
+	if strings.HasPrefix(s, "errno ") {
+		return "Unknown error " + s[len("errno "):]
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,252 @@
+package tool_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gokmod/internal/playground"
+	"gokmod/internal/testenv"
+	"gokmod/internal/vmtest"
+	"gokmod/ko"
+)
+
+// scenario is one real-kernel situation, played once with Debian's kmod and once with
+// gokmod in the same guest, from the same starting state.
+type scenario struct {
+	name   string
+	setup  []string // run with kmod's tools first; {T} is not expanded here
+	action string   // {T} expands to the directory of the tool set under test
+	// kmodAction replaces action for kmod when gokmod has an option kmod 30 lacks.
+	kmodAction string
+	uid        int // run the action as this user (0: root)
+	exit       int // the exit status both must give
+	// gokmodSays lists text gokmod's stderr must contain: the kernel's real reason.
+	gokmodSays []string
+	// sameFirstLine: gokmod's first stderr line must equal kmod's.
+	sameFirstLine bool
+}
+
+// TestToolsAgainstKmod runs every scenario on every prepared kernel: same exit code, same
+// resulting /proc/modules, byte-identical lsmod, and gokmod naming the real reason.
+func TestToolsAgainstKmod(t *testing.T) {
+	for _, k := range testenv.RequireKernels(t) {
+		t.Run(k.Release, func(t *testing.T) { runScenarios(t, k) })
+	}
+}
+
+func runScenarios(t *testing.T, k testenv.Kernel) {
+	pg := playground.MustBuild(t, k)
+	files := guestFiles(t, k, pg)
+	vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Files: files, Modules: []string{"llc", "stp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	run := func(cmd string) *vmtest.Result {
+		t.Helper()
+		r, err := vm.Run(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	compressed := run("cat /sys/module/compression 2>/dev/null || echo none").Stdout
+	t.Logf("%s: /sys/module/compression: %s", k.Release, strings.TrimSpace(compressed))
+
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			type outcome struct {
+				exit    int
+				stderr  string
+				modules string
+			}
+			var got [2]outcome
+			for i, dir := range []string{vmtest.KmodDir, vmtest.GokmodDir} {
+				reset(t, vm)
+				for _, s := range sc.setup {
+					if r := run(s); r.Exit != 0 {
+						t.Fatalf("setup %q: exit %d: %s", s, r.Exit, r.Stderr)
+					}
+				}
+				action := sc.action
+				if i == 0 && sc.kmodAction != "" {
+					action = sc.kmodAction
+				}
+				action = strings.ReplaceAll(action, "{T}", dir)
+				r, err := vm.RunAs(sc.uid, sc.uid, action)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[i] = outcome{r.Exit, r.Stderr, procModules(run("cat /proc/modules").Stdout)}
+				lk, lg := run(vmtest.KmodDir+"/lsmod").Stdout, run(vmtest.GokmodDir+"/lsmod").Stdout
+				if lk != lg {
+					t.Errorf("lsmod differs after %q:\nkmod:\n%s\ngokmod:\n%s", action, lk, lg)
+				}
+			}
+			kmod, gok := got[0], got[1]
+			t.Logf("kmod: exit %d\n%s", kmod.exit, kmod.stderr)
+			t.Logf("gokmod: exit %d\n%s", gok.exit, gok.stderr)
+			if kmod.exit != sc.exit || gok.exit != sc.exit {
+				t.Errorf("exit: kmod %d, gokmod %d, want %d\nkmod stderr: %s\ngokmod stderr: %s", kmod.exit, gok.exit, sc.exit, kmod.stderr, gok.stderr)
+			}
+			if kmod.modules != gok.modules {
+				t.Errorf("/proc/modules differs:\nkmod:\n%s\ngokmod:\n%s", kmod.modules, gok.modules)
+			}
+			if sc.sameFirstLine && firstLine(kmod.stderr) != firstLine(gok.stderr) {
+				t.Errorf("first line differs:\nkmod:   %q\ngokmod: %q", firstLine(kmod.stderr), firstLine(gok.stderr))
+			}
+			for _, s := range sc.gokmodSays {
+				if !strings.Contains(gok.stderr, s) {
+					t.Errorf("gokmod stderr lacks %q:\n%s", s, gok.stderr)
+				}
+			}
+			if strings.Contains(gok.stderr, "panic") || strings.Contains(gok.stderr, "goroutine") {
+				t.Errorf("gokmod crashed:\n%s", gok.stderr)
+			}
+		})
+	}
+	reset(t, vm)
+}
+
+func scenarios() []scenario {
+	return []scenario{
+		{name: "no-deps", action: "{T}/insmod minix.ko", exit: 0},
+		{name: "dependency-chain", action: "{T}/insmod llc.ko && {T}/insmod stp.ko", exit: 0},
+		{name: "missing-dependency", action: "{T}/insmod stp.ko", exit: 1, sameFirstLine: true,
+			gokmodSays: []string{"kernel: stp: Unknown symbol llc_sap_open (err -2)", "exported by module llc"}},
+		{name: "truncated", action: "{T}/insmod truncated.ko", exit: 1, sameFirstLine: true,
+			gokmodSays: []string{"kernel: "}},
+		{name: "garbage", action: "{T}/insmod garbage.ko", exit: 1, sameFirstLine: true},
+		{name: "missing-file", action: "{T}/insmod nosuch.ko", exit: 1, sameFirstLine: true},
+		{name: "directory", action: "{T}/insmod /tmp", exit: 1, sameFirstLine: true},
+		{name: "empty-file", action: "{T}/insmod empty.ko", exit: 1, gokmodSays: []string{"empty.ko", "too short"}},
+		{name: "duplicate", setup: []string{"/sbin/insmod minix.ko"}, action: "{T}/insmod minix.ko", exit: 1, sameFirstLine: true,
+			gokmodSays: []string{"already loaded"}},
+		{name: "rmmod-in-use", setup: []string{"/sbin/insmod llc.ko", "/sbin/insmod stp.ko"}, action: "{T}/rmmod llc", exit: 1, sameFirstLine: true},
+		{name: "rmmod-ok", setup: []string{"/sbin/insmod llc.ko", "/sbin/insmod stp.ko"}, action: "{T}/rmmod stp llc", exit: 0},
+		{name: "rmmod-by-path", setup: []string{"/sbin/insmod minix.ko"}, action: "{T}/rmmod ./minix.ko", exit: 0},
+		{name: "rmmod-force-in-use", setup: []string{"/sbin/insmod llc.ko", "/sbin/insmod stp.ko"}, action: "{T}/rmmod -f llc", exit: 1, sameFirstLine: true},
+		{name: "rmmod-force", setup: []string{"/sbin/insmod minix.ko"}, action: "{T}/rmmod -f minix", exit: 0},
+		{name: "rmmod-unknown", action: "{T}/rmmod nosuchmod", exit: 1, sameFirstLine: true},
+		{name: "rmmod-force-unknown", action: "{T}/rmmod -f nosuchmod", exit: 1, sameFirstLine: true},
+		{name: "bad-param-value", action: "{T}/insmod pg_hello.ko count=abc", exit: 1, sameFirstLine: true,
+			gokmodSays: []string{"kernel: pg_hello: `abc' invalid for parameter `count'"}},
+		{name: "unknown-param", action: "{T}/insmod pg_hello.ko bogus=1", exit: 0},
+		{name: "params", action: "{T}/insmod pg_hello.ko count=3 verbose=1 name=x values=1,2,3", exit: 0},
+		{name: "init-fails", action: "{T}/insmod pg_enodev.ko", exit: 1, sameFirstLine: true},
+		{name: "xz", action: "{T}/insmod minix.ko.xz", exit: 0},
+		{name: "zstd", action: "{T}/insmod minix.ko.zst", exit: 0},
+		{name: "vermagic-mismatch", action: "{T}/insmod badmagic.ko", exit: 1, sameFirstLine: true,
+			gokmodSays: []string{"version magic"}},
+		{name: "vermagic-force", action: "{T}/insmod -f badmagic.ko", exit: 0},
+		{name: "vermagic-force-vermagic-only", action: "{T}/insmod --force-vermagic badmagic.ko", kmodAction: "{T}/insmod -f badmagic.ko", exit: 0},
+		{name: "vermagic-force-xz", action: "{T}/insmod -f badmagic.ko.xz", exit: 0},
+		{name: "vermagic-force-modversion-only", action: "{T}/insmod --force-modversion badmagic.ko", kmodAction: "{T}/insmod badmagic.ko", exit: 1, sameFirstLine: true},
+		{name: "non-root", action: "{T}/insmod minix.ko", uid: 65534, exit: 1, sameFirstLine: true,
+			gokmodSays: []string{"CAP_SYS_MODULE"}},
+		{name: "lsmod-holders", setup: []string{"/sbin/insmod llc.ko", "/sbin/insmod stp.ko", "/sbin/insmod pg_exporter.ko",
+			"/sbin/insmod pg_use_plain.ko", "/sbin/insmod pg_use_gpl.ko", "/sbin/insmod pg_use_ns.ko"}, action: "{T}/lsmod", exit: 0},
+	}
+}
+
+// guestFiles prepares the modules the scenarios use: in-tree ones (decompressed when the
+// tree ships .ko.xz), their xz and zstd forms, broken files and a vermagic-edited module.
+func guestFiles(t *testing.T, k testenv.Kernel, pg *playground.Set) []vmtest.File {
+	t.Helper()
+	dir := t.TempDir()
+	var files []vmtest.File
+	add := func(name string, data []byte) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, vmtest.File{Guest: name, Host: p})
+	}
+	intree := func(rel string) []byte {
+		for _, ext := range []string{"", ".xz", ".zst", ".gz"} {
+			b, err := os.ReadFile(filepath.Join(k.ModDir(), rel+ext))
+			if err != nil {
+				continue
+			}
+			if ext != "" {
+				if b, _, err = ko.Decompress(b); err != nil {
+					t.Fatalf("%s: %v", rel+ext, err)
+				}
+			}
+			return b
+		}
+		t.Fatalf("%s: not in %s", rel, k.ModDir())
+		return nil
+	}
+	minix := intree("kernel/fs/minix/minix.ko")
+	add("minix.ko", minix)
+	add("llc.ko", intree("kernel/net/llc/llc.ko"))
+	add("stp.ko", intree("kernel/net/802/stp.ko"))
+	add("truncated.ko", minix[:len(minix)/2])
+	add("garbage.ko", bytes.Repeat([]byte("not a module\n"), 100))
+	add("empty.ko", nil)
+	add("minix.ko.xz", compress(t, minix, "xz", "-C", "crc32", "-c"))
+	add("minix.ko.zst", compress(t, minix, "zstd", "-q", "-c"))
+	for _, m := range []string{"pg_hello", "pg_enodev", "pg_exporter", "pg_use_plain", "pg_use_gpl", "pg_use_ns"} {
+		b, err := os.ReadFile(pg.Path(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(m+".ko", b)
+	}
+	nodeps, err := os.ReadFile(pg.Path("pg_nodeps"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel compares vermagic after the release when modversions are on (same_magic),
+	// so the edit must touch a later word to be noticed.
+	bad := bytes.Replace(nodeps, []byte("mod_unload modversions "), []byte("mod_unload modversionX "), 1)
+	if bytes.Equal(bad, nodeps) {
+		t.Fatal("pg_nodeps.ko: vermagic not found")
+	}
+	add("badmagic.ko", bad)
+	add("badmagic.ko.xz", compress(t, bad, "xz", "-C", "crc32", "-c"))
+	return files
+}
+
+func compress(t *testing.T, data []byte, tool string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(tool, args...)
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	return out
+}
+
+// reset unloads every module, holders first, so each run starts from an empty list.
+func reset(t *testing.T, vm *vmtest.VM) {
+	t.Helper()
+	for i := 0; i < 8; i++ {
+		r, err := vm.Run(`m=$(cut -d' ' -f1 /proc/modules); [ -z "$m" ] && exit 0; for x in $m; do /sbin/rmmod -f $x 2>/dev/null; done; exit 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Exit == 0 {
+			return
+		}
+	}
+	r, _ := vm.Run("cat /proc/modules")
+	t.Fatalf("could not unload every module:\n%s", r.Stdout)
+}
+
+var addrRe = regexp.MustCompile(` 0x[0-9a-f]+`)
+
+// procModules drops the load addresses, which differ between two loads of one module.
+func procModules(s string) string { return addrRe.ReplaceAllString(s, "") }
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}

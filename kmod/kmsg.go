@@ -1,0 +1,78 @@
+package kmod
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// KmsgRecord is one kernel log record from /dev/kmsg.
+type KmsgRecord struct {
+	Facility, Level int
+	Seq             uint64
+	Msg             string
+}
+
+// kmsgWatch reads the kernel log records that appear between its start and its drain, so
+// a failed system call can be explained by what the kernel logged during that very call.
+type kmsgWatch struct{ fd int }
+
+// watchKmsg positions a reader after the newest record. It returns nil when /dev/kmsg
+// cannot be read (no privilege, dmesg_restrict): the records are a bonus, not a need.
+func (h *Host) watchKmsg() *kmsgWatch {
+	fd, err := unix.Open(h.Path("/dev/kmsg"), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	if _, err := unix.Seek(fd, 0, unix.SEEK_END); err != nil {
+		unix.Close(fd)
+		return nil
+	}
+	return &kmsgWatch{fd: fd}
+}
+
+// drain returns the kernel's own records (facility 0) logged since watchKmsg, and closes.
+func (w *kmsgWatch) drain() []KmsgRecord {
+	if w == nil {
+		return nil
+	}
+	defer unix.Close(w.fd)
+	var recs []KmsgRecord
+	buf := make([]byte, 16384)
+	for {
+		n, err := unix.Read(w.fd, buf)
+		if errors.Is(err, unix.EPIPE) {
+			continue // overwritten before we read it; the next read resynchronizes
+		}
+		if err != nil || n <= 0 {
+			return recs
+		}
+		if r, ok := parseKmsg(buf[:n]); ok && r.Facility == 0 {
+			recs = append(recs, r)
+		}
+	}
+}
+
+// parseKmsg parses "prio,seq,usec,flags;message\n" (Documentation/ABI/testing/dev-kmsg).
+func parseKmsg(b []byte) (KmsgRecord, bool) {
+	semi := bytes.IndexByte(b, ';')
+	if semi < 0 {
+		return KmsgRecord{}, false
+	}
+	f := bytes.Split(b[:semi], []byte{','})
+	if len(f) < 3 {
+		return KmsgRecord{}, false
+	}
+	prio, err1 := strconv.Atoi(string(f[0]))
+	seq, err2 := strconv.ParseUint(string(f[1]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return KmsgRecord{}, false
+	}
+	msg := b[semi+1:]
+	if nl := bytes.IndexByte(msg, '\n'); nl >= 0 {
+		msg = msg[:nl]
+	}
+	return KmsgRecord{Facility: prio >> 3, Level: prio & 7, Seq: seq, Msg: string(msg)}, true
+}

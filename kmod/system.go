@@ -1,0 +1,90 @@
+// Package kmod is gokmod's library face for real kernels: insert and remove modules and
+// read what is loaded, as libkmod does. The system calls sit behind the System interface
+// and every path goes through a root prefix, so tests can run on fixtures without a kernel.
+package kmod
+
+import (
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Flags of finit_module(2) (include/uapi/linux/module.h).
+const (
+	InitIgnoreModversions = 1 // MODULE_INIT_IGNORE_MODVERSIONS
+	InitIgnoreVermagic    = 2 // MODULE_INIT_IGNORE_VERMAGIC
+	InitCompressedFile    = 4 // MODULE_INIT_COMPRESSED_FILE
+)
+
+// System is the kernel's module system-call interface.
+type System interface {
+	// FinitModule is finit_module(2): the kernel reads the module from fd.
+	FinitModule(fd int, params string, flags int) error
+	// InitModule is init_module(2): the module image comes from user memory.
+	InitModule(image []byte, params string) error
+	// DeleteModule is delete_module(2); flags are O_NONBLOCK, O_TRUNC.
+	DeleteModule(name string, flags int) error
+}
+
+// Linux is the running kernel's System.
+type Linux struct{}
+
+// FinitModule calls finit_module(2).
+func (Linux) FinitModule(fd int, params string, flags int) error {
+	return unix.FinitModule(fd, params, flags)
+}
+
+// InitModule calls init_module(2).
+func (Linux) InitModule(image []byte, params string) error {
+	return unix.InitModule(image, params)
+}
+
+// DeleteModule calls delete_module(2).
+func (Linux) DeleteModule(name string, flags int) error {
+	return unix.DeleteModule(name, flags)
+}
+
+// Host is where the kernel's view lives: /proc, /sys and /lib/modules under Root ("" or
+// "/" for the real system), talking to the kernel through Sys.
+type Host struct {
+	Root    string
+	Sys     System
+	Release string // kernel release for /lib/modules; "" means uname -r
+}
+
+// NewHost returns the running system.
+func NewHost() *Host { return &Host{Sys: Linux{}} }
+
+// Path maps an absolute path of the target system into Root.
+func (h *Host) Path(p string) string {
+	if h.Root == "" || h.Root == "/" {
+		return p
+	}
+	return filepath.Join(h.Root, p)
+}
+
+// KernelRelease is Release, or uname -r of the running kernel.
+func (h *Host) KernelRelease() string {
+	if h.Release != "" {
+		return h.Release
+	}
+	if b, err := os.ReadFile(h.Path("/proc/sys/kernel/osrelease")); err == nil {
+		return string(trimNL(b))
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		return unix.ByteSliceToString(u.Release[:])
+	}
+	return ""
+}
+
+// ModulesDir is /lib/modules/RELEASE.
+func (h *Host) ModulesDir() string { return h.Path("/lib/modules/" + h.KernelRelease()) }
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,81 @@
+package ko
+
+import "strings"
+
+// KV is one .modinfo entry. An entry without '=' has the whole string as
+// Key and an empty Value, as kmod_module_get_info treats it.
+type KV struct {
+	Key, Value string
+}
+
+// ModInfoStrings returns the raw strings of the .modinfo section in file
+// order, mirroring kmod 30's kmod_elf_get_strings: leading NUL padding is
+// skipped, runs of NULs separate strings, an unterminated final string
+// counts, and (kmod's quirk) a section that is a single byte after the
+// padding yields nothing.
+func (f *File) ModInfoStrings() []string {
+	return elfStrings(f.sectionData(".modinfo"))
+}
+
+// elfStrings is kmod_elf_get_strings on a section's bytes.
+func elfStrings(b []byte) []string {
+	for len(b) > 1 && b[0] == 0 {
+		b = b[1:]
+	}
+	if len(b) <= 1 {
+		return nil
+	}
+	var out []string
+	for i := 0; i < len(b); {
+		if b[i] == 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && b[j] != 0 {
+			j++
+		}
+		out = append(out, string(b[i:j]))
+		i = j
+	}
+	return out
+}
+
+// ModInfo returns the .modinfo key=value pairs in file order, repeated keys
+// kept (alias, parm, depends...), as kmod's modinfo lists them before the
+// signature lines.
+func (f *File) ModInfo() []KV {
+	strs := f.ModInfoStrings()
+	out := make([]KV, len(strs))
+	for i, s := range strs {
+		if k, v, ok := strings.Cut(s, "="); ok {
+			out[i] = KV{k, v}
+		} else {
+			out[i] = KV{Key: s}
+		}
+	}
+	return out
+}
+
+// ModInfoValues returns the values of every .modinfo entry named key, in
+// file order (what `modinfo -F key` prints, one per line).
+func (f *File) ModInfoValues(key string) []string {
+	var out []string
+	for _, kv := range f.ModInfo() {
+		if kv.Key == key {
+			out = append(out, kv.Value)
+		}
+	}
+	return out
+}
+
+// ModInfoValue returns the first value for key and whether there was one;
+// convenient for single-valued keys like vermagic, license or name.
+func (f *File) ModInfoValue(key string) (string, bool) {
+	for _, kv := range f.ModInfo() {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
