@@ -49,30 +49,34 @@ func (w *kmsgWatch) drain() []KmsgRecord {
 		if err != nil || n <= 0 {
 			return recs
 		}
-		if r, ok := parseKmsg(buf[:n]); ok && r.Facility == 0 {
-			recs = append(recs, r)
+		for _, r := range parseKmsg(buf[:n]) {
+			if r.Facility == 0 {
+				recs = append(recs, r)
+			}
 		}
 	}
 }
 
-// parseKmsg parses "prio,seq,usec,flags;message\n" (Documentation/ABI/testing/dev-kmsg).
-func parseKmsg(b []byte) (KmsgRecord, bool) {
-	semi := bytes.IndexByte(b, ';')
-	if semi < 0 {
-		return KmsgRecord{}, false
+// parseKmsg parses records "prio,seq,usec,flags;message\n" (Documentation/ABI/testing/
+// dev-kmsg). /dev/kmsg returns one per read; a plain file standing in for it in tests
+// returns many. Continuation lines (" KEY=value") carry metadata and are skipped.
+func parseKmsg(b []byte) []KmsgRecord {
+	var recs []KmsgRecord
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		semi := bytes.IndexByte(line, ';')
+		if semi < 0 || line[0] == ' ' {
+			continue
+		}
+		f := bytes.Split(line[:semi], []byte{','})
+		if len(f) < 3 {
+			continue
+		}
+		prio, err1 := strconv.Atoi(string(f[0]))
+		seq, err2 := strconv.ParseUint(string(f[1]), 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		recs = append(recs, KmsgRecord{Facility: prio >> 3, Level: prio & 7, Seq: seq, Msg: string(line[semi+1:])})
 	}
-	f := bytes.Split(b[:semi], []byte{','})
-	if len(f) < 3 {
-		return KmsgRecord{}, false
-	}
-	prio, err1 := strconv.Atoi(string(f[0]))
-	seq, err2 := strconv.ParseUint(string(f[1]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return KmsgRecord{}, false
-	}
-	msg := b[semi+1:]
-	if nl := bytes.IndexByte(msg, '\n'); nl >= 0 {
-		msg = msg[:nl]
-	}
-	return KmsgRecord{Facility: prio >> 3, Level: prio & 7, Seq: seq, Msg: string(msg)}, true
+	return recs
 }

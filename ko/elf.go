@@ -62,7 +62,7 @@ type Section struct {
 // Parse checked every section but the null section 0, whose fields may hold
 // extended-numbering counts rather than a location; that is the error case.
 func (s *Section) Data() ([]byte, error) {
-	if s.Type == SHTNobits || s.Size == 0 {
+	if s.Type == SHTNobits || s.Type == SHTNull || s.Size == 0 {
 		return nil, nil
 	}
 	if s.f == nil || beyond(s.Offset, s.Size, uint64(len(s.f.image))) {

@@ -98,9 +98,12 @@ func (f *File) Exports() ([]Export, error) {
 
 // ksymtabLayout finds the field size and count of struct kernel_symbol for
 // a table: the first candidate under which every entry's name field is
-// relocated to a readable string wins.
+// relocated to a string in __ksymtab_strings wins. Requiring that section
+// (not just any readable bytes) keeps a 2-field table from passing for a
+// 3-field one, whose "name" slots would land on value fields.
 func (v *relocView) ksymtabLayout(sym *Section) (fieldSize, nfields int, err error) {
 	w := v.f.r.wordSize()
+	strs := v.f.Section("__ksymtab_strings")
 	cands := [][2]int{{4, 3}, {w, 3}, {w, 2}, {4, 2}}
 	for _, c := range cands {
 		ent := uint64(c[0] * c[1])
@@ -114,7 +117,7 @@ func (v *relocView) ksymtabLayout(sym *Section) (fieldSize, nfields int, err err
 				return 0, 0, err
 			}
 			_, readable := v.str(t)
-			ok = found && readable
+			ok = found && readable && (strs == nil || int(t.sec) == strs.Index)
 		}
 		if ok {
 			return c[0], c[1], nil

@@ -40,15 +40,17 @@ func run() error {
 	m := "/lib/modules/" + k.Release + "/kernel/net"
 	steps := []struct{ say, cmd string }{
 		{"stp needs llc's symbols; load it alone and the kernel refuses. kmod would only say \"Unknown symbol in module\"; gokmod adds what the kernel logged and who exports the symbol:",
-			"insmod " + m + "/802/stp.ko"},
-		{"load the chain in dependency order:", "insmod " + m + "/llc/llc.ko && insmod " + m + "/802/stp.ko && insmod " + m + "/bridge/bridge.ko && echo loaded"},
-		{"lsmod (byte-identical to kmod's):", "lsmod"},
-		{"llc is held by stp and bridge, so it cannot go first:", "rmmod llc"},
-		{"unload in reverse order:", "rmmod bridge stp llc && echo unloaded"},
-		{"the list is empty again:", "lsmod"},
+			"gokmod insmod " + m + "/802/stp.ko"},
+		{"load the chain in dependency order:", "gokmod insmod " + m + "/llc/llc.ko && gokmod insmod " + m + "/802/stp.ko && gokmod insmod " + m + "/bridge/bridge.ko && echo loaded"},
+		{"lsmod (byte-identical to kmod's):", "gokmod lsmod"},
+		{"llc is held by stp and bridge, so it cannot go first:", "gokmod rmmod llc"},
+		{"unload in reverse order:", "gokmod rmmod bridge stp llc && echo unloaded"},
+		{"the list is empty again:", "gokmod lsmod"},
 	}
 	for _, s := range steps {
 		fmt.Printf("# %s\n$ %s\n", s.say, s.cmd)
+		// busybox's sh prefers its own insmod/lsmod applets over $PATH, so the steps
+		// say "gokmod TOOL", which is unambiguous.
 		r, err := vm.Run("PATH=" + vmtest.GokmodDir + ":$PATH; " + s.cmd)
 		if err != nil {
 			return err

@@ -119,18 +119,34 @@ func (e *Env) hints(ie *kmod.InsertError) []string {
 	case errors.Is(ie.Err, unix.EKEYREJECTED):
 		hs = append(hs, "the kernel rejected the module's signature (missing, corrupt, or made by a key it does not trust)")
 	}
+	var owners []string             // modules exporting the unknown symbols, first seen first
+	symsOf := map[string][]string{} // owner -> its symbols the kernel missed
+	crc, magic := false, false
 	for _, r := range ie.Kmsg {
 		if sym, ok := unknownSymbol(r.Msg); ok {
 			if owner := e.symbolOwner(sym); owner != "" {
-				hs = append(hs, fmt.Sprintf("%s is exported by module %s: load %s first, or use modprobe, which loads dependencies", sym, owner, owner))
+				if symsOf[owner] == nil {
+					owners = append(owners, owner)
+				}
+				symsOf[owner] = append(symsOf[owner], sym)
 			}
 		}
-		if strings.Contains(r.Msg, "disagrees about version of symbol") {
-			hs = append(hs, "the module was built against a different kernel (symbol CRC mismatch): rebuild it for this kernel")
+		crc = crc || strings.Contains(r.Msg, "disagrees about version of symbol")
+		magic = magic || strings.Contains(r.Msg, "version magic")
+	}
+	for _, o := range owners {
+		verb := "is"
+		if len(symsOf[o]) > 1 {
+			verb = "are"
 		}
-		if strings.Contains(r.Msg, "version magic") {
-			hs = append(hs, "the module was built for another kernel version (vermagic mismatch): rebuild it for this kernel")
-		}
+		hs = append(hs, fmt.Sprintf("%s %s exported by module %s: load %s first, or use modprobe, which loads dependencies",
+			strings.Join(symsOf[o], ", "), verb, o, o))
+	}
+	if crc {
+		hs = append(hs, "the module was built against a different kernel (symbol CRC mismatch): rebuild it for this kernel")
+	}
+	if magic {
+		hs = append(hs, "the module was built for another kernel version (vermagic mismatch): rebuild it for this kernel")
 	}
 	return hs
 }

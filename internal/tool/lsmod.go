@@ -8,6 +8,17 @@ import (
 // lsmod prints /proc/modules as kmod's lsmod does, byte for byte: name, size (coresize
 // from sysfs), use count (refcnt) and the holders in sysfs directory order.
 func lsmod(e *Env, args []string) int {
+	// kmod's lsmod knows no option; gokmod answers -h and -V like every other tool.
+	if len(args) == 1 {
+		switch args[0] {
+		case "-h", "--help":
+			fmt.Fprintf(e.Stdout, "Usage: %s\nList the loaded modules, as /proc/modules and /sys/module show them.\n", e.Prog)
+			return 0
+		case "-V", "--version":
+			fmt.Fprintf(e.Stdout, "gokmod version %s\n", Version)
+			return 0
+		}
+	}
 	if len(args) != 0 {
 		fmt.Fprintf(e.Stderr, "Usage: %s\n", e.Prog)
 		return 1
