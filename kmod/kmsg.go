@@ -15,6 +15,14 @@ type KmsgRecord struct {
 	Msg             string
 }
 
+// WithKmsg runs fn, a system call, and returns the kernel's own log records (facility 0)
+// that appeared while it ran. Without access to /dev/kmsg the list is empty.
+func (h *Host) WithKmsg(fn func() error) ([]KmsgRecord, error) {
+	w := h.watchKmsg()
+	err := fn()
+	return w.drain(), err
+}
+
 // kmsgWatch reads the kernel log records that appear between its start and its drain, so
 // a failed system call can be explained by what the kernel logged during that very call.
 type kmsgWatch struct{ fd int }

@@ -44,6 +44,7 @@ var Tools = []Tool{
 	{"insmod", "insert a module file into the kernel", insmod},
 	{"rmmod", "remove modules from the kernel", rmmod},
 	{"lsmod", "list loaded modules", lsmod},
+	{"judge", "run a sim script against the running kernel (inside a test guest)", judge},
 }
 
 func find(name string) *Tool {
