@@ -42,6 +42,9 @@ type Config struct {
 	Append  string        // extra kernel command line
 	Memory  string        // QEMU -m, default 1G
 	Timeout time.Duration // limit for the whole guest's life, default 15 minutes
+	// CommandTimeout limits one command, default 5 minutes. A command that overruns it
+	// (say, a module init stuck in the kernel) kills the guest: it can no longer be trusted.
+	CommandTimeout time.Duration
 }
 
 // Result is what one command did in the guest.
@@ -64,17 +67,18 @@ func (r *Result) KmsgText() string {
 
 // VM is a running guest.
 type VM struct {
-	Kernel testenv.Kernel
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	resp   chan proto.Response
-	done   chan struct{} // closed when QEMU exits
-	qerr   error
-	work   string
-	mu     sync.Mutex
-	nextID int
-	cancel context.CancelFunc
-	closed bool
+	Kernel     testenv.Kernel
+	cmd        *exec.Cmd
+	stdin      io.WriteCloser
+	resp       chan proto.Response
+	done       chan struct{} // closed when QEMU exits
+	qerr       error
+	work       string
+	mu         sync.Mutex
+	nextID     int
+	cancel     context.CancelFunc
+	closed     bool
+	cmdTimeout time.Duration
 }
 
 // Paths of the tools inside the guest.
@@ -93,6 +97,9 @@ func Boot(cfg Config) (*VM, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 15 * time.Minute
+	}
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = 5 * time.Minute
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		return nil, fmt.Errorf("vmtest: qemu-system-x86_64 is missing (run scripts/setup.sh): %w", err)
@@ -117,7 +124,7 @@ func Boot(cfg Config) (*VM, error) {
 		"-serial", "file:"+filepath.Join(work, "console.log"),
 		"-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent",
 		"-kernel", cfg.Kernel.VMLinux(), "-initrd", initrd, "-append", append_)
-	vm := &VM{Kernel: cfg.Kernel, cmd: cmd, resp: make(chan proto.Response, 1), done: make(chan struct{}), work: work, cancel: cancel}
+	vm := &VM{Kernel: cfg.Kernel, cmd: cmd, resp: make(chan proto.Response, 1), done: make(chan struct{}), work: work, cancel: cancel, cmdTimeout: cfg.CommandTimeout}
 	if vm.stdin, err = cmd.StdinPipe(); err != nil {
 		cancel()
 		return nil, err
@@ -197,8 +204,15 @@ func (vm *VM) do(req proto.Request) (*Result, error) {
 	if _, err := vm.stdin.Write(append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("vmtest: send %q: %w", req.Cmd, err)
 	}
+	timer := time.NewTimer(vm.cmdTimeout)
+	defer timer.Stop()
 	for {
 		select {
+		case <-timer.C:
+			tail := vm.consoleTail()
+			vm.closed = true
+			vm.cancel() // the guest is wedged: kill QEMU
+			return nil, fmt.Errorf("vmtest: %q did not finish in %v; guest killed%s", req.Cmd, vm.cmdTimeout, tail)
 		case r := <-vm.resp:
 			if r.ID != req.ID {
 				continue // a late answer to an earlier request

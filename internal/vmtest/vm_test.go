@@ -3,6 +3,7 @@ package vmtest
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"gokmod/internal/testenv"
 )
@@ -41,5 +42,22 @@ func TestBootAndRun(t *testing.T) {
 				t.Errorf("unprivileged run: stdout %q stderr %q", r.Stdout, r.Stderr)
 			}
 		})
+	}
+}
+
+// TestCommandTimeout: a command that overruns its limit kills the guest and says so,
+// instead of hanging the test run.
+func TestCommandTimeout(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	vm, err := Boot(Config{Kernel: k, CommandTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	if _, err := vm.Run("sleep 30"); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := vm.Run("true"); err == nil {
+		t.Fatal("a killed guest still answers")
 	}
 }
