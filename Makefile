@@ -4,7 +4,7 @@ GO ?= go
 export GOKMOD_CACHE ?= $(CURDIR)/.cache
 VMSTATS := $(GOKMOD_CACHE)/vmstats.txt
 
-.PHONY: all build setup test unit vet demo bench fuzz versions clean
+.PHONY: all build setup test unit vet demo bench fuzz fidelity versions clean
 
 all: build
 
@@ -34,6 +34,10 @@ fuzz: setup
 
 demo: setup build
 	$(GO) run ./internal/demo
+
+# The model against the real kernel, field by field, over every module of both trees.
+fidelity: setup
+	$(GO) run ./internal/fidelity/cmd/fidelity $(FIDELITY_FLAGS)
 
 bench: setup build
 	bash scripts/bench-insmod.sh

@@ -32,13 +32,17 @@ func judge(e *Env, args []string) int {
 		judgeHelp(e.Stderr)
 		return 1
 	}
-	f, err := os.Open(operands[0])
-	if err != nil {
-		e.Errorf("%v\n", err)
-		return 1
+	var in io.Reader = os.Stdin
+	if operands[0] != "-" {
+		f, err := os.Open(operands[0])
+		if err != nil {
+			e.Errorf("%v\n", err)
+			return 1
+		}
+		defer f.Close()
+		in = f
 	}
-	ops, err := simop.Parse(f, operands[0])
-	f.Close()
+	ops, err := simop.Parse(in, operands[0])
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return 1

@@ -187,6 +187,11 @@ func (vm *VM) read(r io.Reader) {
 // Run runs cmd with /bin/sh -c as root in /test.
 func (vm *VM) Run(cmd string) (*Result, error) { return vm.do(proto.Request{Cmd: cmd}) }
 
+// RunStdin runs cmd as root with the given standard input.
+func (vm *VM) RunStdin(cmd, stdin string) (*Result, error) {
+	return vm.do(proto.Request{Cmd: cmd, Stdin: stdin})
+}
+
 // RunAs runs cmd as the given user and group (e.g. 65534, nobody).
 func (vm *VM) RunAs(uid, gid int, cmd string) (*Result, error) {
 	return vm.do(proto.Request{Cmd: cmd, UID: uid, GID: gid})

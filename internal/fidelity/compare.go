@@ -1,0 +1,130 @@
+package fidelity
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gokmod/internal/simop"
+)
+
+// Fields compared between the model and the real kernel.
+var Fields = []string{"result", "taint", "log", "coresize", "initsize", "list"}
+
+// loaderLine matches what the module loader itself logs (kernel/module/*.c,
+// kernel/params.c, arch/x86/kernel/module.c), as opposed to what a module's init prints,
+// which no model of the loader can predict.
+var loaderLine = regexp.MustCompile(strings.Join([]string{
+	`Unknown symbol `, `disagrees about version of symbol `, `no symbol version for `,
+	`version magic '`, `module verification failed`, `Loading of (unsigned )?module`,
+	`taints kernel`, `kernel tainted\.`, `Disabling lock debugging`, `unknown parameter '`,
+	`invalid for parameter`, `[Ii]nvalid ELF`, `ELF [Hh]eader`, `section header`, `from namespace`,
+	`[Uu]nknown rela relocation`, `[Oo]verflow in relocation`, `Lockdown:`, `can only take`,
+	`string parameter too long`, `cannot create duplicate filename`, `module has bad taint`,
+	`No module found in object`, `Module len`, `already exists`, `is already loaded`,
+	`[Pp]arameter .* too long`, `Unknown relocation`, `exports duplicate symbol`, `truncated`,
+	`Rejected `, `is not a valid module`, `compressed module`, `decompress`, `has bad`, `SHF_ALLOC`, `modversion`, `module_layout`,
+}, "|"))
+
+// LoaderLog keeps the loader's own lines of a real log.
+func LoaderLog(log []string) []string {
+	var out []string
+	for _, l := range log {
+		if loaderLine.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Diff is one field on which the model and the real kernel disagree.
+type Diff struct {
+	Batch      string
+	Index      int
+	Op         simop.Op
+	Field      string
+	Real, Pred string
+}
+
+// Tally counts agreement over operations.
+type Tally struct {
+	Ops, FullAgree int
+	FieldAgree     map[string]int
+	InitFailed     int // real init failed (no hardware), model assumed success: not compared
+	Crashed        int // operations lost to a guest that died
+	Diffs          []Diff
+}
+
+// NewTally returns an empty tally.
+func NewTally() *Tally { return &Tally{FieldAgree: map[string]int{}} }
+
+// Add compares one operation.
+func (t *Tally) Add(batch string, i int, op simop.Op, real, pred simop.Outcome) {
+	if real.Result != "ok" && pred.Result == "ok" && len(LoaderLog(real.Log)) == 0 {
+		t.InitFailed++
+		return
+	}
+	t.Ops++
+	realLog := LoaderLog(real.Log)
+	vals := func(o simop.Outcome, log []string) map[string]string {
+		return map[string]string{
+			"result":   o.Result,
+			"taint":    o.Taint,
+			"log":      strings.Join(log, "\n"),
+			"coresize": ptr(o.CoreSize),
+			"initsize": ptr(o.InitSize),
+			"list":     fmt.Sprintf("%s refcnt=%s holders=%v", o.Name, ptr(o.RefCnt), sorted(o.Holders)),
+		}
+	}
+	r, p := vals(real, realLog), vals(pred, pred.Log)
+	all := true
+	for _, f := range Fields {
+		if r[f] == p[f] {
+			t.FieldAgree[f]++
+			continue
+		}
+		all = false
+		t.Diffs = append(t.Diffs, Diff{batch, i, op, f, r[f], p[f]})
+	}
+	if all {
+		t.FullAgree++
+	}
+}
+
+func ptr[T any](p *T) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
+}
+
+func sorted(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return c
+}
+
+// Report renders the tally as a table and the list of disagreements (at most maxDiffs).
+func (t *Tally) Report(kernel string, maxDiffs int) string {
+	var b strings.Builder
+	pct := func(n int) string {
+		if t.Ops == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f%%", 100*float64(n)/float64(t.Ops))
+	}
+	fmt.Fprintf(&b, "== %s: %d operations compared, fully agree %d (%s); init failed for lack of hardware (not compared): %d; lost to guest crashes: %d\n",
+		kernel, t.Ops, t.FullAgree, pct(t.FullAgree), t.InitFailed, t.Crashed)
+	for _, f := range Fields {
+		fmt.Fprintf(&b, "   %-9s %6d / %d  %s\n", f, t.FieldAgree[f], t.Ops, pct(t.FieldAgree[f]))
+	}
+	for i, d := range t.Diffs {
+		if i == maxDiffs {
+			fmt.Fprintf(&b, "   ... %d more disagreements\n", len(t.Diffs)-maxDiffs)
+			break
+		}
+		fmt.Fprintf(&b, "   DIFF %s#%d %s %s %s: %s\n      real: %q\n      pred: %q\n", d.Batch, d.Index+1, d.Op.Kind, d.Op.Arg, d.Op.Params, d.Field, d.Real, d.Pred)
+	}
+	return b.String()
+}

@@ -1,0 +1,109 @@
+package fidelity
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gokmod/internal/simop"
+	"gokmod/internal/testenv"
+	"gokmod/internal/vmtest"
+)
+
+// Real runs a batch in a fresh guest, one `gokmod judge` per operation so that a guest
+// that dies (an oops in some driver's init) costs only the operations after it: crashed
+// is the index of the operation during which the guest died, or -1.
+func Real(k testenv.Kernel, b *Batch) (outs []simop.Outcome, crashed int, err error) {
+	vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Files: b.Files, Modules: b.Modules, Append: b.Append,
+		Memory: "2G", CommandTimeout: 2 * time.Minute})
+	if err != nil {
+		return nil, -1, err
+	}
+	defer vm.Close()
+	for i, op := range b.Ops {
+		line := (&Batch{Ops: []simop.Op{op}}).Script()
+		r, err := vm.RunStdin(vmtest.GokmodDir+"/gokmod judge -", line)
+		if err != nil {
+			return outs, i, nil
+		}
+		if r.Exit != 0 {
+			return outs, -1, fmt.Errorf("judge %q: exit %d: %s", line, r.Exit, r.Stderr)
+		}
+		var o simop.Outcome
+		if err := json.Unmarshal([]byte(r.Stdout), &o); err != nil {
+			return outs, -1, fmt.Errorf("judge %q: %v: %q", line, err, r.Stdout)
+		}
+		outs = append(outs, o)
+	}
+	return outs, -1, nil
+}
+
+// Model runs a batch through `gokmod sim` (the binary at gokmod) against the unpacked
+// kernel packages.
+func Model(gokmod string, k testenv.Kernel, b *Batch) ([]simop.Outcome, error) {
+	script := filepath.Join(os.TempDir(), fmt.Sprintf("gokmod-sim-%d.txt", os.Getpid()))
+	if err := os.WriteFile(script, []byte(b.Script()), 0o644); err != nil {
+		return nil, err
+	}
+	defer os.Remove(script)
+	args := []string{"sim", "--kernel", k.Root}
+	if b.Append != "" {
+		args = append(args, "--cmdline", b.Append)
+	}
+	cmd := exec.Command(gokmod, append(args, script)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("gokmod sim: %v: %s", err, stderr.String())
+	}
+	var outs []simop.Outcome
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		var o simop.Outcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			return nil, fmt.Errorf("gokmod sim: %v: %q", err, line)
+		}
+		outs = append(outs, o)
+	}
+	if len(outs) != len(b.Ops) {
+		return nil, fmt.Errorf("gokmod sim: %d outcomes for %d operations", len(outs), len(b.Ops))
+	}
+	return outs, nil
+}
+
+// Compare runs a batch on both sides and adds its operations to t. When the guest dies,
+// the operations before the crash are compared, the crashing one is counted as lost, and
+// the rest run again as a new batch on a fresh guest and a fresh model.
+func Compare(t *Tally, gokmod string, k testenv.Kernel, b *Batch) error {
+	for len(b.Ops) > 0 {
+		real, crashed, err := Real(k, b)
+		if err != nil {
+			return err
+		}
+		pred, err := Model(gokmod, k, b)
+		if err != nil {
+			return err
+		}
+		for i := range real {
+			t.Add(b.Name, i, b.Ops[i], real[i], pred[i])
+		}
+		if crashed < 0 {
+			return nil
+		}
+		t.Crashed++
+		t.Diffs = append(t.Diffs, Diff{b.Name, crashed, b.Ops[crashed], "crash", "guest died", pred[crashed].Result})
+		rest := *b
+		rest.Name = b.Name + "+"
+		rest.Ops = b.Ops[crashed+1:]
+		b = &rest
+	}
+	return nil
+}
