@@ -79,6 +79,16 @@ func (s *Section) fileName() string {
 	return s.f.Name
 }
 
+// fileSize is how many bytes of the file the section holds: 0 for
+// SHT_NOBITS and SHT_NULL, whose sh_size (possibly huge) must never drive
+// a loop or an allocation.
+func (s *Section) fileSize() uint64 {
+	if s.Type == SHTNobits || s.Type == SHTNull {
+		return 0
+	}
+	return s.Size
+}
+
 // data is Data without the error, for internal use.
 func (s *Section) data() []byte {
 	b, _ := s.Data()

@@ -18,6 +18,8 @@ type FormatError struct {
 	Err   error      // underlying cause (e.g. a decompressor's error), may be nil
 }
 
+// Error names the file first, as kmod's messages do, so it reads
+// "llc.ko: section ... extends past the end of the file".
 func (e *FormatError) Error() string {
 	if e.Path == "" {
 		return e.Msg
@@ -48,8 +50,8 @@ func errnoErr(path string, errno unix.Errno, format string, args ...any) *Format
 	return &FormatError{Path: path, Msg: fmt.Sprintf(format, args...), Errno: errno}
 }
 
-// ErrNoSection is wrapped by errors about a section that the operation needs
-// but the file lacks; it matches unix.ENOENT like kmod's -ENOENT.
+// ErrNoSection is the cause wrapped by StripSection's error for a section
+// the file lacks; that error also matches unix.ENOENT, kmod's -ENOENT.
 var ErrNoSection = errors.New("no such section")
 
 // efbig marks output refused for its size, as the kernel's module_decompress

@@ -54,7 +54,7 @@ func (f *File) Exports() ([]Export, error) {
 	var out []Export
 	for _, t := range exportTables {
 		sym := f.Section(t.sym)
-		if sym == nil || sym.Size == 0 {
+		if sym == nil || sym.fileSize() == 0 {
 			continue
 		}
 		fs, nf, err := v.ksymtabLayout(sym)
@@ -62,11 +62,11 @@ func (f *File) Exports() ([]Export, error) {
 			return nil, err
 		}
 		ent := uint64(fs * nf)
-		n := sym.Size / ent
+		n := sym.fileSize() / ent
 		crcs := f.Section(t.crc)
 		crcWidth := 0
 		if crcs != nil {
-			switch crcs.Size {
+			switch crcs.fileSize() {
 			case 4 * n:
 				crcWidth = 4
 			case uint64(f.r.wordSize()) * n:
@@ -107,11 +107,11 @@ func (v *relocView) ksymtabLayout(sym *Section) (fieldSize, nfields int, err err
 	cands := [][2]int{{4, 3}, {w, 3}, {w, 2}, {4, 2}}
 	for _, c := range cands {
 		ent := uint64(c[0] * c[1])
-		if sym.Size%ent != 0 {
+		if sym.fileSize()%ent != 0 {
 			continue
 		}
 		ok := true
-		for off := uint64(0); off < sym.Size && ok; off += ent {
+		for off := uint64(0); off < sym.fileSize() && ok; off += ent {
 			t, found, err := v.at(sym, off+uint64(c[0]), c[0])
 			if err != nil {
 				return 0, 0, err

@@ -12,8 +12,8 @@ import (
 	"gokmod/ko/internal/elftest"
 )
 
-// base64LE builds a small valid 64-bit little-endian module and its parse,
-// whose offsets the corruptions below use.
+// baseModule builds a small valid module of the given class and byte order,
+// and parses it for the offsets the corruptions below use.
 func baseModule(t *testing.T, class int, o binary.ByteOrder) ([]byte, *File) {
 	t.Helper()
 	b := synthModule(class, o, true, true, false, false).Build()
@@ -257,6 +257,22 @@ func TestHostileTables(t *testing.T) {
 		g := parse(t, patch(b, func(b []byte) { le.PutUint64(b[sh("__param")+32:], 41) }))
 		_, err := g.KernelParams()
 		wantFormatErr(t, err, "sizeof(struct kernel_param)", unix.ENOEXEC)
+	})
+	t.Run("nobits tables", func(t *testing.T) {
+		// Tables turned into SHT_NOBITS with absurd sizes must read as
+		// empty, not drive loops or allocations.
+		g := parse(t, patch(b, func(b []byte) {
+			for _, n := range []string{".symtab", ".rela__ksymtab", "__param", "__ksymtab", "__versions", ".modinfo"} {
+				le.PutUint32(b[sh(n)+4:], SHTNobits)
+				le.PutUint64(b[sh(n)+32:], 1<<62)
+			}
+		}))
+		exercise(g)
+		if s, err := g.Symbols(); s != nil || err != nil {
+			t.Errorf("symbols %v %v", s, err)
+		}
+		_, err := g.Exports() // __ksymtab_gpl is left, its symbols are gone
+		wantFormatErr(t, err, "out of range (0 symbols)", unix.ENOEXEC)
 	})
 	t.Run("nobits huge", func(t *testing.T) {
 		g := parse(t, patch(b, func(b []byte) { le.PutUint64(b[sh(".bss")+32:], ^uint64(0)) }))

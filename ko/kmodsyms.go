@@ -48,7 +48,7 @@ func (f *File) KmodSymbols() ([]KmodSymbol, error) {
 // whole number of entries. ok is false where kmod would give up.
 func (f *File) kmodSymtab() (syms []byte, strs *strtab, strLen uint64, ok bool) {
 	st, ss := f.Section(".strtab"), f.Section(".symtab")
-	if st == nil || ss == nil || ss.Size%f.symEntSize() != 0 {
+	if st == nil || ss == nil || ss.fileSize()%f.symEntSize() != 0 {
 		return nil, nil, 0, false
 	}
 	d := st.data()
@@ -119,7 +119,7 @@ func (f *File) kmodResolveCRC(crc uint64, shndx uint16) uint64 {
 // A __versions section of the wrong size is ignored, as kmod does.
 func (f *File) KmodDependencySymbols() ([]KmodSymbol, error) {
 	var vers []Version
-	if s := f.Section("__versions"); s != nil && s.Size%modversionSize == 0 {
+	if s := f.Section("__versions"); s != nil && s.fileSize()%modversionSize == 0 {
 		vers, _ = f.Versions()
 	}
 	syms, strs, strLen, ok := f.kmodSymtab()

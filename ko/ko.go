@@ -15,6 +15,7 @@
 package ko
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -70,10 +71,11 @@ func Open(path string) (*File, error) {
 	if st.Size() > MaxDecompressedSize {
 		return nil, errnoErr(path, efbig, "file is %d bytes, more than the %d accepted", st.Size(), MaxDecompressedSize)
 	}
-	raw, err := io.ReadAll(io.LimitReader(f, MaxDecompressedSize+1))
-	if err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxDecompressedSize+1)); err != nil {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 	}
+	raw := buf.Bytes()
 	if len(raw) > MaxDecompressedSize {
 		return nil, errnoErr(path, efbig, "file is more than the %d bytes accepted", MaxDecompressedSize)
 	}

@@ -70,7 +70,7 @@ type KernelParam struct {
 // found through relocations. nil, nil when the module has no parameters.
 func (f *File) KernelParams() ([]KernelParam, error) {
 	s := f.Section("__param")
-	if s == nil || s.Size == 0 {
+	if s == nil || s.fileSize() == 0 {
 		return nil, nil
 	}
 	w := f.r.wordSize()
@@ -78,7 +78,7 @@ func (f *File) KernelParams() ([]KernelParam, error) {
 	if w == 8 {
 		ent = 40
 	}
-	if s.Size%ent != 0 {
+	if s.fileSize()%ent != 0 {
 		return nil, formatErr(f.Name, "__param size 0x%x is not a multiple of sizeof(struct kernel_param) (%d)", s.Size, ent)
 	}
 	v, err := f.newRelocView(s)
@@ -86,7 +86,7 @@ func (f *File) KernelParams() ([]KernelParam, error) {
 		return nil, err
 	}
 	d := s.data()
-	out := make([]KernelParam, s.Size/ent)
+	out := make([]KernelParam, s.fileSize()/ent)
 	for i := range out {
 		off := uint64(i) * ent
 		p := KernelParam{

@@ -51,13 +51,13 @@ func (f *File) decodeRelocs(s *Section) (RelocSection, error) {
 	if s.Info == 0 || int(s.Info) >= len(f.Sections) {
 		return rs, formatErr(f.Name, "relocation section %d (%s) applies to section %d, out of range (%d sections)", s.Index, s.Name, s.Info, len(f.Sections))
 	}
-	if s.Size%ent != 0 {
+	if s.fileSize()%ent != 0 {
 		return rs, formatErr(f.Name, "relocation section %d (%s) size 0x%x is not a multiple of the %d-byte entry", s.Index, s.Name, s.Size, ent)
 	}
 	data := s.data()
 	r := f.r
 	mips64le := f.r.is64 && f.Machine == emMIPS && f.ByteOrder.Uint16([]byte{1, 0}) == 1
-	rs.Relocs = make([]Reloc, s.Size/ent)
+	rs.Relocs = make([]Reloc, s.fileSize()/ent)
 	for i := range rs.Relocs {
 		p := data[uint64(i)*ent:]
 		var e Reloc

@@ -22,9 +22,9 @@ const (
 
 // Special section indices a Symbol's Shndx may hold.
 const (
-	SHNUndef  = shnUndef
-	SHNAbs    = shnAbs
-	SHNCommon = shnCommon
+	SHNUndef  = 0
+	SHNAbs    = 0xfff1
+	SHNCommon = 0xfff2
 )
 
 // Symbol is one .symtab entry. Index is its position in the table, which is
@@ -87,7 +87,7 @@ func (f *File) Symbols() ([]Symbol, error) {
 		return nil, err
 	}
 	ent := f.symEntSize()
-	if sym.Size%ent != 0 {
+	if sym.fileSize()%ent != 0 {
 		return nil, formatErr(f.Name, "symbol table size 0x%x is not a multiple of the %d-byte entry", sym.Size, ent)
 	}
 	data := sym.data()
@@ -100,7 +100,7 @@ func (f *File) Symbols() ([]Symbol, error) {
 		}
 	}
 	r := f.r
-	out := make([]Symbol, sym.Size/ent)
+	out := make([]Symbol, sym.fileSize()/ent)
 	for i := range out {
 		p := data[uint64(i)*ent:]
 		s := Symbol{Index: i}
