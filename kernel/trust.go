@@ -1,0 +1,166 @@
+package kernel
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// SigError is a failed module signature verification: the errno verify_pkcs7_signature
+// returns and the kernel log lines printed on the way (PKCS7: ...), if any.
+type SigError struct {
+	Errno unix.Errno
+	Log   []string
+	Why   string // for explanations; not a kernel message
+}
+
+func (e *SigError) Error() string { return fmt.Sprintf("%s (%v)", e.Why, e.Errno) }
+
+// Unwrap lets errors.Is(err, unix.EKEYREJECTED) work.
+func (e *SigError) Unwrap() error { return e.Errno }
+
+// Object identifiers the kernel's PKCS#7 parser accepts for module signatures.
+var (
+	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidData       = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidSHA1       = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+	oidSHA256     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidSHA384     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}
+	oidSHA512     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
+	oidSHA224     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 4}
+)
+
+type contentInfo struct {
+	ContentType asn1.ObjectIdentifier
+	Content     asn1.RawValue `asn1:"optional,explicit,tag:0"`
+}
+
+type signedData struct {
+	Version          int
+	DigestAlgorithms asn1.RawValue
+	ContentInfo      contentInfo
+	Certificates     asn1.RawValue `asn1:"optional,tag:0"`
+	CRLs             asn1.RawValue `asn1:"optional,tag:1"`
+	SignerInfos      []signerInfo  `asn1:"set"`
+}
+
+type issuerAndSerial struct {
+	Issuer asn1.RawValue
+	Serial asn1.RawValue
+}
+
+type signerInfo struct {
+	Version         int
+	SID             asn1.RawValue
+	DigestAlgorithm pkix.AlgorithmIdentifier
+	AuthAttrs       asn1.RawValue `asn1:"optional,tag:0"`
+	SigAlgorithm    pkix.AlgorithmIdentifier
+	Signature       []byte
+	UnauthAttrs     asn1.RawValue `asn1:"optional,tag:1"`
+}
+
+// VerifyModuleSignature mirrors verify_pkcs7_signature(..., VERIFYING_MODULE_SIGNATURE)
+// as module_sig_check calls it (secondary trusted keyring, then the platform keyring on
+// ENOKEY): sig is the PKCS#7 DER, content the module bytes it covers. It returns nil
+// when a certificate in certs verifies the signature, otherwise a *SigError with
+//   - EBADMSG for DER the kernel's ASN.1 decoder would refuse,
+//   - ENOPKG for an unsupported digest,
+//   - EKEYREJECTED for a wrong content type, authenticated attributes, or a signature
+//     that does not verify against the signer's key,
+//   - ENOKEY when no trusted certificate matches the signer (issuer + serial).
+func VerifyModuleSignature(content, sig []byte, certs []*x509.Certificate) error {
+	var ci contentInfo
+	rest, err := asn1.Unmarshal(sig, &ci)
+	if err != nil || len(rest) != 0 || !ci.ContentType.Equal(oidSignedData) {
+		return &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 message does not parse"}
+	}
+	var sd signedData
+	if _, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil || len(sd.SignerInfos) == 0 {
+		return &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 SignedData does not parse"}
+	}
+	if len(ci.Content.Bytes) == 0 {
+		return &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 message has no SignedData"}
+	}
+	// pkcs7_verify: the usage check comes before any digest is computed.
+	if !sd.ContentInfo.ContentType.Equal(oidData) {
+		return &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (not pkcs7-data)"}, Why: "content type is not data"}
+	}
+	for _, si := range sd.SignerInfos {
+		if len(si.AuthAttrs.FullBytes) != 0 {
+			return &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (has authattrs)"}, Why: "module signatures must not have authenticated attributes"}
+		}
+	}
+	for _, si := range sd.SignerInfos {
+		if err := verifySigner(content, si, certs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifySigner digests content and checks one SignerInfo's signature with the trusted
+// certificate whose issuer and serial number it names (pkcs7_validate_trust_one).
+func verifySigner(content []byte, si signerInfo, certs []*x509.Certificate) error {
+	h, ok := digestFor(si.DigestAlgorithm.Algorithm)
+	if !ok {
+		return &SigError{Errno: unix.ENOPKG, Why: "unsupported digest " + si.DigestAlgorithm.Algorithm.String()}
+	}
+	var ias issuerAndSerial
+	if _, err := asn1.Unmarshal(si.SID.FullBytes, &ias); err != nil {
+		return &SigError{Errno: unix.ENOKEY, Why: "signer is not identified by issuer and serial number"}
+	}
+	var cert *x509.Certificate
+	for _, c := range certs {
+		serial, err := asn1.Marshal(c.SerialNumber)
+		if err == nil && bytes.Equal(c.RawIssuer, ias.Issuer.FullBytes) && bytes.Equal(serial, ias.Serial.FullBytes) {
+			cert = c
+			break
+		}
+	}
+	if cert == nil {
+		return &SigError{Errno: unix.ENOKEY, Why: "no trusted key matches the signer"}
+	}
+	d := h.New()
+	d.Write(content)
+	sum := d.Sum(nil)
+	var err error
+	switch pub := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		err = rsa.VerifyPKCS1v15(pub, h, sum, si.Signature)
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(pub, sum, si.Signature) {
+			err = errors.New("ecdsa verification failed")
+		}
+	default:
+		return &SigError{Errno: unix.ENOPKG, Why: "unsupported key type"}
+	}
+	if err != nil {
+		return &SigError{Errno: unix.EKEYREJECTED, Why: "signature does not verify with " + cert.Subject.CommonName}
+	}
+	return nil
+}
+
+// digestFor maps a digest OID to the hash the kernel would use.
+func digestFor(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
+	switch {
+	case oid.Equal(oidSHA256):
+		return crypto.SHA256, true
+	case oid.Equal(oidSHA384):
+		return crypto.SHA384, true
+	case oid.Equal(oidSHA512):
+		return crypto.SHA512, true
+	case oid.Equal(oidSHA224):
+		return crypto.SHA224, true
+	case oid.Equal(oidSHA1):
+		return crypto.SHA1, true
+	}
+	return 0, false
+}

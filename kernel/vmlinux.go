@@ -1,0 +1,194 @@
+package kernel
+
+import (
+	"bytes"
+	"crypto/x509"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// vmlinux is the decompressed kernel image (a linked, usually stripped ELF). Linked
+// sections carry their run-time addresses, so the pointers and PREL32 offsets inside
+// __ksymtab, __param and __modver can be followed without relocations. On Debian the
+// PVH boot used by the tests disables KASLR, so these are also the real addresses.
+type vmlinux struct {
+	f    *elf.File
+	secs []*elf.Section
+	data map[*elf.Section][]byte
+}
+
+// openVmlinux opens path as a kernel ELF.
+func openVmlinux(path string) (*vmlinux, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		f.Close()
+		return nil, fmt.Errorf("%s: not an x86_64 ELF64 kernel", path)
+	}
+	return &vmlinux{f: f, secs: f.Sections, data: map[*elf.Section][]byte{}}, nil
+}
+
+func (v *vmlinux) Close() error { return v.f.Close() }
+
+// bytes returns the contents of s (cached).
+func (v *vmlinux) bytes(s *elf.Section) []byte {
+	if b, ok := v.data[s]; ok {
+		return b
+	}
+	b, err := s.Data()
+	if err != nil {
+		b = nil
+	}
+	v.data[s] = b
+	return b
+}
+
+// at returns the bytes from address addr to the end of its section, or nil. Sections
+// linked at address 0 (.data..percpu) are never matched: their "addresses" are per-cpu
+// offsets.
+func (v *vmlinux) at(addr uint64) []byte {
+	for _, s := range v.secs {
+		if s.Addr == 0 || s.Type == elf.SHT_NOBITS || addr < s.Addr || addr >= s.Addr+s.Size {
+			continue
+		}
+		b := v.bytes(s)
+		if b == nil {
+			return nil
+		}
+		return b[addr-s.Addr:]
+	}
+	return nil
+}
+
+// cstring reads the NUL-terminated string at addr.
+func (v *vmlinux) cstring(addr uint64) string {
+	b := v.at(addr)
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return string(b[:i])
+	}
+	return ""
+}
+
+// ksymtab decodes one struct kernel_symbol table of x86_64 (PREL32: three s32 offsets,
+// value, name, namespace, each relative to its own field) with its parallel __kcrctab
+// of u32 CRCs, keeping the linker's (name-sorted) order, which find_symbol bsearches.
+func (v *vmlinux) ksymtab(name, crcName string, gpl bool) ([]Symbol, error) {
+	s := v.f.Section(name)
+	if s == nil {
+		return nil, nil
+	}
+	b := v.bytes(s)
+	if len(b)%12 != 0 {
+		return nil, fmt.Errorf("vmlinux: %s size %d is not a multiple of 12", name, len(b))
+	}
+	var crcs []byte
+	if c := v.f.Section(crcName); c != nil {
+		crcs = v.bytes(c)
+	}
+	out := make([]Symbol, len(b)/12)
+	for i := range out {
+		base := s.Addr + uint64(i)*12
+		rel := func(field int) uint64 {
+			off := int32(binary.LittleEndian.Uint32(b[i*12+field*4:]))
+			return base + uint64(field*4) + uint64(int64(off))
+		}
+		sym := Symbol{Owner: "vmlinux", GPLOnly: gpl, Addr: rel(0)}
+		sym.Name = v.cstring(rel(1))
+		if binary.LittleEndian.Uint32(b[i*12+8:]) != 0 {
+			sym.Namespace = v.cstring(rel(2))
+		}
+		if len(crcs) >= (i+1)*4 {
+			sym.CRC, sym.HasCRC = binary.LittleEndian.Uint32(crcs[i*4:]), true
+		}
+		out[i] = sym
+	}
+	return out, nil
+}
+
+// paramModules returns the names param_sysfs_builtin gives /sys/module directories:
+// the part before the first '.' of every built-in struct kernel_param with a non-zero
+// perm ("kernel" for core_param names without a dot). struct kernel_param is 40 bytes
+// on x86_64: name, mod, ops pointers, u16 perm, s8 level, u8 flags, then the arg union.
+func (v *vmlinux) paramModules() map[string]bool {
+	out := map[string]bool{}
+	s := v.f.Section("__param")
+	if s == nil {
+		return out
+	}
+	b := v.bytes(s)
+	for off := 0; off+40 <= len(b); off += 40 {
+		if binary.LittleEndian.Uint16(b[off+24:]) == 0 {
+			continue
+		}
+		name := v.cstring(binary.LittleEndian.Uint64(b[off:]))
+		if mod, _, ok := strings.Cut(name, "."); ok {
+			out[mod] = true
+		} else {
+			out["kernel"] = true
+		}
+	}
+	return out
+}
+
+// modverModules returns the built-in modules with MODULE_VERSION (version_sysfs_builtin):
+// __modver holds struct module_version_attribute, 72 bytes on x86_64 without lockdep
+// (a 56-byte struct module_attribute, then module_name and version pointers).
+func (v *vmlinux) modverModules() map[string]bool {
+	out := map[string]bool{}
+	s := v.f.Section("__modver")
+	if s == nil {
+		return out
+	}
+	b := v.bytes(s)
+	for off := 0; off+72 <= len(b); off += 72 {
+		if n := v.cstring(binary.LittleEndian.Uint64(b[off+56:])); n != "" {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// certificates finds the X.509 certificates built into the kernel (the
+// system_certificate_list, placed in .init.data on x86): every DER SEQUENCE that parses
+// as a certificate. The builtin trusted keyring is loaded from exactly this list.
+func (v *vmlinux) certificates() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, name := range []string{".init.data", ".rodata", ".data"} {
+		s := v.f.Section(name)
+		if s == nil {
+			continue
+		}
+		out = append(out, scanCertificates(v.bytes(s))...)
+		if len(out) > 0 {
+			break
+		}
+	}
+	return out
+}
+
+// scanCertificates returns the DER certificates found anywhere in b. A certificate is
+// SEQUENCE(0x30 0x82 len16){ SEQUENCE(0x30 0x82 len16) tbsCertificate ... }, which is
+// cheap to pre-filter before handing the candidate to crypto/x509.
+func scanCertificates(b []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for i := 0; i+8 < len(b); i++ {
+		if b[i] != 0x30 || b[i+1] != 0x82 || b[i+4] != 0x30 || b[i+5] != 0x82 {
+			continue
+		}
+		n := int(b[i+2])<<8 | int(b[i+3])
+		if n < 64 || i+4+n > len(b) {
+			continue
+		}
+		c, err := x509.ParseCertificate(b[i : i+4+n])
+		if err != nil {
+			continue
+		}
+		out = append(out, c)
+		i += 3 + n
+	}
+	return out
+}

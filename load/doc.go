@@ -1,0 +1,60 @@
+// Package load is a user-space model of the Linux kernel's module loader (x86_64):
+// init_module/finit_module (load_module and the functions it calls) and delete_module,
+// for the two generations of Debian's kernels, 6.1 (6.1.192) and 6.12 (6.12.117). Given
+// a .ko image, the arguments and the flags, a Model predicts the errno, the kernel log
+// lines in order, the taints, the memory layout (/sys/module/NAME/coresize and
+// initsize), the module list with holders and refcounts, and /proc/modules — offline,
+// without root, and without ever loading anything.
+//
+// The code follows the Debian source packages linux-source-6.1 (6.1.192-2) and
+// linux-source-6.12 (6.12.117-1~deb12u1); each file is named after the stage it mirrors
+// and each function names the kernel function it follows. The model keeps what one boot
+// accumulates: loaded modules, global taints, once-per-boot messages already printed.
+//
+// # Stages
+//
+//	stage                        6.1                                6.12
+//	syscall.go                   may_init_module, finit flags, kernel_read_file / copy_module_from_user, module_decompress
+//	signing.go                   module_sig_check, mod_verify_sig, mod_check_sig, verify_pkcs7_signature (kernel.VerifyModuleSignature)
+//	elf.go                       elf_validity_check                 elf_validity_cache_copy (split 6.13-style checks, backported)
+//	info.go                      setup_load_info                    (inside elf_validity_cache_copy)
+//	blacklist.go                 blacklisted, rewrite_section_headers
+//	version.go                   check_modstruct_version, check_version ("no symbol version" is an error), same_magic, try_to_force_load
+//	modinfo.go                   check_modinfo with O/C/K/P/N       check_modinfo (vermagic, livepatch), then
+//	                             taints; E in load_module;          module_patient_check_exists (early duplicate) and,
+//	                             check_module_license_and_versions  after the list, module_augment_kernel_taints
+//	layout.go                    layout_sections (core/init,        layout_sections (mod->mem[7]),
+//	                             strict_align), layout_symtab,      layout_symtab, move_module (page-rounds each type)
+//	                             move_module
+//	list.go                      add_unformed_module, ref_module, delete_module, try_force_unload
+//	sections.go                  find_module_sections; relocated __ksymtab*, __param, struct module init/exit
+//	symbols.go                   simplify_symbols, resolve_symbol, find_symbol (the kernel's bsearch), inherit_taint, namespaces
+//	relocate_amd64.go            apply_relocations, __apply_relocate_add (6.1) / __write_relocate_add (6.12)
+//	loadmodule.go                load_module, percpu_modalloc, complete_formation (verify_exported_symbols)
+//	params.go, kstrtox.go        parse_args, next_arg, parse_one, the param_ops_* setters, param_array, unknown_module_param_cb
+//	sysfs.go                     mod_sysfs_setup ("module is already loaded" for built-in names)
+//	init.go                      do_init_module
+//	procfs.go                    /proc/modules (m_show, print_unload_info, module_flags)
+//
+// Relocation is simulated: every SHF_ALLOC section is copied to a model address
+// (modules at 0xffffffffc0000000, vmlinux exports at their real addresses from
+// vmlinux's __ksymtab, per-cpu data at small offsets), relocations are applied with the
+// kernel's checks, and the export tables, parameters and struct module are then read
+// from the relocated bytes, as the kernel reads them.
+//
+// # What the model assumes (Result.Uncertain says so per call)
+//
+//   - A module's init returns Options.InitResult (default 0); its side effects and log
+//     lines are unknown. COMING notifiers (BTF, ftrace, livepatch) accept the module.
+//   - The trusted keys are the certificates built into vmlinux; MOK/platform keys and
+//     hash blacklists are not known. A signer not among them is ENOKEY (tainted E).
+//   - Per-cpu reserve exhaustion is a simple sum against PERCPU_MODULE_RESERVE.
+//   - Built-in /sys/module names come from vmlinux's __param and __modver and from
+//     modules.builtin (a built-in without parameters or a registered driver may in fact
+//     have no directory).
+//   - Printed kernel addresses (%p in relocation errors, overflow values) differ.
+//   - The retpoline warning assumes a CPU with spectre v2 mitigation on.
+//   - Module parameters with the module's own kernel_param_ops accept any value.
+//   - Concurrency (waiting for a COMING module, idempotent finit on 6.12) never occurs:
+//     calls are sequential.
+package load

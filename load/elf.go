@@ -1,0 +1,245 @@
+package load
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// elfHeaderChecks mirrors the header part shared by 6.1's elf_validity_check and
+// 6.12's elf_validity_ehdr: length, magic, ET_REL, elf_check_arch (EM_X86_64), and on
+// 6.12 module_elf_check_arch (always true on x86). EI_CLASS, EI_DATA and e_version are
+// not checked by the kernel.
+func (c *call) elfHeaderChecks(info *loadInfo, fn string) unix.Errno {
+	if info.len < elfHeaderSize {
+		c.log(LevelErr, "Invalid ELF header len %d", info.len)
+		return c.step(fn, unix.ENOEXEC, "image shorter than an ELF header")
+	}
+	info.readEhdr()
+	if string(info.hdr[:4]) != "\x7fELF" {
+		c.log(LevelErr, "Invalid ELF header magic: != \x7fELF")
+		return c.step(fn, unix.ENOEXEC, "no ELF magic")
+	}
+	if info.eType != etRel {
+		c.log(LevelErr, "Invalid ELF header type: %d != %d", info.eType, etRel)
+		return c.step(fn, unix.ENOEXEC, "not ET_REL")
+	}
+	if info.eMachine != emX86_64 {
+		c.log(LevelErr, "Invalid architecture in ELF header: %d", info.eMachine)
+		return c.step(fn, unix.ENOEXEC, "not EM_X86_64")
+	}
+	return 0
+}
+
+// shdrTableChecks mirrors the e_shentsize and "section header overflow" checks.
+func (c *call) shdrTableChecks(info *loadInfo, fn string) unix.Errno {
+	if info.eShentsize != shdrSize {
+		c.log(LevelErr, "Invalid ELF section header size")
+		return c.step(fn, unix.ENOEXEC, "e_shentsize %d", info.eShentsize)
+	}
+	if info.eShoff >= info.len || uint64(info.eShnum)*shdrSize > info.len-info.eShoff {
+		c.log(LevelErr, "Invalid ELF section header overflow")
+		return c.step(fn, unix.ENOEXEC, "section headers at %#x (%d) beyond %d bytes", info.eShoff, info.eShnum, info.len)
+	}
+	info.readSechdrs()
+	return 0
+}
+
+// validateSectionOffset mirrors validate_section_offset: offset+size neither overflows
+// nor passes info->len.
+func (info *loadInfo) validateSectionOffset(s shdr) bool {
+	end := s.offset + s.size
+	return end >= s.offset && end <= info.len
+}
+
+// section0Check mirrors the "section 0 must be null" check.
+func (c *call) section0Check(info *loadInfo, fn string) unix.Errno {
+	s0 := info.sechdrs[0]
+	if s0.typ != shtNull || s0.size != 0 || s0.addr != 0 {
+		c.log(LevelErr, "ELF Spec violation: section 0 type(%d)!=SH_NULL or non-zero len or addr", int32(s0.typ))
+		return c.step(fn, unix.ENOEXEC, "bad section 0")
+	}
+	return 0
+}
+
+// shstrndxCheck mirrors the e_shstrndx range check.
+func (c *call) shstrndxCheck(info *loadInfo, fn string) unix.Errno {
+	if info.eShstrndx == shnUndef || info.eShstrndx >= info.eShnum {
+		c.log(LevelErr, "Invalid ELF section name index: %d || e_shstrndx (%d) >= e_shnum (%d)",
+			info.eShstrndx, info.eShstrndx, info.eShnum)
+		return c.step(fn, unix.ENOEXEC, "e_shstrndx out of range")
+	}
+	return 0
+}
+
+// secstringsTermination mirrors the empty / not-NUL-terminated name table checks.
+func (c *call) secstringsTermination(info *loadInfo, fn string) unix.Errno {
+	str := info.sechdrs[info.eShstrndx]
+	if str.size == 0 {
+		c.log(LevelErr, "empty section name table")
+		return c.step(fn, unix.ENOEXEC, "empty .shstrtab")
+	}
+	// 6.12 reads this before any bounds check of the table (it is validated by the
+	// section loop only for non-NOBITS tables); stay inside the buffer.
+	last := str.offset + str.size - 1
+	if last >= uint64(len(info.hdr)) || info.hdr[last] != 0 {
+		c.log(LevelErr, "ELF Spec violation: section name table isn't null terminated")
+		return c.step(fn, unix.ENOEXEC, "unterminated .shstrtab")
+	}
+	info.secstrings = info.hdr[str.offset : str.offset+str.size]
+	return 0
+}
+
+// elfValidityCheck61 mirrors 6.1's elf_validity_check, every check in its order.
+func (c *call) elfValidityCheck61(info *loadInfo) unix.Errno {
+	const fn = "elf_validity_check"
+	if e := c.elfHeaderChecks(info, fn); e != 0 {
+		return e
+	}
+	if e := c.shdrTableChecks(info, fn); e != 0 {
+		return e
+	}
+	if e := c.shstrndxCheck(info, fn); e != 0 {
+		return e
+	}
+	str := info.sechdrs[info.eShstrndx]
+	if !info.validateSectionOffset(str) {
+		c.log(LevelErr, "Invalid ELF section hdr(type %d)", str.typ)
+		return c.step(fn, unix.ENOEXEC, "section name table outside the image")
+	}
+	if e := c.secstringsTermination(info, fn); e != 0 {
+		return e
+	}
+	if e := c.section0Check(info, fn); e != 0 {
+		return e
+	}
+	for i := 1; i < int(info.eShnum); i++ {
+		s := info.sechdrs[i]
+		switch s.typ {
+		case shtNull, shtNobits:
+			continue
+		case shtSymtab:
+			if s.link == shnUndef || s.link >= uint32(info.eShnum) {
+				c.log(LevelErr, "Invalid ELF sh_link!=SHN_UNDEF(%d) or (sh_link(%d) >= hdr->e_shnum(%d)", s.link, s.link, info.eShnum)
+				return c.step(fn, unix.ENOEXEC, "symtab sh_link out of range")
+			}
+		}
+		if !info.validateSectionOffset(s) {
+			c.log(LevelErr, "Invalid ELF section in module (section %d type %d)", i, s.typ)
+			return c.step(fn, unix.ENOEXEC, "section %d outside the image", i)
+		}
+		if s.flags&shfAlloc != 0 && uint64(s.name) >= str.size {
+			c.log(LevelErr, "Invalid ELF section name in module (section %d type %d)", i, s.typ)
+			return c.step(fn, unix.ENOEXEC, "section %d name out of range", i)
+		}
+	}
+	c.step(fn, 0, "%d sections", info.eShnum)
+	return 0
+}
+
+// elfValidityCacheCopy612 mirrors Debian 6.12.117's elf_validity_cache_copy, which has
+// the split validation of 6.13 backported: elf_validity_cache_sechdrs (header, table,
+// section 0, offsets), _secstrings (index, SHT_STRTAB type, termination, every name in
+// range), _index_info (unique .modinfo), _index_mod (exactly one ALLOC, sized
+// .gnu.linkonce.this_module), _index_sym (exactly one SHT_SYMTAB), _index_str.
+func (c *call) elfValidityCacheCopy612(info *loadInfo, flags Flags) unix.Errno {
+	const fn = "elf_validity_cache_copy"
+	if e := c.elfHeaderChecks(info, "elf_validity_ehdr"); e != 0 {
+		return e
+	}
+	if e := c.shdrTableChecks(info, "elf_validity_cache_sechdrs"); e != 0 {
+		return e
+	}
+	if e := c.section0Check(info, "elf_validity_cache_sechdrs"); e != 0 {
+		return e
+	}
+	for i := 1; i < int(info.eShnum); i++ {
+		s := info.sechdrs[i]
+		if s.typ == shtNull || s.typ == shtNobits {
+			continue
+		}
+		if !info.validateSectionOffset(s) {
+			c.log(LevelErr, "Invalid ELF section in module (section %d type %d)", i, s.typ)
+			return c.step("elf_validity_cache_sechdrs", unix.ENOEXEC, "section %d outside the image", i)
+		}
+	}
+	if e := c.shstrndxCheck(info, "elf_validity_cache_secstrings"); e != 0 {
+		return e
+	}
+	str := info.sechdrs[info.eShstrndx]
+	if str.typ != shtStrtab {
+		c.log(LevelErr, "Invalid ELF section name table type: %d", str.typ)
+		return c.step("elf_validity_cache_secstrings", unix.ENOEXEC, "name table is not SHT_STRTAB")
+	}
+	if e := c.secstringsTermination(info, "elf_validity_cache_secstrings"); e != 0 {
+		return e
+	}
+	for i := 0; i < int(info.eShnum); i++ {
+		s := info.sechdrs[i]
+		if s.typ != shtNull && uint64(s.name) >= str.size {
+			c.log(LevelErr, "Invalid ELF section name in module (section %d type %d)", i, s.typ)
+			return c.step("elf_validity_cache_secstrings", unix.ENOEXEC, "section %d name out of range", i)
+		}
+	}
+	// _index_info
+	switch idx := info.findAnyUniqueSec(".modinfo"); {
+	case idx < 0:
+		c.log(LevelErr, "Only one .modinfo section must exist.")
+		return c.step("elf_validity_cache_index_info", unix.ENOEXEC, "%d .modinfo sections", -idx)
+	case idx > 0:
+		info.index.info = idx
+		info.name, info.hasName = info.getModinfo("name")
+	}
+	// _index_mod
+	idx := info.findAnyUniqueSec(".gnu.linkonce.this_module")
+	if idx <= 0 {
+		c.log(LevelErr, "module %s: Exactly one .gnu.linkonce.this_module section must exist.", info.nameOrMissing())
+		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "no unique .gnu.linkonce.this_module")
+	}
+	ms := info.sechdrs[idx]
+	if ms.typ == shtNobits {
+		c.log(LevelErr, "module %s: .gnu.linkonce.this_module section must have a size set", info.nameOrMissing())
+		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "this_module is NOBITS")
+	}
+	if ms.flags&shfAlloc == 0 {
+		c.log(LevelErr, "module %s: .gnu.linkonce.this_module must occupy memory during process execution", info.nameOrMissing())
+		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "this_module is not SHF_ALLOC")
+	}
+	if want := c.m.K.ModuleStructSize; want != 0 && ms.size != want {
+		c.log(LevelErr, "module %s: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time", info.nameOrMissing())
+		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "this_module is %d bytes, sizeof(struct module) is %d", ms.size, want)
+	}
+	info.index.mod = idx
+	// _index_sym
+	nsym := 0
+	for i := 1; i < int(info.eShnum); i++ {
+		if info.sechdrs[i].typ == shtSymtab {
+			nsym++
+			info.index.sym = i
+		}
+	}
+	if nsym != 1 {
+		c.log(LevelWarn, "%s: module has no symbols (stripped?)", info.nameOrMissing())
+		return c.step("elf_validity_cache_index_sym", unix.ENOEXEC, "%d SHT_SYMTAB sections", nsym)
+	}
+	// _index_str
+	strIdx := info.sechdrs[info.index.sym].link
+	if strIdx == shnUndef || strIdx >= uint32(info.eShnum) {
+		c.log(LevelErr, "Invalid ELF sh_link!=SHN_UNDEF(%d) or (sh_link(%d) >= hdr->e_shnum(%d)", strIdx, strIdx, info.eShnum)
+		return c.step("elf_validity_cache_index_str", unix.ENOEXEC, "symtab sh_link out of range")
+	}
+	if t := info.sechdrs[strIdx].typ; t != shtStrtab {
+		c.log(LevelErr, "Invalid ELF symbol string table type: %d", t)
+		return c.step("elf_validity_cache_index_str", unix.ENOEXEC, "symbol string table is not SHT_STRTAB")
+	}
+	info.index.str = int(strIdx)
+	info.strtabOff = info.sechdrs[strIdx].offset
+	info.readModName()
+	if !info.hasName {
+		info.name, info.hasName = info.modName, true
+	}
+	if flags&IgnoreModversions == 0 {
+		info.index.vers = info.findSec("__versions")
+	}
+	info.index.pcpu = info.findSec(".data..percpu")
+	c.step(fn, 0, "%d sections, name %q, struct module name %q", info.eShnum, info.name, info.modName)
+	return 0
+}

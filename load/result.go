@@ -1,0 +1,141 @@
+package load
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Log levels of printk (KERN_ERR...): what dmesg -r shows as <N>.
+const (
+	LevelErr    = 3
+	LevelWarn   = 4
+	LevelNotice = 5
+	LevelInfo   = 6
+)
+
+// LogLine is one kernel log record: its level and text without the trailing newline.
+// Texts contain raw bytes where the kernel prints them (ELFMAG's 0x7f byte).
+type LogLine struct {
+	Level int
+	Text  string
+}
+
+func (l LogLine) String() string { return fmt.Sprintf("<%d>%s", l.Level, l.Text) }
+
+// Step is one stage of the kernel's path in the trace: the kernel function it mirrors,
+// what the model saw there, and the errno it ended with (0: passed).
+type Step struct {
+	Func  string
+	Note  string
+	Errno unix.Errno
+}
+
+func (s Step) String() string {
+	if s.Errno != 0 {
+		return fmt.Sprintf("%s: %s -> %v", s.Func, s.Note, s.Errno)
+	}
+	if s.Note == "" {
+		return s.Func + ": ok"
+	}
+	return s.Func + ": " + s.Note
+}
+
+// Result is the predicted outcome of one syscall.
+type Result struct {
+	// Err is nil on success, else the unix.Errno the syscall returns (errors.Is works).
+	Err error
+	// Log holds the kernel log lines printed during the call, in order.
+	Log []LogLine
+	// Taint is the global taint set after the call (/proc/sys/kernel/tainted).
+	Taint Taints
+	// Module is the module's state after a successful load (nil otherwise).
+	Module *ModuleState
+	// Trace lists the stages the call went through, for explanations.
+	Trace []Step
+	// Layout is the memory layout computed by layout_and_allocate (nil if not reached).
+	Layout *Layout
+	// Relocs counts the relocations applied, by type name ("R_X86_64_PC32": 812).
+	Relocs map[string]int
+	// Image is the module memory after apply_relocations, one entry per SHF_ALLOC
+	// section at its model address (only with Options.KeepImage).
+	Image []SectionImage
+	// Uncertain lists what the model had to assume (init's return value, a module's own
+	// parameter setter, a livepatch section...); empty when the prediction only relies on
+	// the inputs.
+	Uncertain []string
+}
+
+// Errno returns the errno of a failed call, or 0.
+func (r *Result) Errno() unix.Errno {
+	if e, ok := r.Err.(unix.Errno); ok {
+		return e
+	}
+	return 0
+}
+
+// LogText returns the log lines' texts.
+func (r *Result) LogText() []string {
+	out := make([]string, len(r.Log))
+	for i, l := range r.Log {
+		out[i] = l.Text
+	}
+	return out
+}
+
+// String summarizes the result in a few lines.
+func (r *Result) String() string {
+	var b strings.Builder
+	if r.Err != nil {
+		fmt.Fprintf(&b, "error: %v (%d)\n", r.Err, int(r.Errno()))
+	} else {
+		b.WriteString("ok\n")
+	}
+	for _, l := range r.Log {
+		fmt.Fprintf(&b, "log: %s\n", l)
+	}
+	fmt.Fprintf(&b, "taint: %q\n", r.Taint.String())
+	if m := r.Module; m != nil {
+		fmt.Fprintf(&b, "module: %s coresize %d initsize %d refcnt %d holders %v taint %q\n",
+			m.Name, m.CoreSize, m.InitSize, m.RefCount, m.Holders, m.Taint.ModuleString())
+	}
+	return b.String()
+}
+
+// SectionImage is one section of relocated module memory.
+type SectionImage struct {
+	Name string
+	Addr uint64
+	Data []byte
+}
+
+// Explain renders the trace: one line per stage, then the assumptions.
+func (r *Result) Explain() string {
+	var b strings.Builder
+	for _, s := range r.Trace {
+		fmt.Fprintf(&b, "%s\n", s)
+	}
+	for _, u := range r.Uncertain {
+		fmt.Fprintf(&b, "assumed: %s\n", u)
+	}
+	return b.String()
+}
+
+// ModuleState is what /proc/modules and /sys/module/NAME show for a loaded module.
+type ModuleState struct {
+	Name     string
+	CoreSize uint32 // /sys/module/NAME/coresize
+	InitSize uint32 // /sys/module/NAME/initsize (0 once live)
+	Size     uint32 // the /proc/modules size column
+	RefCount int    // /sys/module/NAME/refcnt
+	Holders  []string
+	Taint    Taints // per-module taint (/sys/module/NAME/taint)
+	State    string // "live", "coming", "going"
+	// Params are the sysfs-visible parameters (perm != 0) with the value set by the
+	// load's arguments, if any.
+	Params []string
+	// Version and SrcVersion are the modinfo version/srcversion ("" when absent: then
+	// the sysfs files do not exist).
+	Version, SrcVersion string
+}

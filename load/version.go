@@ -1,0 +1,97 @@
+package load
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// modversionInfoSize is sizeof(struct modversion_info): u64 crc + 56-byte name.
+const modversionInfoSize = 64
+
+// tryToForceLoad mirrors try_to_force_load: with CONFIG_MODULE_FORCE_LOAD the kernel
+// warns (once: only while F is unset), taints F and carries on; otherwise ENOEXEC.
+func (c *call) tryToForceLoad(mod *module, reason string) unix.Errno {
+	if !c.m.K.Config.ForceLoad() {
+		return unix.ENOEXEC
+	}
+	if !c.testTaint(TaintForcedModule) {
+		c.log(LevelWarn, "%s: %s: kernel tainted.", mod.Name, reason)
+	}
+	c.addTaintModule(mod, TaintForcedModule)
+	return 0
+}
+
+// checkVersion mirrors check_version (kernel/module/version.c) as Debian's 6.1.192 and
+// 6.12.117 have it: a symbol missing from __versions is an error ("no symbol version
+// for"), not a once-only warning as in older kernels. crc is nil when the exporter has
+// no CRC table.
+func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *uint32) bool {
+	if !c.m.K.Config.Modversions() || crc == nil {
+		return true
+	}
+	if info.index.vers == 0 {
+		return c.tryToForceLoad(mod, symname) == 0
+	}
+	s := info.sechdrs[info.index.vers]
+	n := s.size / modversionInfoSize
+	for i := uint64(0); i < n; i++ {
+		off := s.offset + i*modversionInfoSize
+		if off+modversionInfoSize > uint64(len(info.hdr)) {
+			break
+		}
+		name := info.hdr[off+8 : off+modversionInfoSize]
+		if cname(name) != symname {
+			continue
+		}
+		if u64(info.hdr, off) == uint64(*crc) {
+			return true
+		}
+		c.log(LevelWarn, "%s: disagrees about version of symbol %s", info.name, symname)
+		return false
+	}
+	c.log(LevelWarn, "%s: no symbol version for %s", info.name, symname)
+	return false
+}
+
+// cname is a C string in a fixed buffer (strcmp stops at the first NUL).
+func cname(b []byte) string {
+	for i, ch := range b {
+		if ch == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// checkModstructVersion mirrors check_modstruct_version: module_layout's CRC.
+func (c *call) checkModstructVersion(info *loadInfo, mod *module) unix.Errno {
+	const fn = "check_modstruct_version"
+	if !c.m.K.Config.Modversions() {
+		c.step(fn, 0, "no CONFIG_MODVERSIONS")
+		return 0
+	}
+	var crc *uint32
+	if s, ok := c.m.K.Export("module_layout"); ok && s.HasCRC {
+		crc = &s.CRC
+	}
+	if !c.checkVersion(info, mod, "module_layout", crc) {
+		return c.step(fn, unix.ENOEXEC, "module_layout CRC check failed")
+	}
+	if info.index.vers == 0 {
+		c.step(fn, 0, "no __versions in use: forced load")
+	} else {
+		c.step(fn, 0, "module_layout CRC matches")
+	}
+	return 0
+}
+
+// sameMagic mirrors same_magic: with CRCs in use the release part (up to the first
+// space) is ignored.
+func (c *call) sameMagic(a, b string, hasCRCs bool) bool {
+	if hasCRCs && c.m.K.Config.Modversions() {
+		a = a[strings.IndexByte(a+" ", ' '):]
+		b = b[strings.IndexByte(b+" ", ' '):]
+	}
+	return a == b
+}
