@@ -3,6 +3,7 @@
 package tool
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +45,7 @@ var Tools = []Tool{
 	{"insmod", "insert a module file into the kernel", insmod},
 	{"rmmod", "remove modules from the kernel", rmmod},
 	{"lsmod", "list loaded modules", lsmod},
+	{"modinfo", "show information about modules", modinfo},
 	{"judge", "run a sim script against the running kernel (inside a test guest)", judge},
 }
 
@@ -133,4 +135,16 @@ func strerror(err error) string {
 		return "Unknown error " + s[len("errno "):]
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// newStdout buffers standard output like C's stdio, so that it interleaves with stderr
+// as kmod's does: fully buffered into a pipe or a file, unbuffered (so at least per line)
+// onto a terminal.
+func newStdout(w io.Writer) *bufio.Writer {
+	if f, ok := w.(*os.File); ok {
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			return bufio.NewWriterSize(w, 1)
+		}
+	}
+	return bufio.NewWriterSize(w, 64*1024)
 }

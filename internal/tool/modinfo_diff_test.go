@@ -1,0 +1,259 @@
+package tool
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"gokmod/internal/testenv"
+	"gokmod/kmod"
+	"gokmod/ko"
+)
+
+// The live differential test: Debian's kmod modinfo (on this host: it only reads files)
+// and gokmod modinfo on every module of both trees, and on compressed copies.
+
+const kmodModinfo = "/usr/sbin/modinfo"
+
+func runKmod(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(kmodModinfo, args...)
+	cmd.Dir = dir
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", kmodModinfo, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func runGokmod(dir string, args ...string) (string, string, int) {
+	var o, e bytes.Buffer
+	wd, _ := os.Getwd()
+	os.Chdir(dir)
+	defer os.Chdir(wd)
+	code := Main(append([]string{"modinfo"}, args...), &o, &e, kmod.NewHost())
+	return o.String(), e.String(), code
+}
+
+// firstDiff describes where two outputs part.
+func firstDiff(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		if la[i] != lb[i] {
+			return fmt.Sprintf("line %d:\n  kmod:   %q\n  gokmod: %q", i+1, la[i], lb[i])
+		}
+	}
+	return fmt.Sprintf("lengths differ: kmod %d lines, gokmod %d lines", len(la), len(lb))
+}
+
+// compare runs both on the same arguments in dir: identical stdout and exit code, and
+// kmod's stderr must be a prefix-wise subset (gokmod may add detail lines after kmod's).
+func compare(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	ko, ke, kc := runKmod(t, dir, args...)
+	go_, ge, gc := runGokmod(dir, args...)
+	if ko != go_ {
+		t.Errorf("modinfo %s: stdout differs at %s", short(args), firstDiff(ko, go_))
+	}
+	if kc != gc {
+		t.Errorf("modinfo %s: exit kmod %d gokmod %d", short(args), kc, gc)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(ke), "\n") {
+		if !strings.Contains(ge, l) {
+			t.Errorf("modinfo %s: kmod says %q, gokmod does not:\n%s", short(args), l, ge)
+		}
+	}
+}
+
+func short(args []string) string {
+	if len(args) > 6 {
+		return strings.Join(args[:6], " ") + fmt.Sprintf(" ... (%d args)", len(args))
+	}
+	return strings.Join(args, " ")
+}
+
+func treeModules(t *testing.T, k testenv.Kernel) []string {
+	t.Helper()
+	var files []string
+	root := filepath.Join(k.ModDir(), "kernel")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".ko") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil || len(files) < 1000 {
+		t.Fatalf("%s: %d modules, %v", root, len(files), err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+// TestModinfoEveryModule: both trees, every file, one process each side.
+func TestModinfoEveryModule(t *testing.T) {
+	total := 0
+	for _, k := range testenv.RequireKernels(t) {
+		files := treeModules(t, k)
+		compare(t, "/", files...)
+		total += len(files)
+	}
+	t.Logf("compared modinfo of %d module files", total)
+	fmt.Printf("modinfo differential: %d module files of both trees compared\n", total)
+}
+
+// recompressed writes copies of files (decompressed, then compressed with each method)
+// under the cache, once, and returns their paths.
+func recompressed(t *testing.T, k testenv.Kernel, files []string, method string) []string {
+	t.Helper()
+	cache, err := testenv.Cache()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(files))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(files))
+	sem := make(chan struct{}, 2)
+	for i, f := range files {
+		rel := strings.TrimPrefix(f, k.ModDir()+"/")
+		rel = strings.TrimSuffix(strings.TrimSuffix(rel, ".xz"), ".zst")
+		dst := filepath.Join(cache, "recompressed", k.Release, method, rel+"."+method)
+		out[i] = dst
+		if _, err := os.Stat(dst); err == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(src, dst string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			raw, err := os.ReadFile(src)
+			if err == nil {
+				raw, _, err = ko.Decompress(raw)
+			}
+			var data []byte
+			if err == nil {
+				switch method {
+				case "zst":
+					enc, _ := zstd.NewWriter(nil)
+					data = enc.EncodeAll(raw, nil)
+				case "xz":
+					cmd := exec.Command("xz", "-C", "crc32", "-c")
+					cmd.Stdin = bytes.NewReader(raw)
+					data, err = cmd.Output()
+				}
+			}
+			if err == nil {
+				err = os.MkdirAll(filepath.Dir(dst), 0o755)
+			}
+			if err == nil {
+				err = os.WriteFile(dst+".tmp", data, 0o644)
+			}
+			if err == nil {
+				err = os.Rename(dst+".tmp", dst)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", src, err)
+			}
+		}(f, dst)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sample picks n files deterministically; GOKMOD_FULL=1 takes them all.
+func sample(files []string, n int) []string {
+	if os.Getenv("GOKMOD_FULL") != "" || len(files) <= n {
+		return files
+	}
+	r := rand.New(rand.NewSource(1))
+	idx := r.Perm(len(files))[:n]
+	sort.Ints(idx)
+	out := make([]string, n)
+	for i, j := range idx {
+		out[i] = files[j]
+	}
+	return out
+}
+
+// TestModinfoCompressed: zstd copies of every 6.1 module, and samples of xz copies of 6.1
+// and zstd copies of 6.12 (GOKMOD_FULL=1: every file).
+func TestModinfoCompressed(t *testing.T) {
+	ks := testenv.RequireKernels(t)
+	n := 0
+	for _, c := range []struct {
+		k      testenv.Kernel
+		method string
+		n      int
+	}{{ks[0], "zst", 1 << 20}, {ks[0], "xz", 300}, {ks[1], "zst", 300}} {
+		files := recompressed(t, c.k, sample(treeModules(t, c.k), c.n), c.method)
+		compare(t, "/", files...)
+		n += len(files)
+	}
+	fmt.Printf("modinfo differential: %d compressed module files compared\n", n)
+}
+
+// TestModinfoOptions: the option variants on a sample of each tree, names and aliases
+// looked up through each tree's indexes (-b/-k), built-in modules, and bad input.
+func TestModinfoOptions(t *testing.T) {
+	for _, k := range testenv.RequireKernels(t) {
+		files := sample(treeModules(t, k), 40)
+		root := strings.TrimSuffix(k.Root, "/")
+		for _, opts := range [][]string{{"-F", "alias"}, {"-F", "vermagic"}, {"-F", "parm"}, {"-F", "filename"},
+			{"-F", "signature"}, {"-F", "nosuchfield"}, {"-0"}, {"-a"}, {"-d"}, {"-l"}, {"-p"}, {"-n"}, {"-0", "-p"}, {"-0", "-F", "alias"}} {
+			compare(t, "/", append(opts, files...)...)
+		}
+		var names []string
+		for _, f := range files[:15] {
+			names = append(names, kmod.NameFromPath(f))
+		}
+		bk := []string{"-b", root, "-k", k.Release}
+		compare(t, "/", append(bk, names...)...)
+		compare(t, "/", append(append(bk, "-m"), names...)...)
+		// Aliases: a PCI id, a filesystem alias, a symbol and built-in modules.
+		builtins := builtinNames(t, k, 10)
+		compare(t, "/", append(append(bk, "fs-minix", "symbol:llc_sap_open", "nosuchmodule"), builtins...)...)
+		compare(t, "/", append(append(bk, "-F", "name"), builtins...)...)
+		compare(t, "/", append(append(bk, "-m"), builtins...)...)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "empty.ko"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "garbage.ko"), []byte("garbage garbage garbage"), 0o644)
+	os.Mkdir(filepath.Join(dir, "dir.ko"), 0o755)
+	real, _ := os.ReadFile(treeModules(t, testenv.RequireKernels(t)[0])[0])
+	os.WriteFile(filepath.Join(dir, "truncated.ko"), real[:len(real)/3], 0o644)
+	os.WriteFile(filepath.Join(dir, "header.ko"), real[:100], 0o644)
+	for _, f := range []string{"empty.ko", "garbage.ko", "dir.ko", "truncated.ko", "header.ko", "missing.ko"} {
+		compare(t, dir, f)
+	}
+}
+
+func builtinNames(t *testing.T, k testenv.Kernel, n int) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(k.ModDir(), "modules.builtin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		names = append(names, kmod.NameFromPath(l))
+	}
+	return sample(names, n)
+}

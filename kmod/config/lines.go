@@ -1,0 +1,131 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+)
+
+// lineReader is kmod's freadline_wrapped (shared/util.c) over a file's bytes: lines end
+// at '\n'; a backslash before a newline joins the next line; a backslash before any
+// other byte is dropped and the byte kept; a backslash at end of file becomes byte 0xff
+// (C's EOF stored in a char). The line number counts physical lines, so a message
+// about a continued line names its last line.
+type lineReader struct {
+	data    []byte
+	pos     int
+	linenum int
+}
+
+// next returns the next logical line as C sees it (cut at a NUL) and its line number.
+func (r *lineReader) next() (string, int, bool) {
+	var buf []byte
+	n := 0
+	for {
+		if r.pos >= len(r.data) {
+			if len(buf) == 0 {
+				return "", r.linenum, false
+			}
+			n++
+			r.linenum += n
+			return cline(buf), r.linenum, true
+		}
+		ch := r.data[r.pos]
+		r.pos++
+		switch ch {
+		case '\n':
+			n++
+			r.linenum += n
+			return cline(buf), r.linenum, true
+		case '\\':
+			if r.pos >= len(r.data) {
+				buf = append(buf, 0xff)
+				continue
+			}
+			ch = r.data[r.pos]
+			r.pos++
+			if ch == '\n' {
+				n++
+				continue
+			}
+			buf = append(buf, ch)
+		default:
+			buf = append(buf, ch)
+		}
+	}
+}
+
+func cline(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// tokenizer is glibc's strtok_r over one line. An empty delimiter set (kmod passes
+// "\0") yields the rest of the line, or nothing when the rest is empty.
+type tokenizer struct {
+	s   string
+	pos int
+}
+
+func (t *tokenizer) next(delims string) (string, bool) {
+	i := t.pos
+	for i < len(t.s) && strings.IndexByte(delims, t.s[i]) >= 0 {
+		i++
+	}
+	if i >= len(t.s) {
+		t.pos = len(t.s)
+		return "", false
+	}
+	j := i
+	for j < len(t.s) && strings.IndexByte(delims, t.s[j]) < 0 {
+		j++
+	}
+	if j < len(t.s) {
+		t.pos = j + 1 // strtok_r overwrites the delimiter with NUL and resumes after it
+	} else {
+		t.pos = j
+	}
+	return t.s[i:j], true
+}
+
+// isSpace is C's isspace in the C locale.
+func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
+
+// splitDeps splits a softdep or weakdep value the way kmod's two-pass parsers
+// (kmod_config_add_softdep/weakdep) do. It mostly splits on whitespace, but exactly one
+// leading whitespace byte stays glued to the first word (so "softdep m  pre: x", with
+// two spaces after the name, yields the word " pre:", not "pre:").
+func splitDeps(line string) []string {
+	var words []string
+	p := 0
+	wasSpace := false
+	for s := 0; ; s++ {
+		var c byte
+		if s < len(line) {
+			c = line[s]
+		}
+		if c != 0 {
+			if !isSpace(c) {
+				wasSpace = false
+				continue
+			}
+			if wasSpace {
+				p = s + 1
+				continue
+			}
+			wasSpace = true
+			if p >= s {
+				continue
+			}
+		}
+		if c != 0 || !wasSpace {
+			words = append(words, line[p:s])
+		}
+		p = s + 1
+		if c == 0 {
+			break
+		}
+	}
+	return words
+}
