@@ -84,7 +84,27 @@ func parseKmsg(b []byte) []KmsgRecord {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		recs = append(recs, KmsgRecord{Facility: prio >> 3, Level: prio & 7, Seq: seq, Msg: string(line[semi+1:])})
+		recs = append(recs, KmsgRecord{Facility: prio >> 3, Level: prio & 7, Seq: seq, Msg: unescapeKmsg(line[semi+1:])})
 	}
 	return recs
+}
+
+// unescapeKmsg undoes /dev/kmsg's \xNN escaping of non-printable bytes (and of '\\'
+// itself), giving the text the kernel printed.
+func unescapeKmsg(b []byte) string {
+	if bytes.IndexByte(b, '\\') < 0 {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\\' && i+3 < len(b) && b[i+1] == 'x' {
+			if v, err := strconv.ParseUint(string(b[i+2:i+4]), 16, 8); err == nil {
+				out = append(out, byte(v))
+				i += 3
+				continue
+			}
+		}
+		out = append(out, b[i])
+	}
+	return string(out)
 }

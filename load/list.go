@@ -209,6 +209,7 @@ func (c *call) tryForceUnload(flags int) bool {
 	if !c.m.K.Config.ForceUnload() || flags&DeleteForce == 0 {
 		return false
 	}
-	c.addTaint(TaintForcedRmmod)
+	c.addTaint(TaintForcedRmmod) // LOCKDEP_NOW_UNRELIABLE
+	c.lockdepUnreliable()
 	return true
 }

@@ -56,9 +56,12 @@ type Model struct {
 	K    *kernel.Kernel
 	Opts Options
 
-	gen      kernel.Generation
-	modules  []*module // the global modules list, newest first (list_add_rcu at the head)
-	taint    Taints
+	gen     kernel.Generation
+	modules []*module // the global modules list, newest first (list_add_rcu at the head)
+	taint   Taints
+	// locksOff is debug_locks == 0: the first taint that makes lockdep unreliable turns
+	// lock debugging off, once per boot, and says so.
+	locksOff bool
 	once     map[string]bool   // pr_*_once call sites already printed
 	nextVA   uint64            // next free module-area address
 	nextPCPU uint64            // next free per-cpu offset in the reserved chunk
@@ -150,6 +153,15 @@ func (c *call) addTaint(bit int) { c.m.taint |= 1 << bit }
 func (c *call) addTaintModule(mod *module, bit int) {
 	c.m.taint |= 1 << bit
 	mod.taints |= 1 << bit
+}
+
+// lockdepUnreliable is add_taint's LOCKDEP_NOW_UNRELIABLE case: the first such taint
+// of a boot switches lock debugging off (__debug_locks_off) and warns.
+func (c *call) lockdepUnreliable() {
+	if !c.m.locksOff {
+		c.m.locksOff = true
+		c.log(LevelWarn, "Disabling lock debugging due to kernel taint")
+	}
 }
 
 // testTaint is test_taint on the global set.

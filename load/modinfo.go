@@ -78,7 +78,8 @@ func (c *call) setLicense(info *loadInfo, mod *module) {
 	if !c.testTaint(TaintProprietaryModule) {
 		c.log(LevelWarn, "%s: module license '%s' taints kernel.", mod.Name, license)
 	}
-	c.addTaintModule(mod, TaintProprietaryModule)
+	c.addTaintModule(mod, TaintProprietaryModule) // LOCKDEP_NOW_UNRELIABLE
+	c.lockdepUnreliable()
 }
 
 // outOfTreeStagingTest applies the intree (O), retpoline, staging (C) checks, shared by
@@ -141,8 +142,10 @@ func (c *call) nameBasedLicenseTaints(mod *module, prevP bool) {
 	switch mod.Name {
 	case "ndiswrapper":
 		c.addTaint(TaintProprietaryModule)
+		c.lockdepUnreliable()
 	case "driverloader", "lve":
 		c.addTaintModule(mod, TaintProprietaryModule)
+		c.lockdepUnreliable()
 	}
 	if !prevP && c.testTaint(TaintProprietaryModule) {
 		c.log(LevelWarn, "%s: module license taints kernel.", mod.Name)

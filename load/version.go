@@ -18,7 +18,8 @@ func (c *call) tryToForceLoad(mod *module, reason string) unix.Errno {
 	if !c.testTaint(TaintForcedModule) {
 		c.log(LevelWarn, "%s: %s: kernel tainted.", mod.Name, reason)
 	}
-	c.addTaintModule(mod, TaintForcedModule)
+	c.addTaintModule(mod, TaintForcedModule) // LOCKDEP_NOW_UNRELIABLE
+	c.lockdepUnreliable()
 	return 0
 }
 

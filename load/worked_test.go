@@ -146,7 +146,7 @@ func TestWorkedExample(t *testing.T) {
 				r.Layout.CoreSize(), r.Layout.InitSize(), core, init, r.Layout.CoreSymbols, r.Layout.CoreStrtab, r.Layout)
 		}
 		// No __versions: check_modstruct_version forces the load (F).
-		wantLog(t, r, "wx: module_layout: kernel tainted.", "wx: "+sigFailed)
+		wantLog(t, r, "wx: module_layout: kernel tainted.", "Disabling lock debugging due to kernel taint", "wx: "+sigFailed)
 		if r.Taint.String() != "FE" {
 			t.Errorf("%s: taint %q", k.Release, r.Taint)
 		}

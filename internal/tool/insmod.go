@@ -96,7 +96,7 @@ func insmod(e *Env, args []string) int {
 	}
 	e.Errorf("could not insert module %s: %s\n", file, modStrerror(ie.Err))
 	for _, r := range ie.Kmsg {
-		fmt.Fprintf(e.Stderr, "%s: kernel: %s\n", e.Prog, r.Msg)
+		fmt.Fprintf(e.Stderr, "%s: kernel: %s\n", e.Prog, printable(r.Msg))
 	}
 	for _, h := range e.hints(ie) {
 		fmt.Fprintf(e.Stderr, "%s: hint: %s\n", e.Prog, h)
@@ -189,4 +189,19 @@ func hasCapSysModule() bool {
 		}
 	}
 	return false
+}
+
+// printable escapes non-printable bytes as the kernel's log does (\xNN), so a message
+// such as "Invalid ELF header magic: != \x7fELF" reads the same as in dmesg.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c >= 0x7f || c == '\\' {
+			fmt.Fprintf(&b, "\\x%02x", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

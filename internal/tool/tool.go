@@ -46,6 +46,7 @@ var Tools = []Tool{
 	{"rmmod", "remove modules from the kernel", rmmod},
 	{"lsmod", "list loaded modules", lsmod},
 	{"modinfo", "show information about modules", modinfo},
+	{"sim", "predict a script of module system calls with the load model", sim},
 	{"judge", "run a sim script against the running kernel (inside a test guest)", judge},
 }
 

@@ -1,0 +1,130 @@
+package tool
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/internal/cli"
+	"gokmod/internal/simop"
+	"gokmod/load"
+)
+
+func simHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n\tgokmod sim [--kernel SPEC] [--cmdline '...'] SCRIPT|-\n"+
+		"Runs module system calls through the model of one kernel, keeping its state (loaded\n"+
+		"modules, taints, once-per-boot messages) across the script's lines:\n"+
+		"\tinsmod PATH [PARAM...]        finit_module (flag COMPRESSED_FILE for .xz/.zst/.gz)\n"+
+		"\tinsmod-force PATH [PARAM...]  the same, ignoring modversions and vermagic\n"+
+		"\tinit PATH [PARAM...]          init_module with the file's bytes\n"+
+		"\trmmod NAME | rmmod-force NAME delete_module (O_NONBLOCK [|O_TRUNC])\n"+
+		"PATH is relative to the kernel's /lib/modules/RELEASE unless absolute. One JSON line\n"+
+		"per operation, in the format `gokmod judge` prints from a real kernel.\n"+
+		"SPEC: host (default), a directory of unpacked Debian kernel packages, or a release\n"+
+		"prepared in the cache by scripts/setup.sh.\n")
+}
+
+// sim is the model's side of `make fidelity`.
+func sim(e *Env, args []string) int {
+	parsed, operands, status, ok := e.getopt(args, []cli.Option{
+		{Long: "kernel", HasArg: true}, {Long: "cmdline", HasArg: true}}, simHelp)
+	if !ok {
+		return status
+	}
+	var spec, cmdline string
+	for _, p := range parsed {
+		switch p.Name {
+		case "kernel":
+			spec = p.Arg
+		case "cmdline":
+			cmdline = p.Arg
+		}
+	}
+	if len(operands) != 1 {
+		simHelp(e.Stderr)
+		return 1
+	}
+	ops, err := readScript(operands[0])
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return 1
+	}
+	k, err := loadKernel(spec, cmdline)
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return 1
+	}
+	m := load.New(k, load.Options{})
+	w := bufio.NewWriter(e.Stdout)
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, op := range ops {
+		if err := enc.Encode(simOne(m, op)); err != nil {
+			e.Errorf("%v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func readScript(name string) ([]simop.Op, error) {
+	if name == "-" {
+		return simop.Parse(os.Stdin, "stdin")
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return simop.Parse(f, name)
+}
+
+// simOne performs one operation on the model and reports it as judge would.
+func simOne(m *load.Model, op simop.Op) simop.Outcome {
+	out := simop.Outcome{Op: op.Kind, Arg: op.Arg, Params: op.Params, Log: []string{}}
+	var r *load.Result
+	switch op.Kind {
+	case simop.Rmmod, simop.RmmodForce:
+		flags := load.DeleteNonblock
+		if op.Kind == simop.RmmodForce {
+			flags |= unix.O_TRUNC
+		}
+		r = m.Delete(op.Arg, flags)
+	default:
+		img, err := os.ReadFile(op.Resolve(m.K.ModDir))
+		if err != nil {
+			out.Result = errnoName(err)
+			out.Taint = m.Taint().String()
+			return out
+		}
+		if op.Kind == simop.Init {
+			r = m.InitModule(img, op.Params)
+		} else {
+			r = m.FinitModule(img, op.Params, load.Flags(op.FinitFlags()))
+		}
+	}
+	out.Result = "ok"
+	if r.Err != nil {
+		var errno unix.Errno
+		if errors.As(r.Err, &errno) {
+			out.Result = errnoName(errno)
+		} else {
+			out.Result = "EIO"
+		}
+	}
+	out.Log = append(out.Log, r.LogText()...)
+	out.Taint = r.Taint.String()
+	if mod := r.Module; mod != nil && op.IsLoad() && r.Err == nil {
+		cs, is := int64(mod.CoreSize), int64(mod.InitSize)
+		rc := mod.RefCount
+		out.Name, out.CoreSize, out.InitSize, out.RefCnt = mod.Name, &cs, &is, &rc
+		out.Holders = append([]string{}, mod.Holders...)
+	}
+	return out
+}
