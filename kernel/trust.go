@@ -5,11 +5,13 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,6 +79,38 @@ type signerInfo struct {
 //     that does not verify against the signer's key,
 //   - ENOKEY when no trusted certificate matches the signer (issuer + serial).
 func VerifyModuleSignature(content, sig []byte, certs []*x509.Certificate) error {
+	// The verdict depends only on the bytes and the keys, so it is remembered: a caller
+	// that checks thousands of modules can verify them in parallel first (RSA dominates).
+	key := memoKey(content, sig, certs)
+	if v, ok := sigMemo.Load(key); ok {
+		err, _ := v.(error)
+		return err
+	}
+	err := verifyModuleSignature(content, key.content[:], sig, certs)
+	sigMemo.Store(key, err)
+	return err
+}
+
+// sigMemo maps memoKey to VerifyModuleSignature's result (a nil error is stored as nil).
+var sigMemo sync.Map
+
+type sigKey struct {
+	content, sig [sha256.Size]byte
+	certs        *x509.Certificate // the keyring, by identity of its first certificate
+	ncerts       int
+}
+
+func memoKey(content, sig []byte, certs []*x509.Certificate) sigKey {
+	k := sigKey{content: sha256.Sum256(content), sig: sha256.Sum256(sig), ncerts: len(certs)}
+	if len(certs) > 0 {
+		k.certs = certs[0]
+	}
+	return k
+}
+
+// verifyModuleSignature is the check itself; sum256 is content's SHA-256, already
+// computed for the memo and reused when the signer digests with SHA-256.
+func verifyModuleSignature(content, sum256, sig []byte, certs []*x509.Certificate) error {
 	var ci contentInfo
 	rest, err := asn1.Unmarshal(sig, &ci)
 	if err != nil || len(rest) != 0 || !ci.ContentType.Equal(oidSignedData) {
@@ -99,7 +133,7 @@ func VerifyModuleSignature(content, sig []byte, certs []*x509.Certificate) error
 		}
 	}
 	for _, si := range sd.SignerInfos {
-		if err := verifySigner(content, si, certs); err != nil {
+		if err := verifySigner(content, sum256, si, certs); err != nil {
 			return err
 		}
 	}
@@ -108,7 +142,7 @@ func VerifyModuleSignature(content, sig []byte, certs []*x509.Certificate) error
 
 // verifySigner digests content and checks one SignerInfo's signature with the trusted
 // certificate whose issuer and serial number it names (pkcs7_validate_trust_one).
-func verifySigner(content []byte, si signerInfo, certs []*x509.Certificate) error {
+func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certificate) error {
 	h, ok := digestFor(si.DigestAlgorithm.Algorithm)
 	if !ok {
 		return &SigError{Errno: unix.ENOPKG, Why: "unsupported digest " + si.DigestAlgorithm.Algorithm.String()}
@@ -128,9 +162,12 @@ func verifySigner(content []byte, si signerInfo, certs []*x509.Certificate) erro
 	if cert == nil {
 		return &SigError{Errno: unix.ENOKEY, Why: "no trusted key matches the signer"}
 	}
-	d := h.New()
-	d.Write(content)
-	sum := d.Sum(nil)
+	sum := sum256
+	if h != crypto.SHA256 {
+		d := h.New()
+		d.Write(content)
+		sum = d.Sum(nil)
+	}
 	var err error
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:

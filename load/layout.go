@@ -29,6 +29,18 @@ const (
 
 var memTypeNames = [NumMemTypes]string{"MOD_TEXT", "MOD_DATA", "MOD_RODATA", "MOD_RO_AFTER_INIT", "MOD_INIT_TEXT", "MOD_INIT_DATA", "MOD_INIT_RODATA"}
 
+// RegionName names a region as the kernel version does: "core"/"init" (6.1's
+// core_layout/init_layout) or the mod_mem_type (6.12).
+func (l *Layout) RegionName(r int) string {
+	if l.Gen == kernel.Gen61 {
+		if r == RegionInit {
+			return "init"
+		}
+		return "core"
+	}
+	return memTypeNames[r]
+}
+
 func isInitType(t int) bool { return t == MemInitText || t == MemInitData || t == MemInitRodata }
 
 // Layout is the result of layout_sections, layout_symtab and move_module.

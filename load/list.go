@@ -134,6 +134,7 @@ func (m *Model) unlink(mod *module) {
 	for i, x := range m.modules {
 		if x == mod {
 			m.modules = append(m.modules[:i:i], m.modules[i+1:]...)
+			m.unindexExports(mod)
 			break
 		}
 	}

@@ -100,6 +100,7 @@ func (c *call) formModule(info *loadInfo, mod *module, args string) unix.Errno {
 		return e
 	}
 	c.moduleTables(info, mod) // post_relocation: the relocated tables become readable
+	c.m.indexExports(mod)
 	if c.m.Opts.KeepImage {
 		for _, s := range info.mem.secs {
 			c.res.Image = append(c.res.Image, SectionImage{Name: info.secName(s.index), Addr: s.addr, Data: s.b})

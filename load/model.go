@@ -62,10 +62,12 @@ type Model struct {
 	// locksOff is debug_locks == 0: the first taint that makes lockdep unreliable turns
 	// lock debugging off, once per boot, and says so.
 	locksOff bool
-	once     map[string]bool   // pr_*_once call sites already printed
-	nextVA   uint64            // next free module-area address
-	nextPCPU uint64            // next free per-cpu offset in the reserved chunk
-	kaddr    map[uint64]string // vmlinux export addresses, for naming param ops
+	once     map[string]bool // pr_*_once call sites already printed
+	// exportIdx finds the modules exporting a name (find_symbol's walk of the list).
+	exportIdx map[string][]exportRef
+	nextVA    uint64            // next free module-area address
+	nextPCPU  uint64            // next free per-cpu offset in the reserved chunk
+	kaddr     map[uint64]string // vmlinux export addresses, for naming param ops
 }
 
 // New returns a model of kernel k just after boot: no modules loaded, not tainted.

@@ -61,6 +61,9 @@ type Result struct {
 	// Image is the module memory after apply_relocations, one entry per SHF_ALLOC
 	// section at its model address (only with Options.KeepImage).
 	Image []SectionImage
+	// Symbols tells, for each undefined symbol simplify_symbols looked up, where it
+	// resolved and what the CRC check found.
+	Symbols []SymbolUse
 	// Uncertain lists what the model had to assume (init's return value, a module's own
 	// parameter setter, a livepatch section...); empty when the prediction only relies on
 	// the inputs.
@@ -120,6 +123,15 @@ func (r *Result) Explain() string {
 		fmt.Fprintf(&b, "assumed: %s\n", u)
 	}
 	return b.String()
+}
+
+// SymbolUse is one undefined symbol of the module and how resolve_symbol treated it.
+type SymbolUse struct {
+	Name      string
+	Owner     string // "vmlinux", a module name, or "" when not found
+	GPLOnly   bool
+	Namespace string
+	Verdict   string // the CRC check, or why it was not found
 }
 
 // ModuleState is what /proc/modules and /sys/module/NAME show for a loaded module.

@@ -122,3 +122,22 @@ func (c *call) modVerifySig(info *loadInfo) unix.Errno {
 	}
 	return c.step(fn, unix.EBADMSG, "%v", e)
 }
+
+// WarmSignature verifies an image's appended signature ahead of time, without touching
+// any model: the verdict is remembered by kernel.VerifyModuleSignature, so a later load
+// of the same bytes skips the RSA work. Callers checking many modules run it on every
+// core first. compressed images are left alone (the model decompresses them itself).
+func WarmSignature(k *kernel.Kernel, image []byte) {
+	n := uint64(len(image))
+	if n <= uint64(len(moduleSigString))+moduleSignatureSize || string(image[n-uint64(len(moduleSigString)):]) != moduleSigString {
+		return
+	}
+	n -= uint64(len(moduleSigString))
+	ms := image[n-moduleSignatureSize : n]
+	sigLen := uint64(binary.BigEndian.Uint32(ms[8:12]))
+	if sigLen >= n-moduleSignatureSize || ms[2] != pkeyIDPKCS7 {
+		return
+	}
+	n -= sigLen + moduleSignatureSize
+	kernel.VerifyModuleSignature(image[:n], image[n:n+sigLen], k.Certs)
+}

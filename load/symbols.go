@@ -60,30 +60,66 @@ func (m *Model) findSymbol(name string, gplok bool) (found, bool) {
 			return f, true
 		}
 	}
-	for _, mod := range m.modules {
-		if mod.state == stateUnformed {
+	// Then the formed modules. The kernel walks the list; exports are unique among formed
+	// modules (verify_exported_symbols refuses duplicates), so an index finds the same one.
+	for _, ref := range m.exportIdx[name] {
+		mod := ref.mod
+		if mod.state == stateUnformed || (ref.gpl && !gplok) {
 			continue
 		}
-		for _, t := range []struct {
-			syms   []export
-			gpl    bool
-			hasCRC bool
-		}{{mod.syms, false, mod.hasCRCs}, {mod.gplSyms, true, mod.hasGPLCRCs}} {
-			if t.gpl && !gplok {
-				continue
-			}
-			if i := bsearch(name, len(t.syms), func(i int) string { return t.syms[i].name }); i >= 0 {
-				e := t.syms[i]
-				f := found{owner: mod, gplOnly: t.gpl, namespace: e.namespace, addr: e.addr}
-				if t.hasCRC {
-					crc := e.crc
-					f.crc = &crc
+		tab, hasCRC := mod.syms, mod.hasCRCs
+		if ref.gpl {
+			tab, hasCRC = mod.gplSyms, mod.hasGPLCRCs
+		}
+		e := tab[ref.i]
+		f := found{owner: mod, gplOnly: ref.gpl, namespace: e.namespace, addr: e.addr}
+		if hasCRC {
+			crc := e.crc
+			f.crc = &crc
+		}
+		return f, true
+	}
+	return found{}, false
+}
+
+// exportRef locates one export of a module in the model's index.
+type exportRef struct {
+	mod *module
+	gpl bool
+	i   int
+}
+
+// indexExports adds a module's exports, once read from its relocated tables.
+func (m *Model) indexExports(mod *module) {
+	if m.exportIdx == nil {
+		m.exportIdx = map[string][]exportRef{}
+	}
+	for i, e := range mod.syms {
+		m.exportIdx[e.name] = append(m.exportIdx[e.name], exportRef{mod, false, i})
+	}
+	for i, e := range mod.gplSyms {
+		m.exportIdx[e.name] = append(m.exportIdx[e.name], exportRef{mod, true, i})
+	}
+}
+
+// unindexExports drops a module's exports when it leaves the list.
+func (m *Model) unindexExports(mod *module) {
+	for _, tab := range [][]export{mod.syms, mod.gplSyms} {
+		for _, e := range tab {
+			refs := m.exportIdx[e.name]
+			kept := refs[:0]
+			for _, r := range refs {
+				if r.mod != mod {
+					kept = append(kept, r)
 				}
-				return f, true
+			}
+			if len(kept) == 0 {
+				delete(m.exportIdx, e.name)
+			} else {
+				m.exportIdx[e.name] = kept
 			}
 		}
 	}
-	return found{}, false
 }
 
 // syntheticKernelAddr gives vmlinux exports without a known address a distinct place in
@@ -132,9 +168,22 @@ func (c *call) verifyNamespaceIsImported(info *loadInfo, mod *module, f found, n
 func (c *call) resolveSymbol(info *loadInfo, mod *module, name string) (uint64, bool, unix.Errno) {
 	gplok := !mod.taints.Has(TaintProprietaryModule)
 	f, ok := c.m.findSymbol(name, gplok)
+	use := SymbolUse{Name: name}
+	defer func() { c.res.Symbols = append(c.res.Symbols, use) }()
 	if !ok {
+		use.Verdict = "not found"
+		if !gplok {
+			if _, gpl := c.m.findSymbol(name, true); gpl {
+				use.Verdict = "GPL-only export, unavailable to a module whose license is not GPL-compatible"
+			}
+		}
 		return 0, false, 0
 	}
+	use.Owner, use.GPLOnly, use.Namespace = "vmlinux", f.gplOnly, f.namespace
+	if f.owner != nil {
+		use.Owner = f.owner.Name
+	}
+	use.Verdict = c.versionVerdict(info, name, f.crc)
 	if f.gplOnly {
 		mod.usingGPLOnlySymbols = true
 	}

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"fmt"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,7 @@ func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *ui
 			break
 		}
 		name := info.hdr[off+8 : off+modversionInfoSize]
-		if cname(name) != symname {
+		if !cnameIs(name, symname) {
 			continue
 		}
 		if u64(info.hdr, off) == uint64(*crc) {
@@ -55,15 +56,42 @@ func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *ui
 	return false
 }
 
-// cname is a C string in a fixed buffer (strcmp stops at the first NUL).
-func cname(b []byte) string {
-	for i, ch := range b {
-		if ch == 0 {
-			return string(b[:i])
-		}
+// versionVerdict says, for explain, what check_version will find for symname.
+func (c *call) versionVerdict(info *loadInfo, symname string, crc *uint32) string {
+	switch {
+	case !c.m.K.Config.Modversions():
+		return "kernel without modversions: no CRC check"
+	case crc == nil:
+		return "exporter has no CRC: not checked"
+	case info.index.vers == 0:
+		return "module has no __versions: forced"
 	}
-	return string(b)
+	s := info.sechdrs[info.index.vers]
+	for i := uint64(0); i < s.size/modversionInfoSize; i++ {
+		off := s.offset + i*modversionInfoSize
+		if off+modversionInfoSize > uint64(len(info.hdr)) {
+			break
+		}
+		if !cnameIs(info.hdr[off+8:off+modversionInfoSize], symname) {
+			continue
+		}
+		if have := u64(info.hdr, off); have != uint64(*crc) {
+			return fmt.Sprintf("CRC mismatch: module %#08x, kernel %#08x", have, *crc)
+		}
+		return fmt.Sprintf("CRC %#08x matches", *crc)
+	}
+	return "no symbol version in __versions"
 }
+
+// cnameIs is strcmp(b, s) == 0 for a C string in a fixed buffer, without allocating:
+// check_version compares every __versions entry for every imported symbol.
+func cnameIs(b []byte, s string) bool {
+	if len(s) > len(b) || string(b[:len(s)]) != s {
+		return false
+	}
+	return len(s) == len(b) || b[len(s)] == 0
+}
+
 
 // checkModstructVersion mirrors check_modstruct_version: module_layout's CRC.
 func (c *call) checkModstructVersion(info *loadInfo, mod *module) unix.Errno {

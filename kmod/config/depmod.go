@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"syscall"
 )
 
 // DefaultDepmodPaths are depmod 30's configuration directories, highest precedence
@@ -73,9 +75,9 @@ func LoadDepmod(opts DepmodOptions) *DepmodConfig {
 	for _, f := range files {
 		data, err := fs.readFile(f.logical)
 		if err != nil {
-			// depmod logs "file parse FILE: ERRNO" and goes on.
+			// depmod logs "file parse FILE: STRERROR" and goes on.
 			c.Warnings = append(c.Warnings, &Warning{File: f.logical, Err: err,
-				Msg: fmt.Sprintf("file parse %s: %v", f.logical, err)})
+				Msg: fmt.Sprintf("file parse %s: %s", f.logical, strerror(err))})
 			continue
 		}
 		c.Files = append(c.Files, f.logical)
@@ -232,4 +234,18 @@ func (c *DepmodConfig) Prefers(moddir, oldPath, newPath string) bool {
 		oldprio = bprio
 	}
 	return newprio <= oldprio
+}
+
+// strerror approximates glibc's strerror for an os error: Go's errno texts are glibc's
+// with a lower-case first letter.
+func strerror(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	msg := errno.Error()
+	if msg != "" && msg[0] >= 'a' && msg[0] <= 'z' {
+		msg = string(msg[0]-'a'+'A') + msg[1:]
+	}
+	return msg
 }

@@ -33,6 +33,7 @@ type Warning struct {
 	Err    error  // one of the Err* kinds above
 }
 
+// Error returns kmod's message, which names the file and line itself.
 func (w *Warning) Error() string { return w.Msg }
 
 // Unwrap lets errors.Is find the warning's kind.

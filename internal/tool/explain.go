@@ -1,0 +1,403 @@
+package tool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/internal/cli"
+	"gokmod/kernel"
+	"gokmod/load"
+)
+
+func explainHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC] [--loaded MOD,...] [--with-deps] [--cmdline '...'] [-f] [--json] FILE [PARAM...]\n"+
+		"Explains, stage by stage, what the kernel's load_module would do with FILE, offline,\n"+
+		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
+		"\t--kernel SPEC     host (default), a directory of unpacked Debian kernel packages,\n"+
+		"\t                  or a release prepared by scripts/setup.sh\n"+
+		"\t--loaded M,...    in-tree modules already loaded (with their dependencies)\n"+
+		"\t--with-deps       load FILE's modules.dep dependencies first\n"+
+		"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1)\n"+
+		"\t-f, --force       ignore vermagic and symbol versions, as insmod -f\n"+
+		"\t--json            one JSON object instead of text\n")
+}
+
+// stageWords are the names the explanation gives the kernel functions it walks through.
+var stageWords = map[string]string{
+	"may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
+	"module_decompress": "copy", "module_sig_check": "signature", "elf_validity_check": "ELF check",
+	"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
+	"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
+	"check_modstruct_version": "modinfo", "check_modinfo": "modinfo", "layout_and_allocate": "layout",
+	"add_unformed_module": "module list", "module_patient_check_exists": "module list",
+	"find_module_sections": "sections", "simplify_symbols": "symbol resolution",
+	"apply_relocations": "relocations", "complete_formation": "module list", "parse_args": "arguments",
+	"mod_sysfs_setup": "sysfs", "do_init_module": "init", "prepare_coming_module": "notifiers",
+	"check_module_license_and_versions": "license", "percpu_modalloc": "per-cpu",
+	"module_augment_kernel_taints": "taints", "check_export_symbol_versions": "symbol versions",
+}
+
+// Explanation is `gokmod explain --json`.
+type Explanation struct {
+	Kernel      string           `json:"kernel"`
+	File        string           `json:"file"`
+	Params      string           `json:"params"`
+	Preloaded   []string         `json:"preloaded"`
+	Stages      []ExplainStage   `json:"stages"`
+	Sections    []ExplainSection `json:"sections"`
+	Symbols     []load.SymbolUse `json:"symbols"`
+	Relocations map[string]int   `json:"relocations"`
+	Result      string           `json:"result"`
+	Log         []string         `json:"log"`
+	Taint       string           `json:"taint"`
+	CoreSize    uint32           `json:"coresize"`
+	InitSize    uint32           `json:"initsize"`
+	Fix         []string         `json:"fix"`
+	Assumed     []string         `json:"assumed"`
+}
+
+// ExplainStage is one kernel function on the path.
+type ExplainStage struct {
+	Stage string `json:"stage"`
+	Func  string `json:"func"`
+	Note  string `json:"note"`
+	Errno string `json:"errno,omitempty"`
+}
+
+// ExplainSection is one SHF_ALLOC section's place in module memory.
+type ExplainSection struct {
+	Name   string `json:"name"`
+	Region string `json:"region"`
+	Offset uint32 `json:"offset"`
+	Size   uint64 `json:"size"`
+}
+
+func explain(e *Env, args []string) int {
+	parsed, operands, status, ok := e.getopt(args, []cli.Option{
+		{Long: "kernel", HasArg: true}, {Long: "loaded", HasArg: true}, {Long: "with-deps"},
+		{Long: "cmdline", HasArg: true}, {Short: 'f', Long: "force"}, {Long: "json"}}, explainHelp)
+	if !ok {
+		return status
+	}
+	var spec, cmdline string
+	var loaded []string
+	var withDeps, force, asJSON bool
+	for _, p := range parsed {
+		switch p.Name {
+		case "kernel":
+			spec = p.Arg
+		case "loaded":
+			loaded = append(loaded, strings.Split(p.Arg, ",")...)
+		case "with-deps":
+			withDeps = true
+		case "cmdline":
+			cmdline = p.Arg
+		case "force":
+			force = true
+		case "json":
+			asJSON = true
+		}
+	}
+	if len(operands) == 0 {
+		explainHelp(e.Stderr)
+		return 1
+	}
+	k, err := loadKernel(spec, cmdline)
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return 1
+	}
+	file, err := findModule(k, operands[0])
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return 1
+	}
+	img, err := os.ReadFile(file)
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return 1
+	}
+	m := load.New(k, load.Options{})
+	name := strings.TrimSuffix(strings.TrimSuffix(path.Base(file), path.Ext(file)), ".ko")
+	name = strings.ReplaceAll(name, "-", "_")
+	if withDeps {
+		loaded = append(loaded, name)
+	}
+	pre, err := preload(m, k, loaded, name)
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return 1
+	}
+	var flags load.Flags
+	if force {
+		flags = load.IgnoreModversions | load.IgnoreVermagic
+	}
+	if strings.HasSuffix(file, ".xz") || strings.HasSuffix(file, ".zst") || strings.HasSuffix(file, ".gz") {
+		flags |= load.CompressedFile
+	}
+	params := strings.Join(operands[1:], " ")
+	r := m.FinitModule(img, params, flags)
+	x := describe(k, file, params, pre, r)
+	if asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		enc.Encode(x)
+	} else {
+		printExplanation(e.Stdout, x)
+	}
+	if x.Result != "ok" {
+		return 1
+	}
+	return 0
+}
+
+// findModule is FILE, or the file of an in-tree module of k by that name.
+func findModule(k *kernel.Kernel, file string) (string, error) {
+	if _, err := os.Stat(file); err == nil {
+		return file, nil
+	}
+	if p, ok := k.InTree[strings.ReplaceAll(file, "-", "_")]; ok {
+		return path.Join(k.ModDir, p), nil
+	}
+	return "", fmt.Errorf("%s: no such file, nor an in-tree module of %s", file, k.Release)
+}
+
+// preload loads in-tree modules (dependencies first) into the model, except skip itself.
+func preload(m *load.Model, k *kernel.Kernel, names []string, skip string) ([]string, error) {
+	var done []string
+	seen := map[string]bool{}
+	var visit func(n string) error
+	visit = func(n string) error {
+		n = strings.ReplaceAll(n, "-", "_")
+		if seen[n] {
+			return nil
+		}
+		seen[n] = true
+		for _, d := range k.Deps[n] {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		if n == skip {
+			return nil
+		}
+		p, ok := k.InTree[n]
+		if !ok {
+			return fmt.Errorf("--loaded: no in-tree module %q in %s", n, k.ModDir)
+		}
+		img, err := os.ReadFile(path.Join(k.ModDir, p))
+		if err != nil {
+			return err
+		}
+		var flags load.Flags
+		if strings.HasSuffix(p, ".xz") || strings.HasSuffix(p, ".zst") {
+			flags = load.CompressedFile
+		}
+		if r := m.FinitModule(img, "", flags); r.Err != nil && !errors.Is(r.Err, unix.EEXIST) {
+			return fmt.Errorf("--loaded: %s does not load: %v %v", n, r.Err, r.LogText())
+		}
+		done = append(done, n)
+		return nil
+	}
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if err := visit(n); err != nil {
+			return nil, err
+		}
+	}
+	return done, nil
+}
+
+func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Result) *Explanation {
+	x := &Explanation{Kernel: k.Release, File: file, Params: params, Preloaded: append([]string{}, pre...),
+		Symbols: append([]load.SymbolUse{}, r.Symbols...), Relocations: r.Relocs, Log: r.LogText(),
+		Taint: r.Taint.String(), Assumed: append([]string{}, r.Uncertain...), Fix: []string{}, Result: "ok"}
+	if x.Log == nil {
+		x.Log = []string{}
+	}
+	if x.Relocations == nil {
+		x.Relocations = map[string]int{}
+	}
+	for _, s := range r.Trace {
+		st := ExplainStage{Stage: stageWords[s.Func], Func: s.Func, Note: s.Note}
+		if st.Stage == "" && strings.HasPrefix(s.Func, "elf_validity") {
+			st.Stage = "ELF check"
+		} else if st.Stage == "" {
+			st.Stage = s.Func
+		}
+		if s.Errno != 0 {
+			st.Errno = unix.ErrnoName(s.Errno)
+		}
+		x.Stages = append(x.Stages, st)
+	}
+	if l := r.Layout; l != nil {
+		for _, p := range l.Sections {
+			x.Sections = append(x.Sections, ExplainSection{p.Name, l.RegionName(p.Region), p.Offset, p.Size})
+		}
+		x.CoreSize, x.InitSize = l.CoreSize(), l.InitSize()
+	}
+	if r.Module != nil { // what /sys/module shows: init memory is freed once init returns
+		x.CoreSize, x.InitSize = r.Module.CoreSize, r.Module.InitSize
+	}
+	if r.Err != nil {
+		x.Result = errnoName(r.Err)
+	}
+	x.Fix = fixes(k, file, r)
+	return x
+}
+
+// fixes turns the verdict into something to do.
+func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
+	var out []string
+	owners := map[string][]string{}
+	var order []string
+	for _, s := range r.Symbols {
+		if s.Owner != "" {
+			continue
+		}
+		if sym, ok := k.ModuleExports[s.Name]; ok {
+			o := path.Base(sym.Owner)
+			if owners[o] == nil {
+				order = append(order, o)
+			}
+			owners[o] = append(owners[o], s.Name)
+		} else if strings.HasPrefix(s.Verdict, "GPL-only") {
+			out = append(out, fmt.Sprintf("%s is exported GPL-only: the module's license must be GPL-compatible", s.Name))
+		}
+	}
+	name := strings.SplitN(path.Base(file), ".", 2)[0]
+	for _, o := range order {
+		out = append(out, fmt.Sprintf("load %s first (it exports %s) — gokmod modprobe %s", o, strings.Join(owners[o], ", "), name))
+	}
+	for _, l := range r.LogText() {
+		switch {
+		case strings.Contains(l, "version magic"):
+			out = append(out, "rebuild the module against this kernel's headers (vermagic differs), or force it with gokmod insmod --force-vermagic at your own risk")
+		case strings.Contains(l, "disagrees about version of symbol"):
+			out = append(out, "rebuild the module against this kernel (a symbol's CRC differs), or force it with gokmod insmod --force-modversion at your own risk")
+		case strings.Contains(l, "but does not import it"):
+			out = append(out, "add MODULE_IMPORT_NS(...) for the namespace named above to the module's source")
+		case strings.Contains(l, "Loading of unsigned module is rejected"):
+			out = append(out, "sign the module with a key the kernel trusts, or boot without module.sig_enforce=1")
+		case strings.Contains(l, "unknown parameter"):
+			out = append(out, "check the parameter names: gokmod modinfo -p "+file)
+		case strings.Contains(l, "invalid for parameter"):
+			out = append(out, "check the parameter's type: gokmod modinfo -p "+file)
+		}
+	}
+	switch {
+	case errors.Is(r.Err, unix.EEXIST):
+		out = append(out, "a module of that name is already loaded: gokmod rmmod it first")
+	case errors.Is(r.Err, unix.EKEYREJECTED):
+		out = append(out, "the signature does not verify: restore the original file or re-sign it")
+	}
+	return out
+}
+
+func printExplanation(w io.Writer, x *Explanation) {
+	fmt.Fprintf(w, "What Linux %s does on insmod %s", x.Kernel, x.File)
+	if x.Params != "" {
+		fmt.Fprintf(w, " %s", x.Params)
+	}
+	fmt.Fprintf(w, "\n(gokmod's model of load_module; already loaded: %s)\n\n", orNone(x.Preloaded))
+	for i, s := range x.Stages {
+		mark := ""
+		if s.Errno != "" {
+			mark = "  <-- " + s.Errno
+		}
+		note := s.Note
+		if note == "" && s.Errno == "" {
+			note = "ok"
+		}
+		fmt.Fprintf(w, "%2d. %-24s %s: %s%s\n", i+1, s.Stage, s.Func, note, mark)
+	}
+	if len(x.Sections) > 0 {
+		fmt.Fprintf(w, "\nLayout: where each SHF_ALLOC section goes\n  %-32s %-18s %10s %10s\n", "section", "memory", "offset", "size")
+		for _, s := range x.Sections {
+			fmt.Fprintf(w, "  %-32s %-18s %#10x %#10x\n", s.Name, s.Region, s.Offset, s.Size)
+		}
+		fmt.Fprintf(w, "  coresize %d, initsize %d\n", x.CoreSize, x.InitSize)
+	}
+	if len(x.Symbols) > 0 {
+		fmt.Fprintf(w, "\nSymbol resolution: %d undefined symbols\n", len(x.Symbols))
+		for _, s := range x.Symbols {
+			owner := s.Owner
+			if owner == "" {
+				owner = "NOT FOUND"
+			}
+			extra := ""
+			if s.GPLOnly {
+				extra += " GPL-only"
+			}
+			if s.Namespace != "" {
+				extra += " namespace " + s.Namespace
+			}
+			fmt.Fprintf(w, "  %-40s %-12s %s%s\n", s.Name, owner, s.Verdict, extra)
+		}
+	}
+	if len(x.Relocations) > 0 {
+		var types []string
+		for t := range x.Relocations {
+			types = append(types, t)
+		}
+		sort.Strings(types)
+		fmt.Fprintf(w, "\nRelocations applied:")
+		for _, t := range types {
+			fmt.Fprintf(w, " %s %d", t, x.Relocations[t])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nVerdict: %s", x.Result)
+	if x.Result != "ok" {
+		if n, ok := errnoByName(x.Result); ok {
+			fmt.Fprintf(w, " (%s)", strerror(n))
+		}
+	}
+	var log []string
+	for _, l := range x.Log {
+		log = append(log, printable(l))
+	}
+	fmt.Fprintf(w, "\n  kernel log:%s\n", orNoneLines(log))
+	fmt.Fprintf(w, "  taint: %q\n  coresize %d, initsize %d\n", x.Taint, x.CoreSize, x.InitSize)
+	for _, f := range x.Fix {
+		fmt.Fprintf(w, "  fix: %s\n", f)
+	}
+	for _, a := range x.Assumed {
+		fmt.Fprintf(w, "  assumed: %s\n", a)
+	}
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func orNoneLines(s []string) string {
+	if len(s) == 0 {
+		return " (nothing)"
+	}
+	return "\n    " + strings.Join(s, "\n    ")
+}
+
+// errnoByName inverts unix.ErrnoName.
+func errnoByName(name string) (unix.Errno, bool) {
+	for n := unix.Errno(1); n < 200; n++ {
+		if unix.ErrnoName(n) == name {
+			return n, true
+		}
+	}
+	return 0, false
+}
