@@ -92,7 +92,6 @@ func cnameIs(b []byte, s string) bool {
 	return len(s) == len(b) || b[len(s)] == 0
 }
 
-
 // checkModstructVersion mirrors check_modstruct_version: module_layout's CRC.
 func (c *call) checkModstructVersion(info *loadInfo, mod *module) unix.Errno {
 	const fn = "check_modstruct_version"
