@@ -51,6 +51,7 @@ type File struct {
 	r         reader
 	shoff     uint64 // e_shoff, kept for StripSection
 	shentsize int
+	unmap     func() error // set by OpenMapped
 }
 
 // Open reads a module file, decompressing it transparently (like kmod's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,50 @@ type modinfoOpts struct {
 	sep   byte
 	json  bool
 	w     *bufio.Writer
+	pre   []*prefetched // by argument: file arguments read ahead on every core
+	cur   int           // the argument being printed
+}
+
+// prefetched is moduleInfo's answer for a file argument, computed ahead.
+type prefetched struct {
+	kvs  []ko.KV
+	err  error
+	wait chan struct{}
+}
+
+// prefetchInfo reads the module files among args on every core while the arguments are
+// printed in order; kmod reads them one by one.
+func prefetchInfo(tree *kmod.Tree, args []string, byName bool) []*prefetched {
+	pre := make([]*prefetched, len(args))
+	if byName {
+		return pre
+	}
+	done := make([]chan struct{}, len(args))
+	idx := make(chan int, len(args))
+	for i, a := range args {
+		if isModuleFilename(a) {
+			pre[i] = &prefetched{}
+			done[i] = make(chan struct{})
+			idx <- i
+		}
+	}
+	close(idx)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		go func() {
+			for i := range idx {
+				m := kmod.Module{Name: kmod.NameFromPath(args[i]), Path: absCwd(args[i])}
+				pre[i].kvs, pre[i].err = moduleInfo(tree, m)
+				close(done[i])
+			}
+		}()
+	}
+	// Callers wait per argument: wrap each result so reading it blocks until ready.
+	for i := range pre {
+		if pre[i] != nil {
+			pre[i].wait = done[i]
+		}
+	}
+	return pre
 }
 
 // modinfo prints module information as kmod 30's modinfo, byte for byte.
@@ -99,12 +144,14 @@ func modinfo(e *Env, args []string) int {
 		return modinfoJSON(e, o, tree, names, byName)
 	}
 	failed := false
-	for _, name := range names {
+	o.pre = prefetchInfo(tree, names, byName)
+	for i, name := range names {
 		var err error
+		o.cur = i
 		switch {
 		case byName:
 			err = e.modinfoName(o, tree, name)
-		case isModuleFilename(name):
+		case o.pre[i] != nil:
 			err = e.modinfoPath(o, tree, name)
 		default:
 			err = e.modinfoAlias(o, tree, name)
@@ -193,10 +240,11 @@ func moduleInfo(tree *kmod.Tree, m kmod.Module) ([]ko.KV, error) {
 	if m.Path == "" {
 		return nil, unix.ENOENT
 	}
-	f, err := ko.Open(m.Path)
+	f, err := ko.OpenMapped(m.Path)
 	if err != nil {
 		return nil, kmodOpenErrno(m.Path, err)
 	}
+	defer f.Close() // everything taken from the mapping below is copied
 	if f.Section(".modinfo") == nil {
 		return nil, unix.ENOENT
 	}
@@ -226,6 +274,14 @@ func splitKV(strs []string) []ko.KV {
 	return kvs
 }
 
+// prefetchedFor returns the read-ahead result for the current file argument.
+func (o *modinfoOpts) prefetchedFor(m kmod.Module) *prefetched {
+	if o.pre == nil || o.cur >= len(o.pre) || o.pre[o.cur] == nil || m.Path == "" {
+		return nil
+	}
+	return o.pre[o.cur]
+}
+
 // modinfoDo mirrors kmod 30's modinfo_do.
 func (e *Env) modinfoDo(o *modinfoOpts, tree *kmod.Tree, m kmod.Module) error {
 	w, sep := o.w, o.sep
@@ -245,7 +301,14 @@ func (e *Env) modinfoDo(o *modinfoOpts, tree *kmod.Tree, m kmod.Module) error {
 	} else if o.field == "" {
 		fmt.Fprintf(w, "%-16s%s%c", "filename:", filename, sep)
 	}
-	kvs, err := moduleInfo(tree, m)
+	var kvs []ko.KV
+	var err error
+	if p := o.prefetchedFor(m); p != nil {
+		<-p.wait
+		kvs, err = p.kvs, p.err
+	} else {
+		kvs, err = moduleInfo(tree, m)
+	}
 	if err != nil {
 		if builtin && errors.Is(err, os.ErrNotExist) {
 			return nil // an old kernel without modules.builtin.modinfo

@@ -1,0 +1,57 @@
+package ko
+
+import (
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenMapped is Open for callers that read a few sections of many files (modinfo,
+// depmod): an uncompressed module is mapped rather than read, so only the pages actually
+// touched (headers, .modinfo, the signature trailer) come from the disk or page cache, as
+// with libkmod's mmap. Compressed files are read and decompressed as by Open. The File
+// must be Closed, and not used afterwards.
+func OpenMapped(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.EISDIR}
+	}
+	size := st.Size()
+	if size < 6 || size > MaxDecompressedSize {
+		return Open(path)
+	}
+	data, err := unix.Mmap(int(fh.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return Open(path)
+	}
+	if DetectCompression(data) != None {
+		unix.Munmap(data)
+		return Open(path)
+	}
+	f, err := Parse(path, data)
+	if err != nil {
+		unix.Munmap(data)
+		return nil, err
+	}
+	f.unmap = func() error { return unix.Munmap(data) }
+	return f, nil
+}
+
+// Close releases a mapping made by OpenMapped; it does nothing for other Files.
+func (f *File) Close() error {
+	if f.unmap == nil {
+		return nil
+	}
+	err := f.unmap()
+	f.unmap = nil
+	return err
+}
