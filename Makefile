@@ -25,12 +25,19 @@ vet:
 # All tests, VM tests included: every guest boots one of Debian's real kernels in QEMU.
 test: setup vet
 	@bash scripts/versions.sh
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 	@rm -f $(VMSTATS)
 	GOKMOD_VMSTATS=$(VMSTATS) $(GO) test -count=1 -timeout 30m ./... 2>&1 | tee $(GOKMOD_CACHE)/test.log; \
 	  rc=$${PIPESTATUS[0]}; bash scripts/vmstats.sh $(VMSTATS); exit $$rc
 
-fuzz: setup
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./ko/
+# A short run of every fuzz target (longer: make fuzz FUZZTIME=10m).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecompress$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
+	$(GO) test -run='^$$' -fuzz='^FuzzPKCS7$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
+	$(GO) test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/index/
+	$(GO) test -run='^$$' -fuzz='^FuzzConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/config/
 
 demo: setup build
 	$(GO) run ./internal/demo
@@ -40,6 +47,7 @@ fidelity: setup
 	$(GO) run ./internal/fidelity/cmd/fidelity $(FIDELITY_FLAGS)
 
 bench: setup build
+	$(GO) run ./internal/benchtools
 	bash scripts/bench-insmod.sh
 
 clean:
