@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,7 @@ func simHelp(w io.Writer) {
 		"\trmmod NAME | rmmod-force NAME delete_module (O_NONBLOCK [|O_TRUNC])\n"+
 		"PATH is relative to the kernel's /lib/modules/RELEASE unless absolute. One JSON line\n"+
 		"per operation, in the format `gokmod judge` prints from a real kernel.\n"+
+		"--init-fail NAME=ERRNO,... makes those modules' init fail (the model assumes success).\n"+
 		"SPEC: host (default), a directory of unpacked Debian kernel packages, or a release\n"+
 		"prepared in the cache by scripts/setup.sh.\n")
 }
@@ -32,17 +34,28 @@ func simHelp(w io.Writer) {
 // sim is the model's side of `make fidelity`.
 func sim(e *Env, args []string) int {
 	parsed, operands, status, ok := e.getopt(args, []cli.Option{
-		{Long: "kernel", HasArg: true}, {Long: "cmdline", HasArg: true}}, simHelp)
+		{Long: "kernel", HasArg: true}, {Long: "cmdline", HasArg: true}, {Long: "init-fail", HasArg: true}}, simHelp)
 	if !ok {
 		return status
 	}
 	var spec, cmdline string
+	initFails := map[string]unix.Errno{}
 	for _, p := range parsed {
 		switch p.Name {
 		case "kernel":
 			spec = p.Arg
 		case "cmdline":
 			cmdline = p.Arg
+		case "init-fail":
+			for _, kv := range strings.Split(p.Arg, ",") {
+				name, errno, _ := strings.Cut(kv, "=")
+				n, ok := errnoByName(errno)
+				if !ok || name == "" {
+					e.Errorf("--init-fail: want NAME=ERRNO (e.g. e1000e=ENODEV), not %q\n", kv)
+					return 1
+				}
+				initFails[strings.ReplaceAll(name, "-", "_")] = n
+			}
 		}
 	}
 	if len(operands) != 1 {
@@ -59,7 +72,8 @@ func sim(e *Env, args []string) int {
 		e.Errorf("%v\n", err)
 		return 1
 	}
-	m := load.New(k, load.Options{})
+	// The model cannot run a module's init: it returns 0 unless told otherwise.
+	m := load.New(k, load.Options{InitResult: func(name string) int { return -int(initFails[name]) }})
 	w := bufio.NewWriter(e.Stdout)
 	defer w.Flush()
 	enc := json.NewEncoder(w)

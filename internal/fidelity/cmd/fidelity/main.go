@@ -81,8 +81,12 @@ func kernel(k testenv.Kernel, gokmod, corpus string, per int) (*fidelity.Tally, 
 	}
 	t := fidelity.NewTally()
 	for _, b := range batches {
+		seen := len(t.Diffs)
 		if err := fidelity.Compare(t, gokmod, k, b); err != nil {
 			return nil, fmt.Errorf("batch %s: %w", b.Name, err)
+		}
+		for _, d := range t.Diffs[seen:] {
+			fmt.Fprintf(os.Stderr, "[fidelity] DIFF %s#%d %s %s: %s: real %q, model %q\n", d.Batch, d.Index+1, d.Op.Kind, d.Op.Arg, d.Field, d.Real, d.Pred)
 		}
 		fmt.Fprintf(os.Stderr, "[fidelity] %s %s: %d ops, running total %d compared, %d fully agree\n", k.Release, b.Name, len(b.Ops), t.Ops, t.FullAgree)
 	}
