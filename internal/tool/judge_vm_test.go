@@ -1,13 +1,16 @@
 package tool_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"gokmod/internal/simop"
+	"gokmod/internal/tool"
 	"gokmod/internal/testenv"
 	"gokmod/internal/vmtest"
+	"gokmod/kmod"
 )
 
 // TestJudgeInGuest checks the real side of the fidelity contract on 6.1 against facts
@@ -83,5 +86,18 @@ rmmod-force minix
 	}
 	if c := outs[10].CoreSize; c == nil || *c != 57344 {
 		t.Errorf("forced minix keeps __versions, coresize 57344: %s", strings.Split(r.Stdout, "\n")[10])
+	}
+
+	// gokmod explain, offline on the host, prints the very lines the real kernel logged
+	// for stp without llc, and the fix.
+	var o, e bytes.Buffer
+	code := tool.Main([]string{"gokmod", "explain", "--kernel", k.Root, "stp"}, &o, &e, kmod.NewHost())
+	if code != 1 {
+		t.Errorf("explain stp: exit %d, stderr %s", code, e.String())
+	}
+	for _, want := range append(outs[3].Log, "Verdict: ENOENT", "fix: load llc first", "gokmod modprobe stp") {
+		if !strings.Contains(o.String(), want) {
+			t.Errorf("explain stp lacks %q:\n%s", want, o.String())
+		}
 	}
 }

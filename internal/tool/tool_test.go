@@ -86,6 +86,9 @@ func fixture(t *testing.T, files map[string]string) (*kmod.Host, *fakeSys) {
 }
 
 func runTool(h *kmod.Host, args ...string) (stdout, stderr string, code int) {
+	if h == nil {
+		h = kmod.NewHost()
+	}
 	var o, e bytes.Buffer
 	code = Main(append([]string{"gokmod"}, args...), &o, &e, h)
 	return o.String(), e.String(), code
