@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"gokmod/internal/simop"
-	"gokmod/internal/tool"
 	"gokmod/internal/testenv"
+	"gokmod/internal/tool"
 	"gokmod/internal/vmtest"
 	"gokmod/kmod"
 )
