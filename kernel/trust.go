@@ -171,7 +171,7 @@ func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certifica
 	var err error
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
-		err = rsa.VerifyPKCS1v15(pub, h, sum, si.Signature)
+		err = verifyPKCS1v15(pub, h, sum, si.Signature)
 	case *ecdsa.PublicKey:
 		if !ecdsa.VerifyASN1(pub, sum, si.Signature) {
 			err = errors.New("ecdsa verification failed")
