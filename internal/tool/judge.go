@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/simop"
+	"gokmod/ko"
 )
 
 func judgeHelp(w io.Writer) {
@@ -99,11 +100,21 @@ func (e *Env) judgeOne(op simop.Op) simop.Outcome {
 	}
 	out.Taint = e.taint()
 	if err == nil && op.IsLoad() {
-		for _, m := range e.loadedList() {
-			if !before[m] {
-				e.describe(&out, m)
-				break
+		// The module's own name, from its file: a module's init may load others
+		// (request_module), so "the new line in /proc/modules" can be another one.
+		name := ""
+		if f, ferr := ko.Open(op.Resolve(e.Host.ModulesDir())); ferr == nil {
+			if tm, terr := f.ThisModule(); terr == nil && tm.Name != "" {
+				name = tm.Name
 			}
+		}
+		for _, m := range e.loadedList() {
+			if name == "" && !before[m] {
+				name = m
+			}
+		}
+		if name != "" {
+			e.describe(&out, name)
 		}
 	}
 	return out
