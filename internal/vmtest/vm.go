@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gokmod/internal/testenv"
@@ -136,6 +137,8 @@ func Boot(cfg Config) (*VM, error) {
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	// QEMU must not outlive the test process (a killed `go test` would leave it running).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		os.RemoveAll(work)
