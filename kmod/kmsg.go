@@ -1,11 +1,11 @@
 package kmod
 
 import (
-	"bytes"
 	"errors"
-	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"gokmod/internal/kmsg"
 )
 
 // KmsgRecord is one kernel log record from /dev/kmsg.
@@ -57,54 +57,10 @@ func (w *kmsgWatch) drain() []KmsgRecord {
 		if err != nil || n <= 0 {
 			return recs
 		}
-		for _, r := range parseKmsg(buf[:n]) {
+		for _, r := range kmsg.Parse(buf[:n]) {
 			if r.Facility == 0 {
-				recs = append(recs, r)
+				recs = append(recs, KmsgRecord{Facility: r.Facility, Level: r.Level, Seq: r.Seq, Msg: r.Msg})
 			}
 		}
 	}
-}
-
-// parseKmsg parses records "prio,seq,usec,flags;message\n" (Documentation/ABI/testing/
-// dev-kmsg). /dev/kmsg returns one per read; a plain file standing in for it in tests
-// returns many. Continuation lines (" KEY=value") carry metadata and are skipped.
-func parseKmsg(b []byte) []KmsgRecord {
-	var recs []KmsgRecord
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		semi := bytes.IndexByte(line, ';')
-		if semi < 0 || line[0] == ' ' {
-			continue
-		}
-		f := bytes.Split(line[:semi], []byte{','})
-		if len(f) < 3 {
-			continue
-		}
-		prio, err1 := strconv.Atoi(string(f[0]))
-		seq, err2 := strconv.ParseUint(string(f[1]), 10, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		recs = append(recs, KmsgRecord{Facility: prio >> 3, Level: prio & 7, Seq: seq, Msg: unescapeKmsg(line[semi+1:])})
-	}
-	return recs
-}
-
-// unescapeKmsg undoes /dev/kmsg's \xNN escaping of non-printable bytes (and of '\\'
-// itself), giving the text the kernel printed.
-func unescapeKmsg(b []byte) string {
-	if bytes.IndexByte(b, '\\') < 0 {
-		return string(b)
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] == '\\' && i+3 < len(b) && b[i+1] == 'x' {
-			if v, err := strconv.ParseUint(string(b[i+2:i+4]), 16, 8); err == nil {
-				out = append(out, byte(v))
-				i += 3
-				continue
-			}
-		}
-		out = append(out, b[i])
-	}
-	return string(out)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"gokmod/kmod/config"
 )
 
 // InitState is a module's /sys/module/NAME/initstate, or Builtin.
@@ -137,17 +139,7 @@ func (h *Host) IsBuiltin(name string) bool {
 
 // NameFromPath is the module name of a file: its basename up to the first '.', with '-'
 // turned into '_' (kmod's path_to_modname).
-func NameFromPath(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		p = p[i+1:]
-	}
-	return Normalize(p)
-}
+func NameFromPath(p string) string { return config.PathToModname(p) }
 
 // Normalize turns '-' into '_' and stops at the first '.' (kmod's modname_normalize).
-func Normalize(name string) string {
-	if i := strings.IndexByte(name, '.'); i >= 0 {
-		name = name[:i]
-	}
-	return strings.ReplaceAll(name, "-", "_")
-}
+func Normalize(name string) string { return config.ModnameNormalize(name) }

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
+	"gokmod/internal/benchstat"
 	"gokmod/internal/testenv"
 	"gokmod/internal/vmtest"
 )
@@ -79,26 +79,10 @@ func run(rounds int) error {
 			}
 		}
 	}
-	mk, mg := median(times[vmtest.KmodDir]), median(times[vmtest.GokmodDir])
+	mk, mg := benchstat.Median(times[vmtest.KmodDir]), benchstat.Median(times[vmtest.GokmodDir])
 	fmt.Printf("insmod+rmmod of %d modules, %d rounds each, Debian %s in QEMU (TCG):\n", len(modules), rounds, k.Release)
-	fmt.Printf("  kmod   (%s) median %7.1f ms  %v\n", vmtest.KmodDir, ms(mk), msList(times[vmtest.KmodDir]))
-	fmt.Printf("  gokmod (%s) median %7.1f ms  %v\n", vmtest.GokmodDir, ms(mg), msList(times[vmtest.GokmodDir]))
+	fmt.Printf("  kmod   (%s) median %7.1f ms  %v\n", vmtest.KmodDir, benchstat.MS(mk), benchstat.MSList(times[vmtest.KmodDir]))
+	fmt.Printf("  gokmod (%s) median %7.1f ms  %v\n", vmtest.GokmodDir, benchstat.MS(mg), benchstat.MSList(times[vmtest.GokmodDir]))
 	fmt.Printf("  ratio gokmod/kmod: %.3f (target <= 1.05)\n", float64(mg)/float64(mk))
 	return nil
-}
-
-func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func msList(ds []time.Duration) string {
-	var parts []string
-	for _, d := range ds {
-		parts = append(parts, fmt.Sprintf("%.0f", ms(d)))
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }

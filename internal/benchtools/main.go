@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"gokmod/internal/benchstat"
 	"gokmod/internal/testenv"
 	"gokmod/internal/vmtest"
 )
@@ -68,9 +69,9 @@ func compare(rounds int, what string, kmod, gok []string, target string) {
 			tk, tg = append(tk, a), append(tg, b)
 		}
 	}
-	mk, mg := median(tk), median(tg)
+	mk, mg := benchstat.Median(tk), benchstat.Median(tg)
 	fmt.Printf("  %-52s kmod %8.1f ms  gokmod %8.1f ms  speed-up %.2fx  (target: %s)\n",
-		what, ms(mk), ms(mg), float64(mk)/float64(mg), target)
+		what, benchstat.MS(mk), benchstat.MS(mg), float64(mk)/float64(mg), target)
 }
 
 func timeIt(argv []string) time.Duration {
@@ -80,11 +81,3 @@ func timeIt(argv []string) time.Duration {
 	cmd.Run() // exit codes are not the point here; the differential tests check outputs
 	return time.Since(start)
 }
-
-func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -2,10 +2,7 @@
 // inside the QEMU guest: one JSON object per line over a serial port.
 package proto
 
-import (
-	"bytes"
-	"strconv"
-)
+import "gokmod/internal/kmsg"
 
 // Marker starts every line the agent sends, so the host can tell answers from any other
 // output that reaches the port.
@@ -43,45 +40,12 @@ type Record struct {
 	Msg      string `json:"msg"`
 }
 
-// ParseKmsg parses one record as read(2) from /dev/kmsg returns it (see
-// Documentation/ABI/testing/dev-kmsg). Continuation lines (" KEY=value") are dropped.
+// ParseKmsg parses one record as read(2) from /dev/kmsg returns it.
 func ParseKmsg(b []byte) (Record, bool) {
-	semi := bytes.IndexByte(b, ';')
-	if semi < 0 {
+	recs := kmsg.Parse(b)
+	if len(recs) == 0 {
 		return Record{}, false
 	}
-	fields := bytes.Split(b[:semi], []byte{','})
-	if len(fields) < 3 {
-		return Record{}, false
-	}
-	prio, err1 := strconv.Atoi(string(fields[0]))
-	seq, err2 := strconv.ParseUint(string(fields[1]), 10, 64)
-	usec, err3 := strconv.ParseUint(string(fields[2]), 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return Record{}, false
-	}
-	msg := b[semi+1:]
-	if nl := bytes.IndexByte(msg, '\n'); nl >= 0 {
-		msg = msg[:nl]
-	}
-	return Record{Facility: prio >> 3, Level: prio & 7, Seq: seq, Usec: usec, Msg: unescape(msg)}, true
-}
-
-// unescape undoes the kernel's \xNN escaping of non-printable bytes in kmsg text.
-func unescape(b []byte) string {
-	if bytes.IndexByte(b, '\\') < 0 {
-		return string(b)
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] == '\\' && i+3 < len(b) && b[i+1] == 'x' {
-			if v, err := strconv.ParseUint(string(b[i+2:i+4]), 16, 8); err == nil {
-				out = append(out, byte(v))
-				i += 3
-				continue
-			}
-		}
-		out = append(out, b[i])
-	}
-	return string(out)
+	r := recs[0]
+	return Record{Facility: r.Facility, Level: r.Level, Seq: r.Seq, Usec: r.Usec, Msg: r.Msg}, true
 }
