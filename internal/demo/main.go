@@ -1,17 +1,21 @@
-// Command demo is `make demo`: it boots Debian's 6.1 kernel in QEMU and, in the guest,
-// walks through a real module load with gokmod — a failing load explained by the kernel's
-// own words, the dependency chain loaded in order, lsmod, a refused unload, the unload —
-// and prints the transcript.
+// Command demo is `make demo`: the model predicts, offline, what Debian's 6.1 kernel will
+// say to stp without llc; then the demo boots that kernel in QEMU and, in the guest, walks
+// through the real thing with gokmod — the failing load explained by the kernel's own
+// words, the dependency chain loaded in order, lsmod, a refused unload, the unload — and
+// prints the transcript.
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"gokmod/internal/testenv"
+	"gokmod/internal/tool"
 	"gokmod/internal/vmtest"
+	"gokmod/kmod"
 )
 
 func main() {
@@ -29,6 +33,14 @@ func run() error {
 	k := ks[0] // 6.1, what linux-image-amd64 depends on
 	versions, _ := k.Versions()
 	fmt.Printf("== gokmod demo: Debian kernel %s in QEMU (TCG), packages:\n%s\n\n", k.Release, indent(versions))
+	// First the model, offline on the host: what will the kernel say to stp alone?
+	fmt.Printf("# the model's prediction, offline on the host (no root, nothing loaded):\n$ gokmod explain --kernel %s stp\n", k.Release)
+	var pred bytes.Buffer
+	tool.Main([]string{"gokmod", "explain", "--kernel", k.Root, "stp"}, &pred, os.Stderr, kmod.NewHost())
+	if i := strings.Index(pred.String(), "Verdict:"); i >= 0 {
+		fmt.Printf("...\n%s\n", pred.String()[i:])
+	}
+
 	start := time.Now()
 	vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Modules: []string{"bridge"}})
 	if err != nil {
@@ -39,7 +51,7 @@ func run() error {
 
 	m := "/lib/modules/" + k.Release + "/kernel/net"
 	steps := []struct{ say, cmd string }{
-		{"stp needs llc's symbols; load it alone and the kernel refuses. kmod would only say \"Unknown symbol in module\"; gokmod adds what the kernel logged and who exports the symbol:",
+		{"now the real kernel: stp alone is refused with the lines the model predicted. kmod would only say \"Unknown symbol in module\"; gokmod adds what the kernel logged and who exports the symbol:",
 			"gokmod insmod " + m + "/802/stp.ko"},
 		{"load the chain in dependency order:", "gokmod insmod " + m + "/llc/llc.ko && gokmod insmod " + m + "/802/stp.ko && gokmod insmod " + m + "/bridge/bridge.ko && echo loaded"},
 		{"lsmod (byte-identical to kmod's):", "gokmod lsmod"},
