@@ -24,7 +24,8 @@ var loaderLine = regexp.MustCompile(strings.Join([]string{
 	`string parameter too long`, `cannot create duplicate filename`, `module has bad taint`,
 	`No module found in object`, `Module len`, `already exists`, `is already loaded`,
 	`[Pp]arameter .* too long`, `Unknown relocation`, `exports duplicate symbol`, `truncated`,
-	`Rejected `, `is not a valid module`, `compressed module`, `decompress`, `has bad`, `SHF_ALLOC`, `modversion`, `module_layout`,
+	`Rejected `, `is not a valid module`, `compressed module`, `decompress`,
+	`staging directory`, `suspiciously returned`, `gave up waiting for init`, `please compile with`, `has bad`, `SHF_ALLOC`, `modversion`, `module_layout`,
 }, "|"))
 
 // LoaderLog keeps the loader's own lines of a real log.
@@ -45,6 +46,7 @@ type Diff struct {
 	Op         simop.Op
 	Field      string
 	Real, Pred string
+	Cause      string // what explains it, when a known cause does
 }
 
 // Tally counts agreement over operations.
@@ -107,11 +109,20 @@ func (t *Tally) Add(batch string, i int, op simop.Op, real, pred simop.Outcome, 
 			continue
 		}
 		all = false
-		t.Diffs = append(t.Diffs, Diff{batch, i, op, f, r[f], p[f]})
+		t.Diffs = append(t.Diffs, Diff{batch, i, op, f, r[f], p[f], cause(f, real, pred)})
 	}
 	if all {
 		t.FullAgree++
 	}
+}
+
+// cause names the known reasons for a disagreement the model cannot avoid.
+func cause(field string, real, pred simop.Outcome) string {
+	if field == "list" && real.Name == pred.Name && real.RefCnt != nil && pred.RefCnt != nil &&
+		*real.RefCnt > *pred.RefCnt && strings.Join(sorted(real.Holders), ",") == strings.Join(sorted(pred.Holders), ",") {
+		return "the module's init took references on itself (module code, e.g. protocol registration)"
+	}
+	return ""
 }
 
 func ptr[T any](p *T) string {
@@ -147,6 +158,9 @@ func (t *Tally) Report(kernel string, maxDiffs int) string {
 			break
 		}
 		fmt.Fprintf(&b, "   DIFF %s#%d %s %s %s: %s\n      real: %q\n      pred: %q\n", d.Batch, d.Index+1, d.Op.Kind, d.Op.Arg, d.Op.Params, d.Field, d.Real, d.Pred)
+		if d.Cause != "" {
+			fmt.Fprintf(&b, "      cause: %s\n", d.Cause)
+		}
 	}
 	return b.String()
 }

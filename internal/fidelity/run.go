@@ -127,6 +127,7 @@ func Compare(t *Tally, gokmod string, k testenv.Kernel, b *Batch) error {
 				break
 			}
 		}
+		saveRaw(k, b, real, pred)
 		for i := range real {
 			_, told := initFails[moduleName(b.Ops[i].Arg)]
 			t.Add(b.Name, i, b.Ops[i], real[i], pred[i], told && b.Ops[i].IsLoad())
@@ -135,11 +136,32 @@ func Compare(t *Tally, gokmod string, k testenv.Kernel, b *Batch) error {
 			return nil
 		}
 		t.Crashed++
-		t.Diffs = append(t.Diffs, Diff{b.Name, crashed, b.Ops[crashed], "crash", "guest died", pred[crashed].Result})
+		t.Diffs = append(t.Diffs, Diff{b.Name, crashed, b.Ops[crashed], "crash", "guest died", pred[crashed].Result, "the guest died during the operation (module code oopsed)"})
 		rest := *b
 		rest.Name = b.Name + "+"
 		rest.Ops = b.Ops[crashed+1:]
 		b = &rest
 	}
 	return nil
+}
+
+// saveRaw keeps both sides' outcomes of a batch (cache/fidelity/raw/RELEASE/BATCH.jsonl,
+// lines "real" and "model" per operation), so a report can be studied or recomputed
+// without booting anything again.
+func saveRaw(k testenv.Kernel, b *Batch, real, pred []simop.Outcome) {
+	cache, err := testenv.Cache()
+	if err != nil {
+		return
+	}
+	dir := filepath.Join(cache, "fidelity", "raw", k.Release)
+	if os.MkdirAll(dir, 0o755) != nil {
+		return
+	}
+	var buf bytes.Buffer
+	for i := range real {
+		r, _ := json.Marshal(real[i])
+		p, _ := json.Marshal(pred[i])
+		fmt.Fprintf(&buf, "{\"real\":%s,\"model\":%s}\n", r, p)
+	}
+	os.WriteFile(filepath.Join(dir, b.Name+".jsonl"), buf.Bytes(), 0o644)
 }
