@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/ko/internal/elftest"
+	"gokmod/internal/elftest"
 )
 
 // der encodes one DER TLV (short or long definite length).

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/ko/internal/elftest"
+	"gokmod/internal/elftest"
 )
 
 // diffRange returns the first and last differing offsets.

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"gokmod/ko/internal/elftest"
+	"gokmod/internal/elftest"
 )
 
 // synthModule is a module exercising every table, built by elftest.

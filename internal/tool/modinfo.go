@@ -48,6 +48,7 @@ type modinfoOpts struct {
 // prefetched is moduleInfo's answer for a file argument, computed ahead.
 type prefetched struct {
 	kvs  []ko.KV
+	warn string
 	err  error
 	wait chan struct{}
 }
@@ -73,7 +74,7 @@ func prefetchInfo(tree *kmod.Tree, args []string, byName bool) []*prefetched {
 		go func() {
 			for i := range idx {
 				m := kmod.Module{Name: kmod.NameFromPath(args[i]), Path: absCwd(args[i])}
-				pre[i].kvs, pre[i].err = moduleInfo(tree, m)
+				pre[i].kvs, pre[i].warn, pre[i].err = moduleInfoWarn(tree, m)
 				close(done[i])
 			}
 		}()
@@ -230,26 +231,36 @@ func absCwd(p string) string {
 // modInfo is what kmod_module_get_info gathers: the .modinfo strings (or the built-in
 // modinfo), then the signature fields.
 func moduleInfo(tree *kmod.Tree, m kmod.Module) ([]ko.KV, error) {
+	kvs, _, err := moduleInfoWarn(tree, m)
+	return kvs, err
+}
+
+// moduleInfoWarn is moduleInfo plus a warning kmod does not give: a signature trailer
+// that is there but malformed (kmod silently shows no signature).
+func moduleInfoWarn(tree *kmod.Tree, m kmod.Module) ([]ko.KV, string, error) {
 	if m.Builtin || (m.Path == "" && tree.IsBuiltin(m.Name)) {
 		strs, err := tree.BuiltinModinfo(m.Name)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return splitKV(strs), nil
+		return splitKV(strs), "", nil
 	}
 	if m.Path == "" {
-		return nil, unix.ENOENT
+		return nil, "", unix.ENOENT
 	}
 	f, err := ko.OpenMapped(m.Path)
 	if err != nil {
-		return nil, kmodOpenErrno(m.Path, err)
+		return nil, "", kmodOpenErrno(m.Path, err)
 	}
 	defer f.Close() // everything taken from the mapping below is copied
 	if f.Section(".modinfo") == nil {
-		return nil, unix.ENOENT
+		return nil, "", unix.ENOENT
 	}
 	kvs := splitKV(f.ModInfoStrings())
-	if sig, err := f.Signature(); err == nil && sig != nil {
+	warn := ""
+	if sig, err := f.Signature(); err != nil {
+		warn = fmt.Sprintf("no signature shown: %v", err)
+	} else if sig != nil {
 		kvs = append(kvs,
 			ko.KV{Key: "sig_id", Value: sig.ID},
 			ko.KV{Key: "signer", Value: sig.Signer},
@@ -257,7 +268,7 @@ func moduleInfo(tree *kmod.Tree, m kmod.Module) ([]ko.KV, error) {
 			ko.KV{Key: "sig_hashalgo", Value: sig.HashAlgo},
 			ko.KV{Key: "signature", Value: ko.KmodHex(sig.Sig)})
 	}
-	return kvs, nil
+	return kvs, warn, nil
 }
 
 // splitKV splits "key=value" strings; a string without '=' is a key with itself as value
@@ -302,12 +313,16 @@ func (e *Env) modinfoDo(o *modinfoOpts, tree *kmod.Tree, m kmod.Module) error {
 		fmt.Fprintf(w, "%-16s%s%c", "filename:", filename, sep)
 	}
 	var kvs []ko.KV
+	var warn string
 	var err error
 	if p := o.prefetchedFor(m); p != nil {
 		<-p.wait
-		kvs, err = p.kvs, p.err
+		kvs, warn, err = p.kvs, p.warn, p.err
 	} else {
-		kvs, err = moduleInfo(tree, m)
+		kvs, warn, err = moduleInfoWarn(tree, m)
+	}
+	if warn != "" {
+		fmt.Fprintf(e.Stderr, "%s: WARNING: %s\n", e.Prog, warn)
 	}
 	if err != nil {
 		if builtin && errors.Is(err, os.ErrNotExist) {

@@ -2,6 +2,7 @@ package tool
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"gokmod/internal/elftest"
 	"gokmod/internal/testenv"
 	"gokmod/kmod"
 	"gokmod/ko"
@@ -240,7 +242,27 @@ func TestModinfoOptions(t *testing.T) {
 	real, _ := os.ReadFile(treeModules(t, testenv.RequireKernels(t)[0])[0])
 	os.WriteFile(filepath.Join(dir, "truncated.ko"), real[:len(real)/3], 0o644)
 	os.WriteFile(filepath.Join(dir, "header.ko"), real[:100], 0o644)
-	for _, f := range []string{"empty.ko", "garbage.ko", "dir.ko", "truncated.ko", "header.ko", "missing.ko"} {
+	// A malformed signature trailer: sig_len larger than the file.
+	badSig := append([]byte(nil), real...)
+	n := len(badSig) - len(ko.SignatureMagic) - 4
+	binary.BigEndian.PutUint32(badSig[n:], 0x7fffffff)
+	os.WriteFile(filepath.Join(dir, "badsig.ko"), badSig, 0o644)
+	// The section header table pointing past the end of the file.
+	pastEnd := append([]byte(nil), real...)
+	binary.LittleEndian.PutUint64(pastEnd[40:], uint64(len(real)))
+	os.WriteFile(filepath.Join(dir, "shoff.ko"), pastEnd, 0o644)
+	// 32-bit and big-endian modules, which kmod reads as well as x86_64 ones.
+	for _, m := range []struct {
+		name  string
+		class int
+		order binary.ByteOrder
+	}{{"elf32le.ko", 32, binary.LittleEndian}, {"elf64be.ko", 64, binary.BigEndian}, {"elf32be.ko", 32, binary.BigEndian}} {
+		mod := elftest.Module{Class: m.class, Order: m.order, Machine: 3, Name: "synth",
+			ModInfo: []string{"license=GPL", "alias=synth-alias", "parm=count:how many", "parmtype=count:int", "vermagic=6.1.0 SMP mod_unload "}}
+		os.WriteFile(filepath.Join(dir, m.name), mod.Build(), 0o644)
+	}
+	for _, f := range []string{"empty.ko", "garbage.ko", "dir.ko", "truncated.ko", "header.ko", "missing.ko",
+		"badsig.ko", "shoff.ko", "elf32le.ko", "elf64be.ko", "elf32be.ko"} {
 		compare(t, dir, f)
 	}
 }
