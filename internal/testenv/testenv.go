@@ -111,3 +111,27 @@ func RequireKernels(tb testing.TB) []Kernel {
 	}
 	return ks
 }
+
+// KmodTestsuite locates kmod's own test-suite data (rootfs fixtures and expected outputs):
+// $GOKMOD_KMOD_TESTSUITE, else shared/kmod-testsuite beside the checkout. Missing data
+// fails the test. A plain clone has no shared/ beside it: there `make test` says so
+// loudly and sets GOKMOD_KMOD_TESTSUITE=absent, and only then are these tests skipped
+// (they are `make kmod-suite`).
+func KmodTestsuite(tb testing.TB) string {
+	tb.Helper()
+	d := os.Getenv("GOKMOD_KMOD_TESTSUITE")
+	if d == "absent" {
+		tb.Skip("kmod's test-suite data is absent from this checkout (see make kmod-suite)")
+	}
+	if d == "" {
+		root, err := Root()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d = filepath.Join(root, "..", "shared", "kmod-testsuite")
+	}
+	if _, err := os.Stat(filepath.Join(d, "rootfs-pristine")); err != nil {
+		tb.Fatalf("kmod test-suite data not found at %s (set GOKMOD_KMOD_TESTSUITE): %v", d, err)
+	}
+	return d
+}

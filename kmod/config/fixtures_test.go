@@ -11,28 +11,8 @@ import (
 	"gokmod/internal/testenv"
 )
 
-// kmodTestsuite locates kmod's test-suite data (shared/kmod-testsuite beside the
-// checkout, or $GOKMOD_KMOD_TESTSUITE). Missing data fails the test: never a skip.
-func kmodTestsuite(tb testing.TB) string {
-	tb.Helper()
-	if d := os.Getenv("GOKMOD_KMOD_TESTSUITE"); d != "" {
-		return d
-	}
-	root, err := testenv.Root()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, d := range []string{
-		filepath.Join(root, "..", "shared", "kmod-testsuite"),
-		"/work/shared/kmod-testsuite",
-	} {
-		if _, err := os.Stat(filepath.Join(d, "rootfs-pristine")); err == nil {
-			return d
-		}
-	}
-	tb.Fatal("kmod test-suite data not found: expected shared/kmod-testsuite beside the checkout or $GOKMOD_KMOD_TESTSUITE")
-	return ""
-}
+// kmodTestsuite is kmod's test-suite data (testenv.KmodTestsuite).
+func kmodTestsuite(tb testing.TB) string { tb.Helper(); return testenv.KmodTestsuite(tb) }
 
 func fixture(tb testing.TB, name string) string {
 	return filepath.Join(kmodTestsuite(tb), "rootfs-pristine", name)
