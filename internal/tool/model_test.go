@@ -3,12 +3,15 @@ package tool
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gokmod/internal/simop"
 	"gokmod/internal/testenv"
+	"gokmod/internal/vmtest"
 )
 
 // The model's tools, offline, on Debian's unpacked kernels. What the real kernel does with
@@ -89,4 +92,38 @@ func tail(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// TestModelAsNormalUser: the model needs no privilege, only the unpacked packages. Run as
+// root (as CI does), the test drops to nobody for the run.
+func TestModelAsNormalUser(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	bin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A world-readable view of the kernel root and the binary (hard links: the checkout
+	// itself may sit below a directory only root can enter).
+	view, err := os.MkdirTemp("", "gokmod-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(view)
+	if out, err := exec.Command("cp", "-al", k.Root, view+"/root").CombinedOutput(); err != nil {
+		t.Fatalf("cp -al %s: %v\n%s", k.Root, err, out)
+	}
+	if out, err := exec.Command("cp", bin, view+"/gokmod").CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	if err := os.Chmod(view, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(view+"/gokmod", "explain", "--kernel", view+"/root", "stp")
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "stp: Unknown symbol llc_sap_open (err -2)") {
+		t.Errorf("explain as uid 65534: %v\n%s", err, out)
+	}
 }
