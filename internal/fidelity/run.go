@@ -28,8 +28,16 @@ func Real(k testenv.Kernel, b *Batch) (outs []simop.Outcome, crashed int, err er
 	defer vm.Close()
 	// A module's init may ask for others (request_module runs /sbin/modprobe): that is
 	// module code, not the loader, and it would change the list under the model's feet.
-	if r, err := vm.Run("echo > /proc/sys/kernel/modprobe"); err != nil || r.Exit != 0 {
-		return nil, -1, fmt.Errorf("cannot turn off request_module's modprobe: %v", err)
+	// The kernel may also have asked for modules while booting (6.12's built-in crypto
+	// loads cryptd and crypto_simd): unload them so both sides start from an empty list.
+	r, err := vm.Run(`echo > /proc/sys/kernel/modprobe || exit 1
+for i in 1 2 3 4 5 6; do m=$(cut -d' ' -f1 /proc/modules); [ -z "$m" ] && break; for x in $m; do /sbin/rmmod $x 2>/dev/null; done; done
+cat /proc/modules`)
+	if err != nil {
+		return nil, -1, err
+	}
+	if r.Exit != 0 || r.Stdout != "" {
+		return nil, -1, fmt.Errorf("cannot start from an empty module list (turn off request_module, unload boot-time modules): exit %d, still loaded:\n%s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 	for i, op := range b.Ops {
 		line := (&Batch{Ops: []simop.Op{op}}).Script()
@@ -116,7 +124,8 @@ func Compare(t *Tally, gokmod string, k testenv.Kernel, b *Batch) error {
 			}
 			added := false
 			for i := range real {
-				if real[i].Result != "ok" && pred[i].Result == "ok" && len(LoaderLog(real[i].Log)) == 0 && pred[i].Name != "" {
+				// EEXIST is what the loader itself says of a module already there.
+				if real[i].Result != "ok" && real[i].Result != "EEXIST" && pred[i].Result == "ok" && len(LoaderLog(real[i].Log)) == 0 && pred[i].Name != "" {
 					if _, ok := initFails[pred[i].Name]; !ok {
 						initFails[pred[i].Name] = real[i].Result
 						added = true
@@ -127,11 +136,13 @@ func Compare(t *Tally, gokmod string, k testenv.Kernel, b *Batch) error {
 				break
 			}
 		}
-		saveRaw(k, b, real, pred)
+		told := make([]bool, len(real))
 		for i := range real {
-			_, told := initFails[moduleName(b.Ops[i].Arg)]
-			t.Add(b.Name, i, b.Ops[i], real[i], pred[i], told && b.Ops[i].IsLoad())
+			_, told[i] = initFails[moduleName(b.Ops[i].Arg)]
+			told[i] = told[i] && b.Ops[i].IsLoad()
+			t.Add(b.Name, i, b.Ops[i], real[i], pred[i], told[i])
 		}
+		saveRaw(k, b, real, pred, told)
 		if crashed < 0 {
 			return nil
 		}
@@ -145,10 +156,47 @@ func Compare(t *Tally, gokmod string, k testenv.Kernel, b *Batch) error {
 	return nil
 }
 
+// RawOp is one line of a saved batch.
+type RawOp struct {
+	Real  simop.Outcome `json:"real"`
+	Model simop.Outcome `json:"model"`
+	Told  bool          `json:"told"` // the model was told this module's init fails
+}
+
+// FromRaw recomputes a kernel's tally from the outcomes saved by earlier runs.
+func FromRaw(k testenv.Kernel) (*Tally, error) {
+	cache, err := testenv.Cache()
+	if err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(cache, "fidelity", "raw", k.Release, "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no saved outcomes for %s", k.Release)
+	}
+	sort.Strings(files)
+	t := NewTally()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		batch := strings.TrimSuffix(filepath.Base(f), ".jsonl")
+		for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var r RawOp
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", f, i+1, err)
+			}
+			op := simop.Op{Kind: r.Real.Op, Arg: r.Real.Arg, Params: r.Real.Params}
+			t.Add(batch, i, op, r.Real, r.Model, r.Told)
+		}
+	}
+	return t, nil
+}
+
 // saveRaw keeps both sides' outcomes of a batch (cache/fidelity/raw/RELEASE/BATCH.jsonl,
 // lines "real" and "model" per operation), so a report can be studied or recomputed
 // without booting anything again.
-func saveRaw(k testenv.Kernel, b *Batch, real, pred []simop.Outcome) {
+func saveRaw(k testenv.Kernel, b *Batch, real, pred []simop.Outcome, told []bool) {
 	cache, err := testenv.Cache()
 	if err != nil {
 		return
@@ -161,7 +209,7 @@ func saveRaw(k testenv.Kernel, b *Batch, real, pred []simop.Outcome) {
 	for i := range real {
 		r, _ := json.Marshal(real[i])
 		p, _ := json.Marshal(pred[i])
-		fmt.Fprintf(&buf, "{\"real\":%s,\"model\":%s}\n", r, p)
+		fmt.Fprintf(&buf, "{\"real\":%s,\"model\":%s,\"told\":%v}\n", r, p, told[i])
 	}
 	os.WriteFile(filepath.Join(dir, b.Name+".jsonl"), buf.Bytes(), 0o644)
 }

@@ -21,7 +21,15 @@ func main() {
 	per := flag.Int("per", 250, "load operations per guest for the tree corpus")
 	only := flag.String("kernel", "", "only the kernel whose release contains this")
 	maxDiffs := flag.Int("diffs", 200, "disagreements to print per kernel")
+	fromRaw := flag.Bool("from-raw", false, "recompute the report from the outcomes saved by earlier runs; boot nothing")
 	flag.Parse()
+	if *fromRaw {
+		if err := report(*only, *maxDiffs); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*corpus, *per, *only, *maxDiffs); err != nil {
 		fmt.Fprintln(os.Stderr, "fidelity:", err)
 		os.Exit(1)
@@ -54,6 +62,25 @@ func run(corpus string, per int, only string, maxDiffs int) error {
 	if cache, err := testenv.Cache(); err == nil {
 		os.MkdirAll(cache, 0o755)
 		os.WriteFile(filepath.Join(cache, "fidelity-report.txt"), []byte(report), 0o644)
+	}
+	return nil
+}
+
+// report prints the tallies recomputed from saved outcomes.
+func report(only string, maxDiffs int) error {
+	ks, err := testenv.Kernels()
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		if only != "" && !strings.Contains(k.Release, only) {
+			continue
+		}
+		t, err := fidelity.FromRaw(k)
+		if err != nil {
+			return err
+		}
+		fmt.Print(t.Report(k.Release, maxDiffs), "\n")
 	}
 	return nil
 }
