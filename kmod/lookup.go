@@ -258,3 +258,26 @@ func splitNUL(data []byte, atEOF bool) (int, []byte, error) {
 	}
 	return 0, nil, nil
 }
+
+// ModdepLine returns modules.dep.bin's value for a module name, "path: dep dep ..."
+// (kmod_search_moddep); ok is false when the name is not there or the index is missing.
+func (t *Tree) ModdepLine(name string) (line string, ok bool) { return t.moddep(name) }
+
+// SearchAlias looks name up in an alias-style index — "modules.alias",
+// "modules.symbols" or "modules.builtin.alias" — as libkmod's index_searchwild does, and
+// returns the module names in its order. ok is false when the index cannot be opened
+// (libkmod's -ENOSYS, which makes the lookup chain move on).
+func (t *Tree) SearchAlias(file, name string) (mods []string, ok bool, err error) {
+	ix := t.index(file)
+	if ix == nil {
+		return nil, false, nil
+	}
+	vals, err := ix.SearchWildcard(name)
+	if err != nil {
+		return nil, true, err
+	}
+	for _, v := range vals {
+		mods = append(mods, v.Value)
+	}
+	return mods, true, nil
+}

@@ -47,6 +47,7 @@ var Tools = []Tool{
 	{"lsmod", "list loaded modules", lsmod},
 	{"modinfo", "show information about modules", modinfo},
 	{"depmod", "generate modules.dep and the module indexes", depmodTool},
+	{"modprobe", "load or unload modules with their dependencies", modprobeTool},
 	{"explain", "explain, stage by stage, what the kernel does when loading a module", explain},
 	{"check", "predict whether the kernel would load each of many modules", check},
 	{"sim", "predict a script of module system calls with the load model", sim},

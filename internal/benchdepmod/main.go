@@ -1,0 +1,288 @@
+// Command benchdepmod times gokmod's depmod and modprobe against Debian's kmod 30 in
+// one run, on the same inputs, alternating the two so that machine noise hits both:
+//
+//   - depmod on a fresh copy of the 6.1 tree (plain .ko), outputs compared byte for byte;
+//   - depmod on the 6.12 tree (.ko.xz) and on the 6.1 tree recompressed with xz and zstd
+//     (when kmod/depmod's tests have cached them);
+//   - the pure-Go xz decoders on every .ko.xz of the 6.12 tree, on all cores;
+//   - depmod -A on an up-to-date tree;
+//   - modprobe -n -v and --show-depends of a PCI alias.
+//
+// It prints min/median per command, the gokmod/kmod ratio and peak RSS. Run it with
+// scripts/bench-depmod.sh (which builds bin/gokmod first).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	fastxz "github.com/therootcompany/xz"
+	uxz "github.com/ulikunitz/xz"
+
+	"gokmod/internal/testenv"
+	"gokmod/kmod/depmod"
+)
+
+var (
+	runs   = flag.Int("n", 7, "runs of each depmod command")
+	gokmod = flag.String("gokmod", "bin/gokmod", "gokmod binary")
+)
+
+type sample struct {
+	wall time.Duration
+	rss  int64 // KiB
+}
+
+type stats struct{ samples []sample }
+
+func (s *stats) add(x sample) { s.samples = append(s.samples, x) }
+func (s *stats) median() time.Duration {
+	w := s.walls()
+	return w[len(w)/2]
+}
+func (s *stats) min() time.Duration { return s.walls()[0] }
+func (s *stats) walls() []time.Duration {
+	var w []time.Duration
+	for _, x := range s.samples {
+		w = append(w, x.wall)
+	}
+	slices.Sort(w)
+	return w
+}
+func (s *stats) rss() int64 {
+	var m int64
+	for _, x := range s.samples {
+		m = max(m, x.rss)
+	}
+	return m
+}
+
+// run times one command. Peak RSS comes from /usr/bin/time, whose child is forked from
+// a small process: a child forked from this one would inherit its high-water mark.
+func run(name string, args ...string) (sample, error) {
+	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", name}, args...)...)
+	var se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &se
+	t := time.Now()
+	err := cmd.Run()
+	wall := time.Since(t)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, se.String())
+	}
+	lines := strings.Split(strings.TrimSpace(se.String()), "\n")
+	var rss int64
+	fmt.Sscan(lines[len(lines)-1], &rss)
+	return sample{wall, rss}, nil
+}
+
+// tree makes ROOT/lib/modules/REL from a module directory with hard links, without the
+// files depmod writes.
+func tree(src, root, rel string) {
+	dst := filepath.Join(root, "lib/modules", rel)
+	skip := map[string]bool{"build": true, "source": true}
+	for _, g := range depmod.Files() {
+		skip[g] = true
+	}
+	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		r, _ := filepath.Rel(src, p)
+		if r != "." && skip[r] {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		t := filepath.Join(dst, r)
+		if d.IsDir() {
+			return os.MkdirAll(t, 0o755)
+		}
+		if os.Link(p, t) != nil {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(t, b, 0o644)
+		}
+		return nil
+	})
+}
+
+func same(a, b, rel string) bool {
+	for _, f := range depmod.Files() {
+		x, _ := os.ReadFile(filepath.Join(a, "lib/modules", rel, f))
+		y, _ := os.ReadFile(filepath.Join(b, "lib/modules", rel, f))
+		if !bytes.Equal(x, y) {
+			fmt.Printf("  OUTPUT DIFFERS: %s\n", f)
+			return false
+		}
+	}
+	return true
+}
+
+func report(what string, k, g *stats) {
+	fmt.Printf("%-44s kmod %8v / %8v  gokmod %8v / %8v  ratio %5.2fx  RSS kmod %6.1f MB gokmod %6.1f MB\n",
+		what, k.min().Round(time.Millisecond/10), k.median().Round(time.Millisecond/10),
+		g.min().Round(time.Millisecond/10), g.median().Round(time.Millisecond/10),
+		float64(k.median())/float64(g.median()), float64(k.rss())/1024, float64(g.rss())/1024)
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// depmodBench runs both depmods n times each on fresh copies of a tree.
+func depmodBench(what, src, rel string, n int) {
+	tmp, _ := os.MkdirTemp("", "bench-depmod-")
+	defer os.RemoveAll(tmp)
+	var k, g stats
+	identical := true
+	for i := 0; i < n; i++ {
+		kr, gr := filepath.Join(tmp, fmt.Sprint("k", i)), filepath.Join(tmp, fmt.Sprint("g", i))
+		tree(src, kr, rel)
+		tree(src, gr, rel)
+		ks, err := run("/usr/sbin/depmod", "-b", kr, rel)
+		must(err)
+		gs, err := run(*gokmod, "depmod", "-b", gr, rel)
+		must(err)
+		k.add(ks)
+		g.add(gs)
+		identical = identical && same(kr, gr, rel)
+		os.RemoveAll(kr)
+		os.RemoveAll(gr)
+	}
+	report(what, &k, &g)
+	fmt.Printf("  outputs identical in all %d runs: %v\n", n, identical)
+}
+
+func xzDecoders(dir string) {
+	var files [][]byte
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".ko.xz") {
+			b, _ := os.ReadFile(p)
+			files = append(files, b)
+		}
+		return nil
+	})
+	dec := []struct {
+		name string
+		fn   func([]byte) (int64, error)
+	}{
+		{"ulikunitz/xz", func(b []byte) (int64, error) {
+			r, err := uxz.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return 0, err
+			}
+			return io.Copy(io.Discard, r)
+		}},
+		{"therootcompany/xz (xz-embedded port)", func(b []byte) (int64, error) {
+			r, err := fastxz.NewReader(bytes.NewReader(b), 0)
+			if err != nil {
+				return 0, err
+			}
+			return io.Copy(io.Discard, r)
+		}},
+	}
+	for _, d := range dec {
+		t := time.Now()
+		var next, total atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(files) {
+						return
+					}
+					n, err := d.fn(files[i])
+					must(err)
+					total.Add(n)
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(t)
+		fmt.Printf("  %-38s %d files, %d MB out in %v on %d cores: %.0f MB/s\n", d.name, len(files), total.Load()>>20,
+			el.Round(time.Millisecond), runtime.GOMAXPROCS(0), float64(total.Load())/1e6/el.Seconds())
+	}
+	t := time.Now()
+	cmd := exec.Command("sh", "-c", "find "+dir+" -name '*.ko.xz' -print0 | xargs -0 -P"+fmt.Sprint(runtime.GOMAXPROCS(0))+" -n 200 xz -dc > /dev/null")
+	if cmd.Run() == nil {
+		fmt.Printf("  %-38s (liblzma, for reference) %v\n", "xz -dc", time.Since(t).Round(time.Millisecond))
+	}
+}
+
+func main() {
+	flag.Parse()
+	ks, err := testenv.Kernels()
+	must(err)
+	if _, err := os.Stat(*gokmod); err != nil {
+		must(fmt.Errorf("%s: %v (run make build)", *gokmod, err))
+	}
+	fmt.Printf("gokmod vs kmod 30, %d cores, load average now: ", runtime.NumCPU())
+	la, _ := os.ReadFile("/proc/loadavg")
+	fmt.Print(string(la))
+	k61 := ks[0]
+	depmodBench("depmod, 6.1 tree (.ko), fresh copy", k61.ModDir(), k61.Release, *runs)
+	if len(ks) > 1 {
+		depmodBench("depmod, 6.12 tree (.ko.xz), fresh copy", ks[1].ModDir(), ks[1].Release, max(*runs/2, 3))
+	}
+	cache, _ := testenv.Cache()
+	for _, m := range []string{"zst", "xz"} {
+		d := filepath.Join(cache, "depmod-trees", k61.Release+"-"+m)
+		if _, err := os.Stat(filepath.Join(d, ".ready")); err == nil {
+			depmodBench("depmod, 6.1 tree recompressed ."+m, d, k61.Release, max(*runs/2, 3))
+		}
+	}
+	if len(ks) > 1 {
+		fmt.Println("pure-Go xz decoders on the 6.12 tree:")
+		xzDecoders(ks[1].ModDir())
+	}
+
+	// depmod -A on an up-to-date tree.
+	tmp, _ := os.MkdirTemp("", "bench-depmod-")
+	defer os.RemoveAll(tmp)
+	tree(k61.ModDir(), tmp, k61.Release)
+	_, err = run("/usr/sbin/depmod", "-b", tmp, k61.Release)
+	must(err)
+	var k, g stats
+	for i := 0; i < 5*(*runs); i++ {
+		s, err := run("/usr/sbin/depmod", "-A", "-b", tmp, k61.Release)
+		must(err)
+		k.add(s)
+		s, err = run(*gokmod, "depmod", "-A", "-b", tmp, k61.Release)
+		must(err)
+		g.add(s)
+	}
+	report("depmod -A, tree up to date", &k, &g)
+
+	alias := "pci:v00001002d00006798sv00001002sd00000B00bc03sc00i00"
+	for _, args := range [][]string{{"-n", "-v", alias}, {"--show-depends", alias}, {"-n", "-v", "btrfs"}} {
+		var k, g stats
+		full := append([]string{"-d", k61.Root, "-S", k61.Release}, args...)
+		for i := 0; i < 10*(*runs); i++ {
+			s, err := run("/usr/sbin/modprobe", full...)
+			must(err)
+			k.add(s)
+			s, err = run(*gokmod, append([]string{"modprobe"}, full...)...)
+			must(err)
+			g.add(s)
+		}
+		report("modprobe "+strings.Join(args, " "), &k, &g)
+	}
+}

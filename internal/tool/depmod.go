@@ -1,0 +1,152 @@
+package tool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"gokmod/internal/cli"
+	"gokmod/kmod/depmod"
+)
+
+func depmodHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n"+
+		"\tdepmod -[aA] [options] [forced_version]\n"+
+		"\n"+
+		"If no arguments (except options) are given, \"depmod -a\" is assumed\n"+
+		"\n"+
+		"depmod will output a dependency list suitable for the modprobe utility.\n"+
+		"\n"+
+		"Options:\n"+
+		"\t-a, --all            Probe all modules\n"+
+		"\t-A, --quick          Only does the work if there's a new module\n"+
+		"\t-e, --errsyms        Report not supplied symbols\n"+
+		"\t-n, --show           Write the dependency file on stdout only\n"+
+		"\t-P, --symbol-prefix  Architecture symbol prefix\n"+
+		"\t-C, --config=PATH    Read configuration from PATH\n"+
+		"\t-v, --verbose        Enable verbose mode\n"+
+		"\t-w, --warn           Warn on duplicates\n"+
+		"\t-V, --version        show version\n"+
+		"\t-h, --help           show this help\n"+
+		"\n"+
+		"The following options are useful for people managing distributions:\n"+
+		"\t-b, --basedir=DIR    Use an image of a module tree.\n"+
+		"\t-F, --filesyms=FILE  Use the file instead of the\n"+
+		"\t                     current kernel symbols.\n"+
+		"\t-E, --symvers=FILE   Use Module.symvers file to check\n"+
+		"\t                     symbol versions.\n"+
+		"\n"+
+		"gokmod extensions (kmod 31+ options; kmod 30 rejects them):\n"+
+		"\t-o, --outdir=DIR     Output directory for generated files\n"+
+		"\t    --moduledir=DIR  Use DIR instead of /lib/modules\n"+
+		"\t-j, --jobs=N         Read N modules at once (default: one per CPU)\n")
+}
+
+// depmodTool is kmod 30's depmod (tools/depmod.c do_depmod) over kmod/depmod.
+func depmodTool(e *Env, args []string) int {
+	parsed, operands, status, ok := e.getopt(args, []cli.Option{
+		{Short: 'a', Long: "all"}, {Short: 'A', Long: "quick"},
+		{Short: 'b', Long: "basedir", HasArg: true}, {Short: 'C', Long: "config", HasArg: true},
+		{Short: 'E', Long: "symvers", HasArg: true}, {Short: 'F', Long: "filesyms", HasArg: true},
+		{Short: 'e', Long: "errsyms"}, {Short: 'v', Long: "verbose"},
+		{Short: 'n', Long: "show"}, {Long: "dry-run"},
+		{Short: 'P', Long: "symbol-prefix", HasArg: true}, {Short: 'w', Long: "warn"},
+		// Deprecated and ignored; short and long forms apart, since kmod names the one used.
+		{Short: 'u'}, {Long: "unresolved-error"}, {Short: 'q'}, {Long: "quiet"},
+		{Short: 'r'}, {Long: "root"}, {Short: 'm'}, {Long: "map"},
+		{Short: 'o', Long: "outdir", HasArg: true}, {Long: "moduledir", HasArg: true},
+		{Short: 'j', Long: "jobs", HasArg: true},
+	}, depmodHelp)
+	if !ok {
+		return status
+	}
+	o := depmod.Options{Prog: e.Prog, Stdout: e.Stdout, Stderr: e.Stderr}
+	if e.Host != nil && e.Host.Root != "" && e.Host.Root != "/" {
+		o.ConfigRoot = e.Host.Root
+	}
+	for _, p := range parsed {
+		switch p.Name {
+		case "all":
+			o.All = true
+		case "quick":
+			o.Quick = true
+		case "basedir":
+			o.BaseDir = p.Arg
+		case "config":
+			o.ConfigPaths = append(o.ConfigPaths, p.Arg)
+		case "symvers":
+			o.Symvers = p.Arg
+		case "filesyms":
+			o.SystemMap = p.Arg
+		case "errsyms":
+			o.ErrSyms = true
+		case "verbose":
+			o.Verbose++
+		case "show", "dry-run":
+			o.DryRun = true
+		case "symbol-prefix":
+			if len(p.Arg) != 1 {
+				fmt.Fprintf(e.Stderr, "%s: FATAL: -P only takes a single char\n", e.Prog)
+				return 1
+			}
+			o.SymPrefix = p.Arg[0]
+		case "warn":
+			o.WarnDups = true
+		case "u", "q", "r", "m":
+			fmt.Fprintf(e.Stderr, "%s: WARNING: Ignored deprecated option -%s\n", e.Prog, p.Name)
+		case "unresolved-error", "quiet", "root", "map":
+			fmt.Fprintf(e.Stderr, "%s: WARNING: Ignored deprecated option --%s\n", e.Prog, p.Name)
+		case "outdir":
+			o.OutDir = p.Arg
+		case "moduledir":
+			o.ModuleDir = p.Arg
+		case "jobs":
+			if _, err := fmt.Sscanf(p.Arg, "%d", &o.Jobs); err != nil || o.Jobs < 1 {
+				fmt.Fprintf(e.Stderr, "%s: ERROR: bad --jobs value '%s'\n", e.Prog, p.Arg)
+				return 1
+			}
+		}
+	}
+	if len(operands) > 0 {
+		if !isVersionNumber(operands[0]) {
+			e.Errorf("Bad version passed %s\n", operands[0])
+			return 1
+		}
+		o.KernelRelease = operands[0]
+		o.Files = operands[1:]
+	}
+	// depmod allocates a little per module and symbol and exits soon after: collecting
+	// less often saves a tenth of its time, within a bound on the heap.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(192 << 20))
+	if err := depmod.Run(o); err != nil {
+		if !errors.Is(err, depmod.ErrFailed) {
+			e.Errorf("%v\n", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// isVersionNumber is depmod's sscanf(version, "%u.%u", ...) == 2.
+func isVersionNumber(s string) bool {
+	num := func(s string) (string, bool) {
+		s = strings.TrimLeft(s, " \t\n\v\f\r")
+		if s != "" && (s[0] == '+' || s[0] == '-') {
+			s = s[1:]
+		}
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return s[i:], i > 0
+	}
+	rest, ok := num(s)
+	if !ok || rest == "" || rest[0] != '.' {
+		return false
+	}
+	_, ok = num(rest[1:])
+	return ok
+}

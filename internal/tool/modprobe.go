@@ -1,0 +1,598 @@
+package tool
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/internal/cli"
+	"gokmod/kmod"
+	"gokmod/kmod/modprobe"
+	"gokmod/ko"
+)
+
+func modprobeHelp(w io.Writer) {
+	p := "modprobe"
+	fmt.Fprintf(w, "Usage:\n"+
+		"\t%[1]s [options] [-i] [-b] modulename\n"+
+		"\t%[1]s [options] -a [-i] [-b] modulename [modulename...]\n"+
+		"\t%[1]s [options] -r [-i] modulename\n"+
+		"\t%[1]s [options] -r -a [-i] modulename [modulename...]\n"+
+		"\t%[1]s [options] -c\n"+
+		"\t%[1]s [options] --dump-modversions filename\n"+
+		"Management Options:\n"+
+		"\t-a, --all                   Consider every non-argument to\n"+
+		"\t                            be a module name to be inserted\n"+
+		"\t                            or removed (-r)\n"+
+		"\t-r, --remove                Remove modules instead of inserting\n"+
+		"\t    --remove-dependencies   Deprecated: use --remove-holders\n"+
+		"\t    --remove-holders        Also remove module holders (use together with -r)\n"+
+		"\t-w, --wait <MSEC>           When removing a module, wait up to MSEC for\n"+
+		"\t                            module's refcount to become 0 so it can be\n"+
+		"\t                            removed (use together with -r)\n"+
+		"\t    --first-time            Fail if module already inserted or removed\n"+
+		"\t-i, --ignore-install        Ignore install commands\n"+
+		"\t-i, --ignore-remove         Ignore remove commands\n"+
+		"\t-b, --use-blacklist         Apply blacklist to resolved alias.\n"+
+		"\t-f, --force                 Force module insertion or removal.\n"+
+		"\t                            implies --force-modversions and\n"+
+		"\t                            --force-vermagic\n"+
+		"\t    --force-modversion      Ignore module's version\n"+
+		"\t    --force-vermagic        Ignore module's version magic\n"+
+		"\n"+
+		"Query Options:\n"+
+		"\t-R, --resolve-alias         Only lookup and print alias and exit\n"+
+		"\t-D, --show-depends          Only print module dependencies and exit\n"+
+		"\t-c, --showconfig            Print out known configuration and exit\n"+
+		"\t-c, --show-config           Same as --showconfig\n"+
+		"\t    --show-modversions      Dump module symbol version and exit\n"+
+		"\t    --dump-modversions      Same as --show-modversions\n"+
+		"\t    --show-exports          Only print module exported symbol versions and exit\n"+
+		"\n"+
+		"General Options:\n"+
+		"\t-n, --dry-run               Do not execute operations, just print out\n"+
+		"\t-n, --show                  Same as --dry-run\n"+
+		"\t-C, --config=FILE           Use FILE instead of default search paths\n"+
+		"\t-d, --dirname=DIR           Use DIR as filesystem root for /lib/modules\n"+
+		"\t-S, --set-version=VERSION   Use VERSION instead of `uname -r`\n"+
+		"\t-s, --syslog                print to syslog, not stderr\n"+
+		"\t-q, --quiet                 disable messages\n"+
+		"\t-v, --verbose               enables more messages\n"+
+		"\t-V, --version               show version\n"+
+		"\t-h, --help                  show this help\n", p)
+}
+
+// kmod's log priorities (syslog.h).
+const (
+	logEmerg   = 0
+	logCrit    = 2
+	logErr     = 3
+	logWarning = 4
+	logInfo    = 6
+)
+
+var prioName = map[int]string{logCrit: "FATAL", logErr: "ERROR", logWarning: "WARNING", 5: "NOTICE", logInfo: "INFO", 7: "DEBUG"}
+
+// errFatal ends modprobe the way kmod's log_printf does after a FATAL message: exit 1.
+var errFatal = errors.New("fatal")
+
+// mp is one modprobe run: its settings and kmod's two log levels (the LOG() priority,
+// CRIT unless -a, and the verbosity messages are filtered with).
+type mp struct {
+	e        *Env
+	out      *bufio.Writer
+	logPrio  int
+	verbose  int
+	doShow   bool
+	dryRun   bool
+	ignLoad  bool
+	lookOnly bool
+	first    bool
+	ignCmd   bool
+	useBL    bool
+	force    bool
+	stripMV  bool
+	stripVM  bool
+	rmHold   bool
+	wait     time.Duration
+	s        *modprobe.Session
+}
+
+// logf is tools/log.c log_printf: dropped above the verbosity; FATAL ends the run.
+func (p *mp) logf(prio int, format string, args ...any) error {
+	if prio > p.verbose {
+		return nil
+	}
+	fmt.Fprintf(p.e.Stderr, "%s: %s: "+format, append([]any{p.e.Prog, prioName[prio]}, args...)...)
+	if prio <= logCrit {
+		return errFatal
+	}
+	return nil
+}
+
+// LOG is modprobe.c's LOG(): CRIT (fatal) normally, WARNING with -a.
+func (p *mp) LOG(format string, args ...any) error { return p.logf(p.logPrio, format, args...) }
+
+// modprobeTool is kmod 30's modprobe (tools/modprobe.c do_modprobe).
+func modprobeTool(e *Env, args []string) int {
+	// The options below extend $MODPROBE_OPTIONS for the commands modprobe runs; when the
+	// tool runs in-process (tests, the library's callers) the caller's value comes back.
+	if old, ok := os.LookupEnv("MODPROBE_OPTIONS"); ok {
+		defer os.Setenv("MODPROBE_OPTIONS", old)
+	} else {
+		defer os.Unsetenv("MODPROBE_OPTIONS")
+	}
+	args = prependOptionsFromEnv(args)
+	parsed, operands, status, ok := e.getopt(args, []cli.Option{
+		{Short: 'a', Long: "all"}, {Short: 'r', Long: "remove"},
+		{Long: "remove-dependencies"}, {Long: "remove-holders"},
+		{Short: 'w', Long: "wait", HasArg: true}, {Short: 'R', Long: "resolve-alias"},
+		{Long: "first-time"}, {Short: 'i', Long: "ignore-install"}, {Long: "ignore-remove"},
+		{Short: 'b', Long: "use-blacklist"}, {Short: 'f', Long: "force"},
+		{Long: "force-modversion"}, {Long: "force-vermagic"},
+		{Short: 'D', Long: "show-depends"}, {Short: 'c', Long: "showconfig"}, {Long: "show-config"},
+		{Long: "show-modversions"}, {Long: "dump-modversions"}, {Long: "show-exports"},
+		{Short: 'n', Long: "dry-run"}, {Long: "show"},
+		{Short: 'C', Long: "config", HasArg: true}, {Short: 'd', Long: "dirname", HasArg: true},
+		{Short: 'S', Long: "set-version", HasArg: true},
+		{Short: 's', Long: "syslog"}, {Short: 'q', Long: "quiet"}, {Short: 'v', Long: "verbose"},
+	}, modprobeHelp)
+	if !ok {
+		return status
+	}
+	p := &mp{e: e, out: newStdout(e.Stdout), logPrio: logCrit, verbose: logWarning}
+	defer p.out.Flush()
+	var configPaths []string
+	var root, kversion *string
+	useAll, doRemove, showConfig, showModversions, showExports := false, false, false, false, false
+	for _, o := range parsed {
+		switch o.Name {
+		case "all":
+			p.logPrio, useAll = logWarning, true
+		case "remove":
+			doRemove = true
+		case "remove-dependencies", "remove-holders":
+			p.rmHold = true
+		case "wait":
+			n, err := strconv.ParseUint(o.Arg, 0, 64)
+			if err != nil || o.Arg == "" {
+				p.logf(logErr, "unexpected wait value '%s'.\n", o.Arg)
+				return 1
+			}
+			p.wait = time.Duration(n) * time.Millisecond
+		case "first-time":
+			p.first = true
+		case "ignore-install", "ignore-remove":
+			p.ignCmd = true
+		case "use-blacklist":
+			p.useBL = true
+		case "force":
+			p.force = true
+		case "force-modversion":
+			p.stripMV = true
+		case "force-vermagic":
+			p.stripVM = true
+		case "show-depends":
+			p.ignLoad, p.dryRun, p.doShow = true, true, true
+		case "resolve-alias":
+			p.lookOnly = true
+		case "showconfig", "show-config":
+			showConfig = true
+		case "show-modversions", "dump-modversions":
+			showModversions = true
+		case "show-exports":
+			showExports = true
+		case "dry-run", "show":
+			p.dryRun = true
+		case "config":
+			configPaths = append(configPaths, o.Arg)
+			envOptionsAppend("-C")
+			envOptionsAppend(o.Arg)
+		case "dirname":
+			a := o.Arg
+			root = &a
+		case "set-version":
+			a := o.Arg
+			kversion = &a
+		case "syslog":
+			envOptionsAppend("-s")
+		case "quiet":
+			envOptionsAppend("-q")
+			p.verbose = logEmerg
+		case "verbose":
+			envOptionsAppend("-v")
+			p.verbose++
+		}
+	}
+	if !showConfig && len(operands) == 0 {
+		// Before log_setup_kmod_log, tools log at LOG_WARNING whatever -q says.
+		fmt.Fprintf(e.Stderr, "%s: ERROR: missing parameters. See -h.\n", e.Prog)
+		return 1
+	}
+	hostRoot := ""
+	if e.Host != nil && e.Host.Root != "/" {
+		hostRoot = e.Host.Root
+	}
+	o := modprobe.Options{Root: hostRoot, ConfigPaths: configPaths, Host: e.Host}
+	if e.Host != nil {
+		o.KernelRelease = e.Host.Release
+	}
+	if root != nil || kversion != nil {
+		r := ""
+		if root != nil {
+			r = *root
+		}
+		if kversion != nil {
+			o.KernelRelease = *kversion
+		}
+		rel := o.KernelRelease
+		if rel == "" {
+			var u unix.Utsname
+			if err := unix.Uname(&u); err != nil {
+				fmt.Fprintf(e.Stderr, "%s: ERROR: uname() failed: %s\n", e.Prog, strerror(err))
+				return 1
+			}
+			rel = unix.ByteSliceToString(u.Release[:])
+		}
+		o.Dirname = r + "/lib/modules/" + rel
+	}
+	o.Log = func(prio int, fn string, line int, msg string) {
+		fmt.Fprintf(e.Stderr, "%s: %s: ../libkmod/libkmod-module.c:%d %s() %s", e.Prog, prioName[prio], line, fn, msg)
+	}
+	s, err := modprobe.New(o)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "%s: ERROR: kmod_new() failed!\n", e.Prog)
+		return 1
+	}
+	defer s.Close()
+	p.s = s
+	for _, w := range s.Config().Warnings {
+		fmt.Fprint(e.Stderr, w.LogLine())
+	}
+	s.SetLogPriority(p.verbose)
+
+	switch {
+	case showConfig:
+		err = p.showConfig()
+	case showModversions:
+		err = p.showModversions(operands[0])
+	case showExports:
+		err = p.showExports(operands[0])
+	case doRemove:
+		err = p.removeAll(operands)
+	case useAll:
+		for _, a := range operands {
+			if r := p.insmod(a, nil); r != nil {
+				err = r
+				if errors.Is(r, errFatal) {
+					break
+				}
+			}
+		}
+	default:
+		opts := optionsFromArray(operands)
+		err = p.insmod(operands[0], opts)
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func (p *mp) showConfig() error {
+	if err := p.s.Config().WriteConfig(p.out); err != nil {
+		return err
+	}
+	p.out.Flush()
+	// kmod_dump_index writes to the file descriptor directly, after the fflush.
+	return p.s.ShowConfigIndexes(p.out)
+}
+
+func (p *mp) openModule(path string) (*ko.File, error) {
+	if _, err := p.s.ModuleFromPath(path); err != nil {
+		return nil, p.LOG("Module %s not found.\n", path)
+	}
+	f, err := ko.Open(p.s.RealPath(path))
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (p *mp) showModversions(path string) error {
+	f, err := p.openModule(path)
+	if f == nil {
+		if errors.Is(err, errFatal) || err == nil {
+			return errFatal
+		}
+		p.LOG("could not get modversions of %s: %s\n", path, koStrerror(err))
+		return err
+	}
+	vers, err := f.Versions()
+	if err == nil && vers == nil && f.Section("__versions") == nil {
+		err = unix.ENOENT
+	}
+	if err != nil {
+		p.LOG("could not get modversions of %s: %s\n", path, koStrerror(err))
+		return err
+	}
+	for _, v := range vers {
+		fmt.Fprintf(p.out, "0x%08x\t%s\n", v.CRC, strings.TrimPrefix(v.Name, "."))
+	}
+	return nil
+}
+
+func (p *mp) showExports(path string) error {
+	f, err := p.openModule(path)
+	if f == nil {
+		if errors.Is(err, errFatal) || err == nil {
+			return errFatal
+		}
+		p.LOG("could not get symbols of %s: %s\n", path, koStrerror(err))
+		return err
+	}
+	syms, err := f.KmodSymbols()
+	if err == nil && syms == nil && f.Section("__ksymtab_strings") == nil {
+		err = unix.ENOENT
+	}
+	if err != nil {
+		p.LOG("could not get symbols of %s: %s\n", path, koStrerror(err))
+		return err
+	}
+	for _, s := range syms {
+		fmt.Fprintf(p.out, "0x%08x\t%s\n", s.CRC, s.Name)
+	}
+	return nil
+}
+
+// koStrerror is strerror of the errno libkmod would have returned for a file problem.
+func koStrerror(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return strerror(errno)
+	}
+	return strerror(unix.EINVAL)
+}
+
+// insmod is modprobe.c's insmod(): resolve, then probe each module found.
+func (p *mp) insmod(alias string, extra *string) error {
+	mods, err := p.s.Lookup(alias)
+	if len(mods) == 0 || err != nil {
+		if e := p.LOG("Module %s not found in directory %s\n", alias, p.s.Dirname()); e != nil {
+			return e
+		}
+		return unix.ENOENT
+	}
+	var flags modprobe.ProbeFlags
+	if p.stripMV || p.force {
+		flags |= modprobe.ForceModversion
+	}
+	if p.stripVM || p.force {
+		flags |= modprobe.ForceVermagic
+	}
+	if p.ignCmd {
+		flags |= modprobe.IgnoreCommand
+	}
+	if p.ignLoad {
+		flags |= modprobe.IgnoreLoaded
+	}
+	if p.dryRun {
+		flags |= modprobe.DryRun
+	}
+	flags |= modprobe.ApplyBlacklistAliasOnly
+	if p.useBL {
+		flags |= modprobe.ApplyBlacklist
+	}
+	if p.first {
+		flags |= modprobe.FailOnLoaded
+	}
+	var hooks modprobe.ProbeHooks
+	if p.doShow || p.verbose > logWarning {
+		hooks.Action = p.printAction
+	}
+	hooks.RunInstall = func(m *modprobe.Module, cmd string) error {
+		return p.runInstall(m, cmd)
+	}
+	var last error
+	for _, m := range mods {
+		if p.lookOnly {
+			fmt.Fprintf(p.out, "%s\n", m.Name())
+			continue
+		}
+		_, err := p.s.Probe(m, flags, extra, hooks)
+		if err == nil {
+			last = nil
+			continue
+		}
+		last = err
+		if e := p.reportInsert(m, err); e != nil {
+			return e
+		}
+	}
+	return last
+}
+
+// printAction is modprobe.c's print_action.
+func (p *mp) printAction(a modprobe.Action) {
+	if a.Install {
+		fmt.Fprintf(p.out, "install %s %s\n", a.Command, a.Options)
+		return
+	}
+	path := a.Module.Path()
+	if path == "" {
+		if st, err := a.Module.InitState(); err == nil && st == modprobe.StateBuiltin {
+			fmt.Fprintf(p.out, "builtin %s\n", a.Module.Name())
+		}
+		return
+	}
+	fmt.Fprintf(p.out, "insmod %s %s\n", path, a.Options)
+}
+
+// runInstall runs an install command as libkmod's command_do: system(3), whose output
+// goes straight to the file descriptors (so it may precede modprobe's buffered lines, as
+// with kmod).
+func (p *mp) runInstall(m *modprobe.Module, cmd string) error {
+	status, err := modprobe.RunCommand(m.Name(), cmd)
+	if err != nil {
+		p.libkmodErr(1041, "command_do", "Could not run %s command '%s' for module %s: %s\n", "install", cmd, m.Name(), strerror(err))
+		return &modprobe.CommandError{Kind: "install", Module: m.Name(), Command: cmd, Status: -1, Err: err}
+	}
+	if status != 0 {
+		p.libkmodErr(1047, "command_do", "Error running %s command '%s' for module %s: retcode %d\n", "install", cmd, m.Name(), status)
+		return &modprobe.CommandError{Kind: "install", Module: m.Name(), Command: cmd, Status: status}
+	}
+	return nil
+}
+
+func (p *mp) libkmodErr(line int, fn, format string, args ...any) {
+	if logErr > p.verbose {
+		return
+	}
+	fmt.Fprintf(p.e.Stderr, "%s: ERROR: ../libkmod/libkmod-module.c:%d %s() "+format, append([]any{p.e.Prog, line, fn}, args...)...)
+}
+
+// reportInsert prints kmod's line for a failed probe, then — gokmod's addition — what
+// the kernel logged during the failed load and hints, as gokmod's insmod does.
+func (p *mp) reportInsert(m *modprobe.Module, err error) error {
+	errno := modprobe.Errno(err)
+	var e error
+	switch errno {
+	case unix.EEXIST:
+		e = p.logf(logErr, "could not insert '%s': Module already in kernel\n", m.Name())
+	case unix.ENOENT:
+		e = p.logf(logErr, "could not insert '%s': Unknown symbol in module, or unknown parameter (see dmesg)\n", m.Name())
+	default:
+		if errno == 0 {
+			errno = unix.EINVAL
+		}
+		e = p.logf(logErr, "could not insert '%s': %s\n", m.Name(), strerror(errno))
+	}
+	if logErr <= p.verbose {
+		var ie *kmod.InsertError
+		if errors.As(err, &ie) {
+			for _, r := range ie.Kmsg {
+				fmt.Fprintf(p.e.Stderr, "%s: kernel: %s\n", p.e.Prog, printable(r.Msg))
+			}
+			for _, h := range p.e.hints(ie) {
+				fmt.Fprintf(p.e.Stderr, "%s: hint: %s\n", p.e.Prog, h)
+			}
+		}
+	}
+	return e
+}
+
+func (p *mp) removeAll(names []string) error {
+	var last error
+	hooks := modprobe.RemoveHooks{
+		Show: func(line string) {
+			if p.doShow || p.verbose > logWarning {
+				p.out.WriteString(line)
+				p.out.Flush()
+			}
+		},
+		Log:   func(msg string) error { return p.LOG("%s", msg) },
+		Error: func(msg string) { p.logf(logErr, "%s", msg) },
+	}
+	o := modprobe.RemoveOptions{
+		IgnoreCommands: p.ignCmd, IgnoreLoaded: p.ignLoad, DryRun: p.dryRun, FirstTime: p.first,
+		Force: p.force, RemoveHolders: p.rmHold, Wait: p.wait,
+	}
+	for _, n := range names {
+		if err := p.s.Remove(n, o, hooks); err != nil {
+			last = err
+			if errors.Is(err, errFatal) {
+				return err
+			}
+		}
+	}
+	return last
+}
+
+// optionsFromArray is modprobe.c's options_from_array: the arguments after the module
+// name, joined by spaces, a value with a space quoted. nil when there are none.
+func optionsFromArray(args []string) *string {
+	if len(args) < 2 {
+		return nil
+	}
+	var parts []string
+	for _, a := range args[1:] {
+		if k, v, ok := strings.Cut(a, "="); ok && v != "" && v[0] != '"' && v[0] != '\'' && strings.Contains(v, " ") {
+			a = k + "=\"" + v + "\""
+		}
+		parts = append(parts, a)
+	}
+	s := strings.Join(parts, " ")
+	return &s
+}
+
+// envOptionsAppend is env_modprobe_options_append: nested modprobe runs (from install
+// commands) inherit -C, -q, -s and -v through $MODPROBE_OPTIONS.
+func envOptionsAppend(v string) {
+	if old, ok := os.LookupEnv("MODPROBE_OPTIONS"); ok {
+		v = old + " " + v
+	}
+	os.Setenv("MODPROBE_OPTIONS", v)
+}
+
+// prependOptionsFromEnv is prepend_options_from_env: $MODPROBE_OPTIONS, split at spaces
+// with kmod's quote handling (quirks included), goes before the command line's arguments.
+func prependOptionsFromEnv(args []string) []string {
+	env, ok := os.LookupEnv("MODPROBE_OPTIONS")
+	if !ok {
+		return args
+	}
+	b := append([]byte(env), 0)
+	end := len(env) // str_end: the terminating NUL
+	var out []string
+	cstrAt := func(i int) string {
+		j := i
+		for b[j] != 0 {
+			j++
+		}
+		return string(b[i:j])
+	}
+	str, quote := 0, -1
+	s := 0
+	for ; b[s] != 0; s++ {
+		if quote < 0 {
+			if b[s] == ' ' {
+				b[s] = 0
+				out = append(out, cstrAt(str))
+				str = s + 1
+			} else if b[s] == '"' || b[s] == '\'' {
+				quote = s
+			}
+			continue
+		}
+		if b[s] != b[quote] {
+			continue
+		}
+		if quote == str {
+			b[s] = 0
+			out = append(out, cstrAt(str+1))
+			str = s + 1
+		} else {
+			for it := quote; it < s-1; it++ {
+				b[it] = b[it+1]
+			}
+			for it := s - 1; it < end-2; it++ {
+				b[it] = b[it+2]
+			}
+			end -= 2
+			b[end] = 0
+			s -= 2
+		}
+		quote = -1
+	}
+	if str < s {
+		out = append(out, cstrAt(str))
+	}
+	return append(out, args...)
+}

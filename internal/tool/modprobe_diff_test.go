@@ -1,0 +1,330 @@
+package tool
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"gokmod/internal/testenv"
+	"gokmod/kmod"
+	"gokmod/kmod/config"
+)
+
+// The live differential tests of modprobe: Debian's kmod 30 modprobe run on this host
+// with read-only flags only (-D/--show-depends, -R, -c, -n) and -d/-S pointing at an
+// unpacked tree, against gokmod's modprobe in-process. stdout, stderr and the exit
+// status must be identical.
+
+const kmodModprobe = "/usr/sbin/modprobe"
+
+type mpResult struct {
+	stdout, stderr string
+	exit           int
+}
+
+// readOnlyFlag reports whether args keep kmod's modprobe from touching the kernel.
+func readOnlyFlag(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-D", "--show-depends", "-R", "--resolve-alias", "-c", "--showconfig", "-n", "--dry-run",
+			"--show-exports", "--dump-modversions", "--show-modversions":
+			return true
+		}
+	}
+	return false
+}
+
+func mpKmod(t *testing.T, args ...string) mpResult {
+	t.Helper()
+	if !readOnlyFlag(args) {
+		t.Fatalf("refusing to run kmod's modprobe without a read-only flag: %q", args)
+	}
+	cmd := exec.Command(kmodModprobe, args...)
+	for _, v := range os.Environ() {
+		if !strings.HasPrefix(v, "MODPROBE_OPTIONS=") {
+			cmd.Env = append(cmd.Env, v)
+		}
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", kmodModprobe, err)
+	}
+	return mpResult{o.String(), e.String(), code}
+}
+
+func mpGokmod(args ...string) mpResult {
+	var o, e bytes.Buffer
+	code := Main(append([]string{"modprobe"}, args...), &o, &e, kmod.NewHost())
+	return mpResult{o.String(), e.String(), code}
+}
+
+// mpCompare runs both and reports differences; it returns whether they agreed.
+func mpCompare(t *testing.T, args ...string) bool {
+	t.Helper()
+	k, g := mpKmod(t, args...), mpGokmod(args...)
+	ok := true
+	if k.stdout != g.stdout {
+		t.Errorf("modprobe %s: stdout differs at %s", short(args), firstDiff(k.stdout, g.stdout))
+		ok = false
+	}
+	if k.stderr != g.stderr {
+		t.Errorf("modprobe %s: stderr differs at %s", short(args), firstDiff(k.stderr, g.stderr))
+		ok = false
+	}
+	if k.exit != g.exit {
+		t.Errorf("modprobe %s: exit kmod %d, gokmod %d", short(args), k.exit, g.exit)
+		ok = false
+	}
+	return ok
+}
+
+// concreteAlias turns an fnmatch pattern from modules.alias into a string it matches:
+// '*' becomes "Z", '?' becomes 'Z', a bracket expression its first member (or, negated,
+// a character outside it).
+func concreteAlias(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '*', '?':
+			b.WriteByte('Z')
+		case '[':
+			j := i + 1
+			neg := j < len(p) && (p[j] == '!' || p[j] == '^')
+			if neg {
+				j++
+			}
+			end := strings.IndexByte(p[j+1:], ']')
+			if end < 0 {
+				b.WriteByte(c)
+				continue
+			}
+			set := p[j : j+1+end]
+			if neg {
+				for _, cand := range []byte("Z0aA_") {
+					if !strings.ContainsRune(set, rune(cand)) {
+						b.WriteByte(cand)
+						break
+					}
+				}
+			} else {
+				b.WriteByte(set[0])
+			}
+			i = j + end + 1
+		case '\\':
+			if i+1 < len(p) {
+				i++
+				b.WriteByte(p[i])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func readLinesOf(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+// batches runs `modprobe -a FLAGS names...` in batches on both sides; when a batch
+// differs it is split until the differing names are found. It returns the number of
+// names compared.
+func batches(t *testing.T, flags []string, names []string, size int) int {
+	t.Helper()
+	failures := 0
+	var run func(names []string)
+	run = func(names []string) {
+		if failures > 10 {
+			return
+		}
+		args := append(append([]string{"-a"}, flags...), names...)
+		k, g := mpKmod(t, args...), mpGokmod(args...)
+		if k == g {
+			return
+		}
+		if len(names) == 1 {
+			failures++
+			mpCompare(t, append(flags, names...)...)
+			return
+		}
+		run(names[:len(names)/2])
+		run(names[len(names)/2:])
+	}
+	for i := 0; i < len(names); i += size {
+		run(names[i:min(i+size, len(names))])
+	}
+	return len(names)
+}
+
+// TestModprobeShowDependsTree compares `modprobe --show-depends` on every module name of
+// the 6.1 tree (and the dashed file names), every built-in module, a modalias string
+// made from every pattern of modules.alias, and every exported symbol of
+// modules.symbols.
+func TestModprobeShowDependsTree(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	dir := k.ModDir()
+	flags := []string{"-d", k.Root, "-S", k.Release, "--show-depends"}
+	var names, dashed []string
+	for _, l := range readLinesOf(t, filepath.Join(dir, "modules.dep")) {
+		p, _, _ := strings.Cut(l, ":")
+		base := filepath.Base(p)
+		names = append(names, config.PathToModname(p))
+		if f := strings.SplitN(base, ".", 2)[0]; strings.Contains(f, "-") {
+			dashed = append(dashed, f)
+		}
+	}
+	var builtins []string
+	for _, l := range readLinesOf(t, filepath.Join(dir, "modules.builtin")) {
+		builtins = append(builtins, config.PathToModname(l))
+	}
+	seen := map[string]bool{}
+	var aliases []string
+	for _, l := range readLinesOf(t, filepath.Join(dir, "modules.alias")) {
+		rest, ok := strings.CutPrefix(l, "alias ")
+		if !ok {
+			continue
+		}
+		pat := rest[:strings.LastIndexByte(rest, ' ')]
+		if a := concreteAlias(pat); !seen[a] && !strings.HasPrefix(a, "-") {
+			seen[a] = true
+			aliases = append(aliases, a)
+		}
+	}
+	var symbols []string
+	for _, l := range readLinesOf(t, filepath.Join(dir, "modules.symbols")) {
+		if rest, ok := strings.CutPrefix(l, "alias "); ok {
+			symbols = append(symbols, rest[:strings.IndexByte(rest, ' ')])
+		}
+	}
+	sort.Strings(aliases)
+	counts := []string{}
+	for _, c := range []struct {
+		what  string
+		names []string
+		size  int
+	}{
+		{"module names", names, 400},
+		{"dashed file names", dashed, 400},
+		{"built-in modules", builtins, 400},
+		{"modalias strings", aliases, 400},
+		{"symbols", everyNth(symbols, 10), 400},
+		{"missing names", []string{"nosuchmodule", "pci:v0000FFFFd0000FFFFsv0sd0bc0sc0i0", "[bad", "a]b", "symbol:nosuch"}, 5},
+	} {
+		n := batches(t, flags, c.names, c.size)
+		counts = append(counts, fmt.Sprintf("%d %s", n, c.what))
+	}
+	// One name per process too, for the exit status and FATAL message of a miss and a
+	// sample of single runs (no -a).
+	singles := []string{"btrfs", "nvme", "snd-hda-intel", "e1000e", "cifs", "loop", "unix", "vfio", "ipmi_msghandler",
+		"nosuchmodule", "usb-storage", aliases[len(aliases)/2], "symbol:llc_sap_open", "[bad"}
+	for _, n := range singles {
+		mpCompare(t, append(flags, n)...)
+	}
+	t.Logf("modprobe --show-depends identical to kmod 30 (stdout, stderr, exit) on %s, and %d single runs",
+		strings.Join(counts, ", "), len(singles))
+}
+
+func everyNth(s []string, n int) []string {
+	var out []string
+	for i := 0; i < len(s); i += n {
+		out = append(out, s[i])
+	}
+	return out
+}
+
+// TestModprobeResolveAndDryRun compares -R on module names and aliases, and -n -v on
+// modules (no -D: modprobe probes /sys/module, where this host has no modules loaded).
+func TestModprobeResolveAndDryRun(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	dir := k.ModDir()
+	var aliases []string
+	for i, l := range readLinesOf(t, filepath.Join(dir, "modules.alias")) {
+		if rest, ok := strings.CutPrefix(l, "alias "); ok && i%7 == 0 {
+			aliases = append(aliases, concreteAlias(rest[:strings.LastIndexByte(rest, ' ')]))
+		}
+	}
+	base := []string{"-d", k.Root, "-S", k.Release}
+	n := batches(t, append(base, "-R"), aliases, 500)
+	m := batches(t, append(base, "-n", "-v"), []string{"btrfs", "nvme", "snd-hda-intel", "e1000e", "cifs", "xfs", "ext4", "unix", "kvm-amd"}, 9)
+	t.Logf("-R identical on %d modalias strings, -n -v on %d modules", n, m)
+}
+
+// mpConfig is a modprobe.d exercising every command kmod 30 parses, the ones it rejects
+// and its file ordering rules.
+var mpConfig = map[string]string{
+	"10-main.conf": "# comment\n" +
+		"alias mymod-alias e1000e\nalias pci:v0000ABCDd* snd-hda-intel\nalias tab-alias\tloop\nalias multi e1000e\nalias multi loop\n" +
+		"alias blk-alias pcspkr\n" +
+		"blacklist pcspkr\nblacklist e1000e\n" +
+		"options e1000e IntMode=1,1 debug=3\noptions e1000e\tcopybreak=64\noptions mymod-alias foo=bar\noptions loop max_loop=8\n" +
+		"install loop /bin/echo custom-install-loop $CMDLINE_OPTS\ninstall crc64 /bin/echo custom-install-crc64\n" +
+		"install btrfs /bin/echo ignored-because-softdep\n" +
+		"remove loop /bin/echo custom-remove\n" +
+		"softdep btrfs pre: crc32c-intel post: xor\nsoftdep nvme pre: loop post: nosuchmod\nsoftdep cifs \n" +
+		"softdep xfs pre: \\\n  libcrc32c\n" +
+		"weakdep foo bar\ninclude /etc/foo\nconfig x\nbadcommand x\nalias onlyone\noptions\nalias bad[ x\n",
+	"00-first.conf": "softdep nvme pre: e1000e\noptions snd-hda-intel model=first\n",
+	"zz-last.alias": "alias last-alias xfs\n",
+	".hidden.conf":  "alias hidden loop\n",
+	"short":         "alias short loop\n",
+	"sub.conf/x":    "alias sub loop\n",
+}
+
+// TestModprobeConfigCommands compares -c, -R and -D under a -C directory that uses every
+// command, against kmod 30.
+func TestModprobeConfigCommands(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	conf := t.TempDir()
+	for name, body := range mpConfig {
+		p := filepath.Join(conf, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := []string{"-C", conf, "-d", k.Root, "-S", k.Release}
+	runs := [][]string{
+		{"-c"},
+		{"-R", "mymod-alias"}, {"-R", "pci:v0000ABCDd00001234sv0sd0bc0sc0i0"}, {"-R", "tab-alias"}, {"-R", "multi"},
+		{"-R", "e1000e"}, {"-R", "pcspkr"}, {"-R", "last-alias"}, {"-R", "hidden"}, {"-R", "sub"}, {"-R", "onlyone"},
+		{"-R", "nosuch"}, {"-R", "symbol:llc_sap_open"},
+		{"-D", "loop"}, {"-D", "loop", "extra=1", "spaced=a b"}, {"-i", "-D", "loop"}, {"-D", "nvme"}, {"-D", "btrfs"},
+		{"-D", "cifs"}, {"-D", "xfs"}, {"-D", "mymod-alias"}, {"-D", "multi"}, {"-D", "blk-alias"}, {"-D", "e1000e"},
+		{"-b", "-D", "e1000e"}, {"-b", "-D", "mymod-alias"}, {"-D", "pci:v0000ABCDd00001234sv0sd0bc0sc0i0"},
+		{"-D", "tab-alias", "a=1"}, {"-D", "last-alias"}, {"-n", "-v", "loop"}, {"-n", "-v", "nvme"}, {"-n", "-v", "-i", "nvme"},
+		{"-q", "-D", "nosuch"}, {"-D", "nosuch"}, {"-a", "-D", "nosuch", "loop"}, {"-D"}, {"-n", "-r", "loop"},
+		{"-n", "-r", "-v", "loop"}, {"-n", "-r", "-v", "-i", "loop"}, {"-D", "-r", "btrfs"},
+		{"-D", "--first-time", "loop"}, {"-D", "-f", "e1000e"},
+	}
+	for _, r := range runs {
+		mpCompare(t, append(append([]string{}, base...), r...)...)
+	}
+	// Without -C: the host's own modprobe.d (Debian's aliases.conf softdeps and blacklist).
+	for _, r := range [][]string{{"-c"}, {"-D", "uhci-hcd"}, {"-R", "char-major-10-229"}} {
+		mpCompare(t, append([]string{"-d", k.Root, "-S", k.Release}, r...)...)
+	}
+	t.Logf("%d -C runs and 3 default-configuration runs identical to kmod 30", len(runs))
+}

@@ -1,0 +1,298 @@
+package depmod
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/kmod/config"
+	"gokmod/ko"
+)
+
+// Options are depmod's command-line settings (tools/depmod.c do_depmod).
+type Options struct {
+	// BaseDir is -b: the tree is BaseDir/lib/modules/RELEASE. A relative BaseDir is made
+	// absolute against the working directory, as kmod does (without cleaning the path).
+	BaseDir string
+	// KernelRelease is the release to work on; "" means uname -r.
+	KernelRelease string
+	// ModuleDir replaces "/lib/modules" (kmod ≥ 33's --moduledir); "" keeps it.
+	ModuleDir string
+	// OutDir is kmod ≥ 31's --outdir: files are written to OutDir/lib/modules/RELEASE
+	// (with ModuleDir applied) instead of the tree itself; "" writes into the tree.
+	OutDir string
+	// ConfigPaths replaces depmod.d's default directories (-C, repeatable); nil keeps
+	// them. Like kmod 30, the defaults are read from the real root even with -b; ConfigRoot
+	// prefixes them instead (a seam for tests).
+	ConfigPaths []string
+	ConfigRoot  string
+	// Symvers (-E) or SystemMap (-F) name the kernel's own exports.
+	Symvers, SystemMap string
+	ErrSyms            bool // -e: report unresolved symbols (needs Symvers or SystemMap)
+	WarnDups           bool // -w: report duplicate index entries
+	Verbose            int  // -v, repeatable
+	DryRun             bool // -n: write the text files to Stdout, no index, touch nothing
+	Quick              bool // -A: do nothing when modules.dep is newer than every module
+	All                bool // -a (also implied when Files is empty)
+	SymPrefix          byte // -P
+	// Files, when All is false, are the only modules considered (absolute paths).
+	Files []string
+	// Jobs bounds the modules read at once; 0 means GOMAXPROCS.
+	Jobs int
+	// Root prefixes every absolute path depmod reads or writes — the module directory,
+	// depmod.d, external directories — while the paths written into the files stay as
+	// depmod names them, as kmod's test suite remaps paths. "" is the real root.
+	Root string
+	// Extensions, when not nil, replaces the module file endings depmod considers
+	// (default: Extensions, Debian's build without zlib).
+	Extensions []string
+
+	Prog           string    // name in messages; "depmod" when empty
+	Stdout, Stderr io.Writer // nil means os.Stdout, os.Stderr
+}
+
+// ErrFailed is returned (wrapped) when depmod fails after reporting why on Stderr, as
+// kmod's depmod exits with status 1. A FATAL message has then been printed.
+var ErrFailed = errors.New("depmod failed")
+
+// kmod's log priorities (syslog.h).
+const (
+	logCrit    = 2
+	logErr     = 3
+	logWarning = 4
+	logNotice  = 5
+	logInfo    = 6
+)
+
+type logger struct {
+	w        io.Writer
+	prog     string
+	priority int // messages above it are dropped (log_printf)
+}
+
+func (l *logger) printf(prio int, format string, args ...any) {
+	if prio > l.priority {
+		return
+	}
+	name := map[int]string{logCrit: "FATAL", logErr: "ERROR", logWarning: "WARNING", logNotice: "NOTICE", logInfo: "INFO"}[prio]
+	fmt.Fprintf(l.w, "%s: %s: "+format, append([]any{l.prog, name}, args...)...)
+}
+
+func (l *logger) crit(format string, args ...any) error {
+	l.printf(logCrit, format, args...)
+	return ErrFailed
+}
+func (l *logger) err(format string, args ...any)  { l.printf(logErr, format, args...) }
+func (l *logger) warn(format string, args ...any) { l.printf(logWarning, format, args...) }
+func (l *logger) info(format string, args ...any) { l.printf(logInfo, format, args...) }
+
+// depmod is one run: tools/depmod.c's struct depmod and struct cfg.
+type depmod struct {
+	o       *Options
+	log     *logger
+	stdout  io.Writer
+	cfg     *config.DepmodConfig
+	dirname string // the module directory, as kmod spells it (root + /lib/modules/REL)
+	outdir  string // where files go
+	kver    string
+
+	mods    []*module          // depmod->modules, in final order once sorted
+	byName  map[string]*module // modules_by_name
+	byUnc   map[string]*module // modules_by_uncrelpath
+	symbols map[string]*symbol
+	owned   []*symbol // the symbols modules export, in kmod's order
+	t0      time.Time
+
+	readq  chan *module // modules found, read while the search goes on
+	readWG *sync.WaitGroup
+}
+
+// Run does what `depmod` does with these options. It returns nil on success; on failure
+// the reason has been printed to Stderr and the error wraps ErrFailed.
+func Run(o Options) error {
+	d := &depmod{o: &o}
+	if o.Prog == "" {
+		o.Prog = "depmod"
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	d.stdout = o.Stdout
+	d.phase("start")
+	// Until log_setup_kmod_log, tools log at LOG_WARNING; afterwards at the verbosity.
+	d.log = &logger{w: o.Stderr, prog: o.Prog, priority: logWarning}
+
+	d.kver = o.KernelRelease
+	if d.kver == "" {
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			return d.log.crit("uname() failed: %s\n", strerror(err))
+		}
+		d.kver = unix.ByteSliceToString(u.Release[:])
+	}
+	root := ""
+	if o.BaseDir != "" {
+		root = makeAbsolute(o.BaseDir)
+	}
+	moddir := "/lib/modules"
+	if o.ModuleDir != "" {
+		moddir = o.ModuleDir
+	}
+	d.dirname = root + moddir + "/" + d.kver
+	d.outdir = d.dirname
+	if o.OutDir != "" {
+		d.outdir = makeAbsolute(o.OutDir) + moddir + "/" + d.kver
+	}
+	all := o.All || len(o.Files) == 0
+	if o.Quick {
+		if o.DryRun {
+			return nil
+		}
+		if d.upToDate() == 1 {
+			return nil
+		}
+		all = true
+	}
+	d.log.priority = logWarning + o.Verbose
+	d.byName = map[string]*module{}
+	d.byUnc = map[string]*module{}
+	d.symbols = map[string]*symbol{}
+
+	checkSymvers, printUnknown := false, o.ErrSyms
+	switch {
+	case o.Symvers != "":
+		checkSymvers = true
+		if err := d.loadSymvers(o.Symvers); err != nil {
+			return d.log.crit("could not load %s: %s\n", o.Symvers, strerror(err))
+		}
+	case o.SystemMap != "":
+		if err := d.loadSystemMap(o.SystemMap); err != nil {
+			return d.log.crit("could not load %s: %s\n", o.SystemMap, strerror(err))
+		}
+	case printUnknown:
+		d.log.warn("-e needs -E or -F\n")
+		printUnknown = false
+	}
+
+	d.startReaders()
+	defer d.stopReaders()
+	if all {
+		croot := o.ConfigRoot
+		if croot == "" {
+			croot = o.Root
+		}
+		d.cfg = config.LoadDepmod(config.DepmodOptions{Root: croot, KernelRelease: d.kver, ConfigPaths: o.ConfigPaths})
+		for _, w := range d.cfg.Warnings {
+			d.log.err("%s\n", w.Msg)
+		}
+		if err := d.search(); err != nil {
+			return d.log.crit("could not search modules: %s\n", strerror(err))
+		}
+	} else {
+		d.cfg = &config.DepmodConfig{Search: []string{"updates"}}
+		for _, p := range o.Files {
+			if !strings.HasPrefix(p, "/") {
+				return d.log.crit("%s: not absolute path.\n", p)
+			}
+			if _, err := os.Stat(d.real(p)); err != nil {
+				return d.log.crit("could not create module %s: %s\n", p, strerror(err))
+			}
+			name := config.PathToModname(p)
+			if name == "" {
+				return d.log.crit("could not create module %s: %s\n", p, strerror(unix.ENOENT))
+			}
+			if err := d.add(p, name); err != nil {
+				return d.log.crit("could not add module %s: %s\n", p, strerror(err))
+			}
+		}
+	}
+
+	d.phase("search")
+	d.buildArray()
+	d.sortByOrder()
+	if err := d.loadModules(); err != nil {
+		return err
+	}
+	d.phase("read")
+	d.loadDependencies(checkSymvers, printUnknown)
+	if !d.calculateDependencies() {
+		return ErrFailed
+	}
+	d.phase("deps")
+	err := d.output()
+	d.phase("output")
+	return err
+}
+
+// phase reports how long each step took when GOKMOD_DEPMOD_TRACE is set.
+func (d *depmod) phase(name string) {
+	if !trace {
+		return
+	}
+	now := time.Now()
+	if !d.t0.IsZero() {
+		fmt.Fprintf(d.o.Stderr, "depmod: trace: %-7s %v\n", name, now.Sub(d.t0).Round(time.Millisecond/10))
+	}
+	d.t0 = now
+}
+
+var trace = os.Getenv("GOKMOD_DEPMOD_TRACE") != ""
+
+// real maps a path depmod names below Options.Root.
+func (d *depmod) real(p string) string {
+	if d.o.Root == "" || d.o.Root == "/" || !strings.HasPrefix(p, "/") {
+		return p
+	}
+	return d.o.Root + p
+}
+
+// makeAbsolute is path_make_absolute_cwd: relative paths are joined to the working
+// directory with a '/', nothing else is cleaned.
+func makeAbsolute(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return p
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	return cwd + "/" + p
+}
+
+// strerror is glibc's strerror text for an error's errno.
+func strerror(err error) string {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		var fe *ko.FormatError
+		if errors.As(err, &fe) {
+			errno = unix.EINVAL
+		} else {
+			return err.Error()
+		}
+	}
+	s := errno.Error()
+	if s == "" {
+		return "Success"
+	}
+	if strings.HasPrefix(s, "errno ") {
+		return "Unknown error " + s[len("errno "):]
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func jobs(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}

@@ -1,0 +1,543 @@
+package depmod
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/kmod/config"
+	"gokmod/kmod/index"
+)
+
+func writeString(w io.Writer, s string) { io.WriteString(w, s) }
+
+// outputFile is one entry of depmod_output's table. text files are produced by text,
+// indexes by bin (skipped with -n).
+type outputFile struct {
+	name string
+	text func(*depmod) []byte
+	bin  func(*depmod) ([]byte, error)
+}
+
+// Outputs lists the files depmod writes, in the order it writes them.
+var outputs = []outputFile{
+	{name: "modules.dep", text: (*depmod).depText},
+	{name: "modules.dep.bin", bin: (*depmod).depBin},
+	{name: "modules.alias", text: (*depmod).aliasText},
+	{name: "modules.alias.bin", bin: (*depmod).aliasBin},
+	{name: "modules.softdep", text: (*depmod).softdepText},
+	{name: "modules.symbols", text: (*depmod).symbolsText},
+	{name: "modules.symbols.bin", bin: (*depmod).symbolsBin},
+	{name: "modules.builtin.bin", bin: (*depmod).builtinBin},
+	{name: "modules.builtin.alias.bin", bin: (*depmod).builtinAliasBin},
+	{name: "modules.devname", text: (*depmod).devnameText},
+}
+
+// Files lists the names of the files depmod writes.
+func Files() []string {
+	var out []string
+	for _, o := range outputs {
+		out = append(out, o.name)
+	}
+	return out
+}
+
+// output is depmod_output: with -n every text file goes to standard output in table
+// order; otherwise each file is written to NAME.PID.USEC.SEC in the directory and renamed
+// over NAME, so readers (and a crash) only ever see a whole old or a whole new file.
+func (d *depmod) output() error {
+	gen := d.generate()
+	if d.o.DryRun {
+		for i, o := range outputs {
+			d.log.w.Write(gen[i].log.Bytes())
+			if o.text != nil {
+				if _, err := d.stdout.Write(gen[i].data); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	dir, err := os.Open(d.real(d.outdir))
+	if err != nil {
+		return d.log.crit("could not open directory %s: %s\n", d.outdir, strerror(err))
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	now := time.Now()
+	usec, sec := now.Nanosecond()/1000, now.Unix()
+	for i, o := range outputs {
+		data, genErr := gen[i].data, gen[i].err
+		tmp := fmt.Sprintf("%s.%d.%d.%d", o.name, os.Getpid(), usec, sec)
+		const flags = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
+		fd, err := unix.Openat(dfd, tmp, flags, 0o644)
+		if err != nil {
+			d.log.err("openat(%s, %s, %o, %o): %s\n", d.outdir, tmp, flags&^unix.O_CLOEXEC, 0o644, strerror(err))
+			continue
+		}
+		d.log.w.Write(gen[i].log.Bytes())
+		if genErr != nil {
+			unix.Close(fd)
+			if err := unix.Unlinkat(dfd, tmp, 0); err != nil {
+				d.log.err("unlinkat(%s, %s): %s\n", d.outdir, tmp, strerror(err))
+			}
+			d.log.err("Could not write index '%s': %s\n", o.name, strerror(genErr))
+			return ErrFailed
+		}
+		werr := writeAll(fd, data)
+		if cerr := unix.Close(fd); werr == nil {
+			werr = cerr
+		}
+		if err := unix.Renameat(dfd, tmp, dfd, o.name); err != nil {
+			d.log.crit("renameat(%s, %s, %s, %s): %s\n", d.outdir, tmp, d.outdir, o.name, strerror(err))
+			return ErrFailed
+		}
+		if werr != nil {
+			d.log.err("Could not create index '%s'. Output is truncated: %s\n", o.name, strerror(unix.ENOSPC))
+			return ErrFailed
+		}
+	}
+	return nil
+}
+
+// generated is one output file's contents and the messages its generation logged.
+type generated struct {
+	data []byte
+	err  error
+	log  bytes.Buffer
+}
+
+// generate computes every output file at once, each in its own goroutine; messages are
+// kept per file so that they come out in kmod's order. The index files are skipped with
+// -n, as kmod's callbacks return at once when writing to stdout.
+func (d *depmod) generate() []*generated {
+	d.owned = d.ownedSymbols()
+	gen := make([]*generated, len(outputs))
+	var wg sync.WaitGroup
+	for i, o := range outputs {
+		g := &generated{}
+		gen[i] = g
+		if d.o.DryRun && o.bin != nil {
+			continue
+		}
+		dd := *d
+		dd.log = &logger{w: &g.log, prog: d.log.prog, priority: d.log.priority}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if o.text != nil {
+				g.data = o.text(&dd)
+			} else {
+				g.data, g.err = o.bin(&dd)
+			}
+			if trace {
+				fmt.Fprintf(d.o.Stderr, "depmod: trace:   %-25s %v\n", o.name, time.Since(t0).Round(time.Millisecond/10))
+			}
+		}()
+	}
+	wg.Wait()
+	return gen
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// allDeps is mod_get_all_sorted_dependencies: every module m needs, directly or not,
+// ordered by the topological index.
+func allDeps(m *module) []*module {
+	if len(m.deps) == 0 {
+		return nil
+	}
+	seen := map[*module]bool{}
+	var out []*module
+	var fill func(*module)
+	fill = func(x *module) {
+		for _, dep := range x.deps {
+			if seen[dep] {
+				continue
+			}
+			seen[dep] = true
+			out = append(out, dep)
+			fill(dep)
+		}
+	}
+	fill(m)
+	slices.SortFunc(out, func(a, b *module) int { return a.depSortIdx - b.depSortIdx })
+	return out
+}
+
+// depLine is a modules.dep line without its newline.
+func depLine(m *module) string {
+	var b strings.Builder
+	b.WriteString(m.outPath())
+	b.WriteByte(':')
+	for _, dep := range allDeps(m) {
+		b.WriteByte(' ')
+		b.WriteString(dep.outPath())
+	}
+	return b.String()
+}
+
+func (d *depmod) depText() []byte {
+	var b bytes.Buffer
+	for _, m := range d.mods {
+		b.WriteString(depLine(m))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// indexBuild collects the insertions of one index and the warnings kmod prints between
+// them, then writes the index (kmod 30's post-order layout) and replays the warnings —
+// duplicates (with -w) at the insertions that caused them — in kmod's order.
+type indexBuild struct {
+	d       *depmod
+	what    string
+	entries []index.Entry
+	dupMsg  []string
+	notes   map[int][]string // warnings printed before entry i
+}
+
+func (d *depmod) newIndex(what string) *indexBuild {
+	return &indexBuild{d: d, what: what}
+}
+
+func (b *indexBuild) insert(key, value string, prio int, dup string) {
+	b.entries = append(b.entries, index.Entry{Key: key, Value: value, Priority: uint32(prio)})
+	b.dupMsg = append(b.dupMsg, dup)
+}
+
+func (b *indexBuild) warn(format string, args ...any) {
+	if b.notes == nil {
+		b.notes = map[int][]string{}
+	}
+	b.notes[len(b.entries)] = append(b.notes[len(b.entries)], fmt.Sprintf(format, args...))
+}
+
+func (b *indexBuild) bytes() ([]byte, error) {
+	data, dups, err := index.BuildPostOrder(b.entries)
+	for i := 0; i <= len(b.entries); i++ {
+		for _, n := range b.notes[i] {
+			b.d.log.warn("%s", n)
+		}
+		if i < len(b.entries) && err == nil && dups[i] && b.d.o.WarnDups {
+			b.d.log.warn("duplicate module %s:\n%s\n", b.what, b.dupMsg[i])
+		}
+	}
+	return data, err
+}
+
+func (d *depmod) depBin() ([]byte, error) {
+	ix := d.newIndex("deps")
+	for _, m := range d.mods {
+		line := depLine(m)
+		ix.insert(m.name, line, m.idx, line)
+	}
+	return ix.bytes()
+}
+
+func (d *depmod) aliasText() []byte {
+	var b bytes.Buffer
+	b.WriteString("# Aliases extracted from modules themselves.\n")
+	for _, m := range d.mods {
+		for _, kv := range m.data.info {
+			if kv.Key == "alias" {
+				b.WriteString("alias " + cstr(kv.Value) + " " + m.name + "\n")
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+func (d *depmod) aliasBin() ([]byte, error) {
+	ix := d.newIndex("alias")
+	for _, m := range d.mods {
+		for _, kv := range m.data.info {
+			if kv.Key != "alias" {
+				continue
+			}
+			alias, err := config.AliasNormalize(kv.Value)
+			if err != nil {
+				ix.warn("Unmatched bracket in %s\n", cstr(kv.Value))
+				continue
+			}
+			ix.insert(alias, m.name, m.idx, alias+" "+m.name)
+		}
+	}
+	return ix.bytes()
+}
+
+func (d *depmod) softdepText() []byte {
+	var b bytes.Buffer
+	b.WriteString("# Soft dependencies extracted from modules themselves.\n")
+	for _, m := range d.mods {
+		for _, kv := range m.data.info {
+			if kv.Key == "softdep" {
+				b.WriteString("softdep " + m.name + " " + cstr(kv.Value) + "\n")
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+// ownedSymbols returns the symbols modules export, in kmod's hash-table order (2048
+// buckets).
+func (d *depmod) ownedSymbols() []*symbol {
+	syms := make([]*symbol, 0, len(d.symbols))
+	for _, s := range d.symbols {
+		if s.owner != nil {
+			syms = append(syms, s)
+		}
+	}
+	hashOrder(syms, 2048, func(s *symbol) string { return s.name })
+	return syms
+}
+
+func (d *depmod) symbolsText() []byte {
+	var b bytes.Buffer
+	b.WriteString("# Aliases for symbols, used by symbol_request().\n")
+	for _, s := range d.owned {
+		b.WriteString("alias symbol:" + s.name + " " + s.owner.name + "\n")
+	}
+	return b.Bytes()
+}
+
+func (d *depmod) symbolsBin() ([]byte, error) {
+	ix := d.newIndex("syms")
+	for _, s := range d.owned {
+		key := "symbol:" + s.name
+		ix.insert(key, s.owner.name, s.owner.idx, key+" "+s.owner.name)
+	}
+	return ix.bytes()
+}
+
+// builtinBin is output_builtin_bin: modules.builtin's names (nil when the file is
+// missing, which leaves any old index in place).
+func (d *depmod) builtinBin() ([]byte, error) {
+	data, err := os.ReadFile(d.real(d.dirname + "/modules.builtin"))
+	if err != nil {
+		// kmod has already created the file: it ends up empty.
+		d.log.warn("could not open %s at %s: %s\n", "modules.builtin", d.dirname, strerror(err))
+		return []byte{}, nil
+	}
+	var entries []index.Entry
+	for _, e := range BuiltinEntries(data, func(line string) { d.log.err("Invalid modules.builtin line: %s\n", line) }) {
+		entries = append(entries, index.Entry{Key: e})
+	}
+	out, _, err := index.BuildPostOrder(entries)
+	return out, err
+}
+
+// BuiltinEntries returns the module names output_builtin_bin indexes from the contents
+// of modules.builtin, in file order: path_to_modname of each line that starts with a
+// letter (as fgets returns it, newline included). bad, if not nil, gets the others.
+func BuiltinEntries(data []byte, bad func(line string)) []string {
+	var out []string
+	for _, line := range fgetsN(data, 4096) {
+		if line == "" || !isAlpha(line[0]) {
+			if bad != nil {
+				bad(cstr(line))
+			}
+			continue
+		}
+		out = append(out, config.PathToModname(line))
+	}
+	return out
+}
+
+func isAlpha(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
+
+func (d *depmod) builtinAliasBin() ([]byte, error) {
+	data, err := os.ReadFile(d.real(d.dirname + "/modules.builtin.modinfo"))
+	if err != nil {
+		d.log.warn("could not open %s at %s: %s\n", "modules.builtin.modinfo", d.dirname, strerror(err))
+		return []byte{}, nil
+	}
+	var entries []index.Entry
+	for _, e := range BuiltinAliases(data, d.log.warn) {
+		entries = append(entries, index.Entry{Key: e.Alias, Value: e.Module})
+	}
+	out, _, err := index.BuildPostOrder(entries)
+	return out, err
+}
+
+// BuiltinAlias is one alias of a built-in module.
+type BuiltinAlias struct {
+	Alias  string // normalized
+	Module string
+}
+
+// BuiltinAliases ports output_builtin_alias_bin's stream parser of
+// modules.builtin.modinfo ("modname.key=value\0" records), quirks included: a field cut
+// short by NUL or EOF reads as empty, a non-alias key skips to the next NUL, fields are
+// limited to PATH_MAX bytes. warn, if not nil, gets kmod's warnings (printf style).
+func BuiltinAliases(data []byte, warn func(format string, args ...any)) []BuiltinAlias {
+	if warn == nil {
+		warn = func(string, ...any) {}
+	}
+	pos := 0
+	const eof = -1
+	atEOF := false
+	getc := func() int {
+		if pos >= len(data) {
+			atEOF = true
+			return eof
+		}
+		c := int(data[pos])
+		pos++
+		return c
+	}
+	const dstSz = 4096
+	flushTo := func(endchar int) string {
+		var buf []byte
+		c := getc()
+		for ; c != eof && c != endchar && c != 0 && len(buf) < dstSz; c = getc() {
+			buf = append(buf, byte(c))
+		}
+		i := len(buf)
+		if i == dstSz {
+			warn("Could not flush stream: %d. Partial content: %s\n", int(unix.ENOSPC), string(buf))
+			i--
+		}
+		if c != endchar {
+			return ""
+		}
+		return string(buf[:i])
+	}
+	flush := func(endchar int) {
+		for c := getc(); c != eof && c != endchar && c != 0; c = getc() {
+		}
+	}
+	var out []BuiltinAlias
+	for !atEOF {
+		modname := flushTo('.')
+		if modname == "" {
+			continue
+		}
+		if flushTo('=') != "alias" {
+			flush(0)
+			continue
+		}
+		value := flushTo(0)
+		if value == "" {
+			continue
+		}
+		alias, err := config.AliasNormalize(value)
+		if err != nil {
+			warn("Unmatched bracket in %s\n", value)
+			continue
+		}
+		out = append(out, BuiltinAlias{alias, modname})
+	}
+	return out
+}
+
+// devnameText is output_devname.
+func (d *depmod) devnameText() []byte {
+	var b bytes.Buffer
+	empty := true
+	for _, m := range d.mods {
+		devname, hasDev := "", false
+		var typ byte
+		var major, minor uint32
+		for _, kv := range m.data.info {
+			if kv.Key != "alias" {
+				continue
+			}
+			v := cstr(kv.Value)
+			if rest, ok := strings.CutPrefix(v, "devname:"); ok {
+				devname, hasDev = rest, true
+			} else if maj, min, ok := scanMajorMinor(v, "char-major-"); ok {
+				typ, major, minor = 'c', maj, min
+			} else if maj, min, ok := scanMajorMinor(v, "block-major-"); ok {
+				typ, major, minor = 'b', maj, min
+			}
+			if typ != 0 && hasDev {
+				break
+			}
+		}
+		if !hasDev {
+			continue
+		}
+		if typ == 0 {
+			d.log.err("Module '%s' has devname (%s) but lacks major and minor information. Ignoring.\n", m.name, devname)
+			continue
+		}
+		if empty {
+			b.WriteString("# Device nodes to trigger on-demand module loading.\n")
+			empty = false
+		}
+		fmt.Fprintf(&b, "%s %s %c%d:%d\n", m.name, devname, typ, major, minor)
+	}
+	return b.Bytes()
+}
+
+// scanMajorMinor is sscanf(s, PREFIX "%u-%u", &maj, &min) == 2.
+func scanMajorMinor(s, prefix string) (uint32, uint32, bool) {
+	rest, ok := strings.CutPrefix(s, prefix)
+	if !ok {
+		return 0, 0, false
+	}
+	maj, n, ok := scanU(rest)
+	if !ok {
+		return 0, 0, false
+	}
+	rest = rest[n:]
+	if rest == "" || rest[0] != '-' {
+		return 0, 0, false
+	}
+	min, _, ok := scanU(rest[1:])
+	if !ok {
+		return 0, 0, false
+	}
+	return maj, min, true
+}
+
+// scanU is scanf's %u: optional white space and sign, then decimal digits, the value
+// taken modulo 2^32 as strtoul then the assignment to unsigned int do.
+func scanU(s string) (uint32, int, bool) {
+	i := 0
+	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == start {
+		return 0, 0, false
+	}
+	v, err := strconv.ParseUint(s[start:i], 10, 64)
+	if err != nil {
+		v = ^uint64(0)
+	}
+	if neg {
+		v = -v
+	}
+	return uint32(v), i, true
+}

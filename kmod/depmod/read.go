@@ -1,0 +1,184 @@
+package depmod
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	fastxz "github.com/therootcompany/xz"
+	"golang.org/x/sys/unix"
+
+	"gokmod/ko"
+)
+
+// modData is what depmod takes from a module file: its exports
+// (kmod_module_get_symbols), its "alias" and "softdep" .modinfo entries in order
+// (kmod_module_get_info), and the symbols it needs (kmod_module_get_dependency_symbols).
+type modData struct {
+	exports   []ko.KmodSymbol
+	symErr    error // why the file could not be read, reported as kmod does
+	info      []ko.KV
+	depSyms   []ko.KmodSymbol
+	hasDepSym bool
+}
+
+// reader reads module files into a buffer it reuses, so thousands of files cost no
+// mmap/munmap (whose TLB shootdowns dominate on a multi-threaded process) and no garbage.
+type reader struct{ buf, out []byte }
+
+// readModule extracts what depmod needs from one module file.
+func (r *reader) readModule(path string) *modData {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &modData{symErr: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &modData{symErr: err}
+	}
+	size := int(st.Size)
+	if size == 0 {
+		return &modData{symErr: unix.EINVAL}
+	}
+	if size > ko.MaxDecompressedSize {
+		return &modData{symErr: unix.EFBIG}
+	}
+	if md, ok := r.readPartial(fd, size); ok {
+		return md
+	}
+	if cap(r.buf) < size {
+		r.buf = make([]byte, size+size/4)
+	}
+	data := r.buf[:size]
+	for off := 0; off < size; {
+		n, err := unix.Pread(fd, data[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &modData{symErr: err}
+		}
+		if n == 0 {
+			data = data[:off]
+			break
+		}
+		off += n
+	}
+	return r.extract(path, data)
+}
+
+func readModule(path string) *modData { return (&reader{}).readModule(path) }
+
+// extract parses a module held in data (possibly compressed). Nothing returned refers
+// to data, which may be unmapped afterwards.
+func (r *reader) extract(path string, data []byte) *modData {
+	if c := ko.DetectCompression(data); c != ko.None {
+		var err error
+		data, err = r.decompress(data, c)
+		if err != nil {
+			return &modData{symErr: err}
+		}
+	}
+	f, err := ko.Parse(path, data)
+	if err != nil {
+		return &modData{symErr: err}
+	}
+	md := &modData{info: depmodInfo(f)}
+	if v, ok := newElfView(f); ok {
+		md.exports = v.exports()
+		md.depSyms, _ = v.dependencySymbols()
+	} else {
+		md.exports, _ = f.KmodSymbols()
+		md.depSyms, _ = f.KmodDependencySymbols()
+	}
+	md.hasDepSym = len(md.depSyms) > 0
+	return md
+}
+
+// decompress returns a compressed module's contents. xz — all of Debian's .ko.xz trees —
+// goes through the fastest pure-Go decoder measured (scripts/bench-depmod.sh: an
+// xz-embedded port, 1.5× ulikunitz/xz); anything it rejects, and the other formats, go
+// through ko.Decompress, whose errors are the ones reported.
+func (r *reader) decompress(data []byte, c ko.Compression) ([]byte, error) {
+	if c == ko.XZ {
+		if xr, err := fastxz.NewReader(bytes.NewReader(data), 0); err == nil {
+			if cap(r.out) < 8*len(data) {
+				r.out = make([]byte, 0, min(8*len(data)+4096, ko.MaxDecompressedSize))
+			}
+			buf := bytes.NewBuffer(r.out[:0])
+			_, err := buf.ReadFrom(io.LimitReader(xr, ko.MaxDecompressedSize+1))
+			r.out = buf.Bytes()
+			if err == nil && buf.Len() <= ko.MaxDecompressedSize {
+				return r.out, nil
+			}
+		}
+	}
+	if c == ko.Zstd {
+		if out, err := zstdDecoder().DecodeAll(data, r.out[:0]); err == nil {
+			r.out = out
+			return out, nil
+		}
+	}
+	out, _, err := ko.Decompress(data)
+	return out, err
+}
+
+// zstdDecoder is one decoder shared by all goroutines (DecodeAll is safe for concurrent
+// use): making a decoder per file, as ko.Decompress does, costs more than decoding.
+var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(ko.MaxDecompressedSize), zstd.WithDecoderMaxWindow(256<<20))
+	if err != nil {
+		panic(err)
+	}
+	return d
+})
+
+// startReaders starts the goroutines that read modules as the search finds them, so the
+// directory walk and the reading overlap.
+func (d *depmod) startReaders() {
+	q, wg := make(chan *module, 4096), &sync.WaitGroup{}
+	d.readq, d.readWG = q, wg
+	for w := jobs(d.o.Jobs); w > 0; w-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r reader
+			for m := range q {
+				m.data = r.readModule(d.real(m.path))
+			}
+		}()
+	}
+}
+
+// stopReaders waits for the reads queued so far.
+func (d *depmod) stopReaders() {
+	if d.readq != nil {
+		close(d.readq)
+		d.readq = nil
+		d.readWG.Wait()
+	}
+}
+
+// loadModules is depmod_load_modules: once every module is read, its exports are added
+// to the symbol table in module order, so that a symbol exported twice belongs to the
+// later module, as in kmod.
+func (d *depmod) loadModules() error {
+	d.stopReaders()
+	for _, m := range d.mods {
+		if m.data == nil { // not queued (cannot happen): read it now
+			m.data = readModule(d.real(m.path))
+		}
+		if m.data.symErr != nil {
+			d.log.err("failed to load symbols from %s: %s\n", m.path, strerror(m.data.symErr))
+			continue
+		}
+		for _, s := range m.data.exports {
+			d.addSymbol(s.Name, false, s.CRC, m)
+		}
+		m.data.exports = nil
+	}
+	return nil
+}

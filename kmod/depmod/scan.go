@@ -1,0 +1,325 @@
+package depmod
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/kmod/config"
+)
+
+// module is depmod's struct mod.
+type module struct {
+	name       string
+	path       string // absolute, as found
+	relpath    string // path below the module directory; "" when outside it (external)
+	uncrelpath string // relpath with the extension cut to ".ko"
+	sortIdx    int
+	depSortIdx int
+	idx        int
+	users      int
+	deps       []*module
+	visited    bool
+
+	data *modData // what was read from the file
+}
+
+// modulePath is mod_get_compressed_path: relative below the module directory, else
+// absolute.
+func (m *module) outPath() string {
+	if m.relpath != "" {
+		return m.relpath
+	}
+	return m.path
+}
+
+// Extensions are the module file name endings depmod considers. Debian's kmod 30 is
+// built without zlib, so ".ko.gz" files are ignored, as there.
+var Extensions = []string{".ko", ".ko.xz", ".ko.zst"}
+
+func (d *depmod) hasModuleExt(name string) bool {
+	exts := Extensions
+	if d.o.Extensions != nil {
+		exts = d.o.Extensions
+	}
+	for _, e := range exts {
+		if len(name) > len(e) && strings.HasSuffix(name, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// search is depmod_modules_search: the module directory, then each external directory,
+// in directory order (readdir), choosing between same-named modules by priority.
+func (d *depmod) search() error {
+	if err := d.searchPath(d.dirname); err != nil {
+		return err
+	}
+	for i := len(d.cfg.Externals) - 1; i >= 0; i-- { // kmod's list is reversed
+		d.searchPath(d.cfg.Externals[i])
+	}
+	return nil
+}
+
+func (d *depmod) searchPath(path string) error {
+	f, err := os.Open(d.real(path))
+	if err != nil {
+		d.log.err("could not open directory %s: %s\n", path, strerror(err))
+		return err
+	}
+	defer f.Close()
+	return d.searchDir(f, path+"/")
+}
+
+func (d *depmod) searchDir(dir *os.File, base string) error {
+	entries, err := dir.ReadDir(-1) // directory order, as readdir(3)
+	if err != nil && len(entries) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if d.cfg.Excluded(name) {
+			continue
+		}
+		path := base + name
+		isDir := false
+		switch t := e.Type(); {
+		case t.IsRegular():
+		case t.IsDir():
+			isDir = true
+		default:
+			st, err := os.Stat(d.real(path))
+			if err != nil {
+				d.log.err("fstatat(%d, %s): %s\n", fdOf(dir), name, strerror(err))
+				continue
+			}
+			if st.Mode().IsRegular() {
+			} else if st.IsDir() {
+				isDir = true
+			} else {
+				d.log.err("unsupported file type %s: %o\n", path, unixFileType(st))
+				continue
+			}
+		}
+		if isDir {
+			sub, err := os.Open(d.real(path))
+			if err != nil {
+				d.log.err("openat(%d, %s, O_RDONLY): %s\n", fdOf(dir), name, strerror(err))
+				continue
+			}
+			err = d.searchDir(sub, path+"/")
+			sub.Close()
+			if err != nil {
+				d.log.err("failed %s: %s\n", path, strerror(err))
+			}
+			continue
+		}
+		if err := d.searchFile(path, name); err != nil {
+			d.log.err("failed %s: %s\n", path, strerror(err))
+		}
+	}
+	return nil
+}
+
+func fdOf(f *os.File) int { return int(f.Fd()) }
+
+func unixFileType(st fs.FileInfo) uint32 {
+	if s, ok := st.Sys().(*unix.Stat_t); ok {
+		return s.Mode & unix.S_IFMT
+	}
+	return 0
+}
+
+// searchFile is depmod_modules_search_file.
+func (d *depmod) searchFile(path, name string) error {
+	if !d.hasModuleExt(name) {
+		return nil
+	}
+	modname := config.PathToModname(path)
+	if modname == "" {
+		d.log.err("could not get modname from path %s\n", path)
+		return unix.EINVAL
+	}
+	if old := d.byName[modname]; old != nil {
+		if d.cfg.Prefers(d.dirname, old.path, path) {
+			return nil
+		}
+		d.del(old)
+	}
+	// kmod stats the file here (kmod_module_new_from_path); readdir just listed it.
+	if err := d.add(path, modname); err != nil {
+		d.log.err("could not add module %s: %s\n", path, strerror(err))
+		return err
+	}
+	return nil
+}
+
+// add is depmod_module_add.
+func (d *depmod) add(path, modname string) error {
+	m := &module{name: modname, path: path, sortIdx: 1, depSortIdx: 1<<31 - 1}
+	if strings.HasPrefix(path, d.dirname) && len(path) > len(d.dirname) && path[len(d.dirname)] == '/' {
+		m.relpath = path[len(d.dirname)+1:]
+	}
+	if _, dup := d.byName[modname]; dup {
+		d.log.err("hash_add_unique %s: %s\n", modname, strerror(unix.EEXIST))
+		return unix.EEXIST
+	}
+	if m.relpath != "" {
+		// The directory part plus as many bytes of the file name as the module name has,
+		// plus ".ko": the name modules.order uses.
+		slash := strings.LastIndexByte(m.relpath, '/')
+		n := slash + 1 + len(modname) + 3
+		unc := m.relpath
+		if n < len(unc) {
+			unc = unc[:n]
+		}
+		if _, dup := d.byUnc[unc]; dup {
+			d.log.err("hash_add_unique %s: %s\n", unc, strerror(unix.EEXIST))
+			return unix.EEXIST
+		}
+		m.uncrelpath = unc
+		d.byUnc[unc] = m
+	}
+	d.byName[modname] = m
+	if d.readq != nil {
+		d.readq <- m
+	}
+	return nil
+}
+
+func (d *depmod) del(m *module) {
+	if m.uncrelpath != "" {
+		delete(d.byUnc, m.uncrelpath)
+	}
+	delete(d.byName, m.name)
+}
+
+// buildArray is depmod_modules_build_array: kmod's hash-table order of modules_by_name
+// (512 buckets).
+func (d *depmod) buildArray() {
+	d.mods = make([]*module, 0, len(d.byName))
+	for _, m := range d.byName {
+		d.mods = append(d.mods, m)
+	}
+	hashOrder(d.mods, 512, func(m *module) string { return m.name })
+	for i, m := range d.mods {
+		m.idx = i
+	}
+}
+
+// sortByOrder is depmod_modules_sort: modules listed in modules.order come first, in its
+// order; the rest keep their hash order (glibc's qsort is a stable merge sort here).
+func (d *depmod) sortByOrder() {
+	data, err := os.ReadFile(d.real(d.dirname + "/modules.order"))
+	if err != nil {
+		d.log.warn("could not open %s at %s: %s\n", "modules.order", d.dirname, strerror(err))
+		return
+	}
+	lines := fgetsLines(data)
+	for i, l := range lines {
+		if !strings.HasSuffix(l, "\n") {
+			d.log.err("%s/%s:%d corrupted line misses '\\n'\n", d.dirname, "modules.order", i+1)
+			return
+		}
+	}
+	total := len(lines) + 1
+	for i, l := range lines {
+		if m := d.byUnc[cstr(l[:len(l)-1])]; m != nil {
+			m.sortIdx = i + 1 - total
+		}
+	}
+	slices.SortStableFunc(d.mods, func(a, b *module) int { return a.sortIdx - b.sortIdx })
+	for i, m := range d.mods {
+		m.idx = i
+	}
+}
+
+// fgetsLines splits data as successive fgets(buf, PATH_MAX) calls would: at each newline
+// (kept), and into pieces of at most PATH_MAX-1 bytes.
+func fgetsLines(data []byte) []string {
+	const max = 4096 - 1
+	var out []string
+	for len(data) > 0 {
+		n := bytes.IndexByte(data, '\n') + 1
+		if n == 0 {
+			n = len(data)
+		}
+		if n > max {
+			n = max
+		}
+		out = append(out, string(data[:n]))
+		data = data[n:]
+	}
+	return out
+}
+
+// cstr cuts s at a NUL, as C sees a string.
+func cstr(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// upToDate is depfile_up_to_date: 1 when modules.dep is at least as new (in whole
+// seconds) as every module file, 0 when a module is newer, < 0 on errors.
+func (d *depmod) upToDate() int {
+	dir, err := os.Open(d.real(d.dirname))
+	if err != nil {
+		d.log.err("could not open directory %s: %s\n", d.dirname, strerror(err))
+		return -1
+	}
+	defer dir.Close()
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(dir.Fd()), "modules.dep", &st, 0); err != nil {
+		d.log.err("could not fstatat(%s, modules.dep): %s\n", d.dirname, strerror(err))
+		return -1
+	}
+	return d.upToDateDir(dir, st.Mtim.Sec, d.dirname+"/")
+}
+
+func (d *depmod) upToDateDir(dir *os.File, mtime int64, base string) int {
+	names, _ := dir.Readdirnames(-1)
+	res := 1
+	for _, name := range names {
+		if name == "." || name == ".." || name == "build" || name == "source" {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(dir.Fd()), name, &st, 0); err != nil {
+			d.log.err("fstatat(%d, %s): %s\n", fdOf(dir), name, strerror(err))
+			continue
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			sub, err := os.Open(d.real(base + name))
+			if err != nil {
+				d.log.err("openat(%d, %s, O_RDONLY): %s\n", fdOf(dir), name, strerror(err))
+				continue
+			}
+			res = d.upToDateDir(sub, mtime, base+name+"/")
+			sub.Close()
+		case unix.S_IFREG:
+			if !d.hasModuleExt(name) {
+				continue
+			}
+			if st.Mtim.Sec <= mtime {
+				res = 1
+			} else {
+				res = 0
+			}
+		default:
+			d.log.err("unsupported file type %s: %o\n", base+name, st.Mode&unix.S_IFMT)
+			continue
+		}
+		if res == 0 {
+			return 0
+		}
+	}
+	return res
+}

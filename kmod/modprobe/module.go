@@ -1,0 +1,487 @@
+package modprobe
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/kmod/config"
+	"gokmod/kmod/index"
+)
+
+type tristate uint8
+
+const (
+	unknown tristate = iota
+	no
+	yes
+)
+
+// Module is libkmod's struct kmod_module: a module name, possibly the alias it was found
+// through, and what the indexes and configuration say about it, each learnt on first
+// use and cached, as libkmod does.
+type Module struct {
+	s       *Session
+	name    string
+	alias   string // set when created from an alias lookup
+	isAlias bool
+
+	path     string
+	hasPath  bool
+	depInit  bool
+	deps     []*Module // load order: modules.dep's list reversed, as libkmod prepends
+	options  string
+	hasOpts  bool
+	optsInit bool
+	install  *string
+	instInit bool
+	remove   *string
+	remInit  bool
+	builtin  tristate
+
+	visited, ignorecmd, required bool
+}
+
+// Name is the module's normalized name.
+func (m *Module) Name() string { return m.name }
+
+// Alias is the alias the module was found through ("" if by name).
+func (m *Module) Alias() string { return m.alias }
+
+// pool access: key is "name" or "name\alias" (kmod_module_new).
+func (s *Session) newModule(key, name, alias string, isAlias bool) *Module {
+	if m := s.pool[key]; m != nil {
+		return m
+	}
+	m := &Module{s: s, name: name, alias: alias, isAlias: isAlias}
+	s.pool[key] = m
+	return m
+}
+
+// ModuleFromName is kmod_module_new_from_name: no lookup, just the object.
+func (s *Session) ModuleFromName(name string) *Module {
+	n := config.ModnameNormalize(name)
+	return s.newModule(n, n, "", false)
+}
+
+func (s *Session) moduleFromAlias(alias, name string) *Module {
+	return s.newModule(name+"\\"+alias, name, alias, true)
+}
+
+// ModuleFromPath is kmod_module_new_from_path: the file must exist.
+func (s *Session) ModuleFromPath(path string) (*Module, error) {
+	abs := path
+	if !strings.HasPrefix(abs, "/") {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		abs = cwd + "/" + path
+	}
+	if _, err := os.Stat(s.real(abs)); err != nil {
+		return nil, errnoOf(err)
+	}
+	name := config.PathToModname(path)
+	if name == "" {
+		return nil, unix.ENOENT
+	}
+	if m := s.pool[name]; m != nil {
+		switch {
+		case !m.hasPath:
+			m.path, m.hasPath = abs, true
+		case m.path != abs:
+			s.logf(LogErr, "kmod_module_new_from_path", 428, "kmod_module '%s' already exists with different path: new-path='%s' old-path='%s'\n", name, abs, m.path)
+			return nil, unix.EEXIST
+		}
+		return m, nil
+	}
+	m := s.newModule(name, name, "", false)
+	m.path, m.hasPath = abs, true
+	m.builtin = no
+	return m, nil
+}
+
+func errnoOf(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// Path is kmod_module_get_path: the module file (logical path), or "" for a built-in
+// module or one modules.dep does not know.
+func (m *Module) Path() string {
+	if m.hasPath {
+		return m.path
+	}
+	if m.depInit {
+		return ""
+	}
+	if line, ok := m.s.tree.ModdepLine(m.name); ok {
+		m.parseDepline(line)
+	}
+	return m.path
+}
+
+// RealPath is Path below the session's root: where the file really is.
+func (m *Module) RealPath() string {
+	if p := m.Path(); p != "" {
+		return m.s.real(p)
+	}
+	return ""
+}
+
+// parseDepline is kmod_module_parse_depline.
+func (m *Module) parseDepline(line string) error {
+	if m.depInit {
+		return nil
+	}
+	m.depInit = true
+	p, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return nil
+	}
+	dir := m.s.dirname + "/"
+	join := func(x string) string {
+		if strings.HasPrefix(x, "/") {
+			return x
+		}
+		return dir + x
+	}
+	if !m.hasPath {
+		m.path, m.hasPath = join(p), true
+	}
+	var deps []*Module
+	for _, tok := range strtok(rest, " \t") {
+		path := join(tok)
+		dep, err := m.s.ModuleFromPath(path)
+		if err != nil {
+			// kmod prints the context pointer here; so much cannot be byte-identical.
+			m.s.logf(LogErr, "kmod_module_parse_depline", 191, "ctx=%p path=%s error=%s\n", m.s, path, strerrorText(err))
+			m.depInit = false
+			return err
+		}
+		deps = append([]*Module{dep}, deps...)
+	}
+	m.deps = deps
+	return nil
+}
+
+func strtok(s, delims string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(delims, r) })
+}
+
+// Dependencies is kmod_module_get_dependencies: the modules this one needs, from
+// modules.dep, in load order.
+func (m *Module) Dependencies() []*Module {
+	if !m.depInit {
+		line, ok := m.s.tree.ModdepLine(m.name)
+		if !ok {
+			return nil
+		}
+		m.parseDepline(line)
+		if !m.depInit {
+			return nil
+		}
+	}
+	return m.deps
+}
+
+// Options is kmod_module_get_options: every "options" entry for the module's name or
+// its alias, in configuration order, joined by spaces; ok is false when there is none
+// (NULL in libkmod).
+func (m *Module) Options() (string, bool) {
+	if !m.optsInit {
+		var parts []string
+		for _, o := range m.s.cfg.Options {
+			if o.Module != m.name && !(m.isAlias && o.Module == m.alias) {
+				continue
+			}
+			if o.Options == "" {
+				continue
+			}
+			parts = append(parts, o.Options)
+		}
+		m.optsInit = true
+		m.options, m.hasOpts = strings.Join(parts, " "), len(parts) > 0
+	}
+	return m.options, m.hasOpts
+}
+
+// InstallCommand is kmod_module_get_install_commands: the first install line whose
+// pattern matches the name.
+func (m *Module) InstallCommand() (string, bool) {
+	if !m.instInit {
+		m.instInit = true
+		for _, c := range m.s.cfg.Install {
+			if index.Fnmatch(c.Module, m.name) {
+				cmd := c.Command
+				m.install = &cmd
+				break
+			}
+		}
+	}
+	if m.install == nil {
+		return "", false
+	}
+	return *m.install, true
+}
+
+// RemoveCommand is kmod_module_get_remove_commands.
+func (m *Module) RemoveCommand() (string, bool) {
+	if !m.remInit {
+		m.remInit = true
+		for _, c := range m.s.cfg.Remove {
+			if index.Fnmatch(c.Module, m.name) {
+				cmd := c.Command
+				m.remove = &cmd
+				break
+			}
+		}
+	}
+	if m.remove == nil {
+		return "", false
+	}
+	return *m.remove, true
+}
+
+// Softdeps is kmod_module_get_softdeps: the first softdep line whose pattern matches
+// the name (kmod 30 ignores the others), each listed name resolved by a full lookup.
+// Names that resolve to nothing are skipped silently.
+func (m *Module) Softdeps() (pre, post []*Module) {
+	d, ok := m.s.cfg.SoftdepOf(m.name)
+	if !ok {
+		return nil, nil
+	}
+	return m.s.lookupSoftdep(d.Pre), m.s.lookupSoftdep(d.Post)
+}
+
+func (s *Session) lookupSoftdep(names []string) []*Module {
+	var out []*Module
+	for _, n := range names {
+		mods, err := s.Lookup(n)
+		if err != nil {
+			s.logf(LogErr, "lookup_softdep", 1567, "failed to lookup soft dependency '%s', continuing anyway.\n", n)
+			continue
+		}
+		out = append(out, mods...)
+	}
+	return out
+}
+
+// IsBuiltin is kmod_module_is_builtin: modules.builtin.bin names it (learnt once).
+func (m *Module) IsBuiltin() bool {
+	if m.builtin == unknown {
+		m.builtin = no
+		if m.s.tree.IsBuiltin(m.name) {
+			m.builtin = yes
+		}
+	}
+	return m.builtin == yes
+}
+
+// InitState is a module's state in the kernel (kmod_module_get_initstate).
+type InitState int
+
+// The states kmod_module_get_initstate reports.
+const (
+	StateBuiltin InitState = iota + 1
+	StateLive
+	StateComing
+	StateGoing
+)
+
+// InitState reads /sys/module/NAME/initstate; built-in modules are StateBuiltin and a
+// module directory without the file is StateComing. An error (ENOENT) means the module
+// is not in the kernel.
+func (m *Module) InitState() (InitState, error) {
+	if m.IsBuiltin() {
+		return StateBuiltin, nil
+	}
+	p := "/sys/module/" + m.name + "/initstate"
+	b, err := os.ReadFile(m.s.real(p))
+	if err != nil {
+		if st, serr := os.Stat(m.s.real(filepath.Dir(p))); serr == nil && st.IsDir() {
+			return StateComing, nil
+		}
+		return 0, errnoOf(err)
+	}
+	switch string(b) {
+	case "live\n":
+		return StateLive, nil
+	case "coming\n":
+		return StateComing, nil
+	case "going\n":
+		return StateGoing, nil
+	}
+	m.s.logf(LogErr, "kmod_module_get_initstate", 1847, "unknown %s: '%s'\n", p, b)
+	return 0, unix.EINVAL
+}
+
+// inKernel is module_is_inkernel: live or built in.
+func (m *Module) inKernel() bool {
+	st, err := m.InitState()
+	return err == nil && (st == StateLive || st == StateBuiltin)
+}
+
+// RefCount reads /sys/module/NAME/refcnt (kmod_module_get_refcnt).
+func (m *Module) RefCount() (int, error) {
+	return m.s.host.RefCount(m.name)
+}
+
+// Holders lists the modules holding this one (kmod_module_get_holders), in directory
+// order.
+func (m *Module) Holders() []*Module {
+	names, err := m.s.host.Holders(m.name)
+	if err != nil {
+		m.s.logf(LogErr, "kmod_module_get_holders", 1998, "could not open '%s': %s\n", "/sys/module/"+m.name+"/holders", strerrorText(err))
+		return nil
+	}
+	var out []*Module
+	for _, n := range names {
+		out = append(out, m.s.ModuleFromName(n))
+	}
+	return out
+}
+
+// isBlacklisted is module_is_blacklisted: an exact name match.
+func (m *Module) isBlacklisted() bool { return m.s.cfg.IsBlacklisted(m.name) }
+
+// Lookup is kmod_module_new_from_lookup: the modules a name or alias stands for, from
+// the first source that knows it. An alias with an unmatched bracket is EINVAL.
+func (s *Session) Lookup(given string) ([]*Module, error) {
+	alias, err := config.AliasNormalize(given)
+	if err != nil {
+		return nil, unix.EINVAL
+	}
+	for _, f := range []func(string) ([]*Module, error){
+		s.fromConfig, s.fromModdep, s.fromSymbols, s.fromCommands,
+		s.fromAliasIndex("modules.alias", false), s.fromBuiltin, s.fromAliasIndex("modules.builtin.alias", true),
+	} {
+		mods, err := f(alias)
+		if err != nil {
+			return nil, err
+		}
+		if len(mods) > 0 {
+			return mods, nil
+		}
+	}
+	return nil, nil
+}
+
+// LookupName is kmod_module_new_from_name_lookup: modules.dep, then the built-in
+// indexes; no aliases.
+func (s *Session) LookupName(name string) (*Module, error) {
+	n := config.ModnameNormalize(name)
+	for _, f := range []func(string) ([]*Module, error){s.fromModdep, s.fromBuiltin, s.fromAliasIndex("modules.builtin.alias", true)} {
+		mods, err := f(n)
+		if err != nil {
+			return nil, err
+		}
+		if len(mods) > 0 {
+			return mods[0], nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Session) fromConfig(name string) ([]*Module, error) {
+	var out []*Module
+	for _, a := range s.cfg.Aliases {
+		if index.Fnmatch(a.Pattern, name) {
+			out = append(out, s.moduleFromAlias(a.Pattern, a.Module))
+		}
+	}
+	return out, nil
+}
+
+func (s *Session) fromModdep(name string) ([]*Module, error) {
+	if strings.Contains(name, ":") {
+		return nil, nil
+	}
+	line, ok := s.tree.ModdepLine(name)
+	if !ok {
+		return nil, nil
+	}
+	m := s.ModuleFromName(name)
+	m.parseDepline(line)
+	return []*Module{m}, nil
+}
+
+func (s *Session) fromSymbols(name string) ([]*Module, error) {
+	if !strings.HasPrefix(name, "symbol:") {
+		return nil, nil
+	}
+	return s.fromAliasIndex("modules.symbols", false)(name)
+}
+
+func (s *Session) fromCommands(name string) ([]*Module, error) {
+	for _, c := range s.cfg.Install {
+		if c.Module == name {
+			m := s.ModuleFromName(c.Module)
+			cmd := c.Command
+			m.install, m.instInit = &cmd, true
+			return []*Module{m}, nil
+		}
+	}
+	for _, c := range s.cfg.Remove {
+		if c.Module == name {
+			m := s.ModuleFromName(c.Module)
+			cmd := c.Command
+			m.remove, m.remInit = &cmd, true
+			return []*Module{m}, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Session) fromAliasIndex(file string, builtin bool) func(string) ([]*Module, error) {
+	return func(name string) ([]*Module, error) {
+		names, ok, err := s.tree.SearchAlias(file, name)
+		if !ok || err != nil {
+			return nil, nil
+		}
+		var out []*Module
+		for _, n := range names {
+			m := s.moduleFromAlias(name, n)
+			if builtin {
+				m.builtin = yes
+			}
+			out = append(out, m)
+		}
+		return out, nil
+	}
+}
+
+func (s *Session) fromBuiltin(name string) ([]*Module, error) {
+	if !s.tree.IsBuiltin(name) {
+		return nil, nil
+	}
+	m := s.ModuleFromName(name)
+	m.builtin = yes
+	return []*Module{m}, nil
+}
+
+// resetProbeState is kmod_set_modules_visited(false) and kmod_set_modules_required(false).
+func (s *Session) resetProbeState() {
+	for _, m := range s.pool {
+		m.visited, m.required = false, false
+	}
+}
+
+// strerrorText is glibc's strerror for an error's errno.
+func strerrorText(err error) string {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	t := errno.Error()
+	if strings.HasPrefix(t, "errno ") {
+		return "Unknown error " + t[len("errno "):]
+	}
+	return strings.ToUpper(t[:1]) + t[1:]
+}
