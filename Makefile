@@ -59,6 +59,7 @@ fidelity: setup
 
 bench: setup build
 	$(GO) run ./internal/benchtools
+	bash scripts/bench-depmod.sh
 	bash scripts/bench-insmod.sh
 
 clean:
