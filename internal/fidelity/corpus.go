@@ -20,9 +20,24 @@ import (
 type Batch struct {
 	Name    string
 	Ops     []simop.Op
-	Files   []vmtest.File // placed at the same absolute path in the guest as on the host
+	Files   []vmtest.File // generated modules, at GuestDir/NAME in the guest
 	Modules []string      // in-tree modules staged (with dependencies) under /lib/modules
 	Append  string        // kernel command line additions, e.g. module.sig_enforce=1
+	// HostDir is where generated modules are on the host (ops name them there, for the
+	// model); the guest sees them in GuestDir, away from the tmpfs it mounts on /tmp
+	// (a checkout, and so the cache, may well be under /tmp).
+	HostDir string
+}
+
+// GuestDir is where the guest finds a batch's generated modules.
+const GuestDir = "/fidelity"
+
+// GuestOp is op as the guest must run it: paths of generated modules moved to GuestDir.
+func (b *Batch) GuestOp(op simop.Op) simop.Op {
+	if b.HostDir != "" && strings.HasPrefix(op.Arg, b.HostDir+"/") {
+		op.Arg = GuestDir + strings.TrimPrefix(op.Arg, b.HostDir)
+	}
+	return op
 }
 
 // Script renders the operations in the sim script format.
@@ -42,9 +57,7 @@ func (b *Batch) add(kind, arg, params string) {
 	b.Ops = append(b.Ops, simop.Op{Kind: kind, Arg: arg, Params: params})
 }
 
-// WorkDir is where generated modules live, at the same path on the host and in the guest,
-// so one script names them for both sides. It is in the cache, not under /tmp, which the
-// guest mounts a tmpfs over.
+// WorkDir is where generated modules live on the host, in the cache.
 func WorkDir(k testenv.Kernel) (string, error) {
 	cache, err := testenv.Cache()
 	if err != nil {
@@ -62,7 +75,8 @@ func (b *Batch) file(dir, name string, data []byte) (string, error) {
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		return "", err
 	}
-	b.Files = append(b.Files, vmtest.File{Guest: p, Host: p})
+	b.HostDir = dir
+	b.Files = append(b.Files, vmtest.File{Guest: GuestDir + "/" + name, Host: p})
 	return p, nil
 }
 

@@ -40,7 +40,7 @@ cat /proc/modules`)
 		return nil, -1, fmt.Errorf("cannot start from an empty module list (turn off request_module, unload boot-time modules): exit %d, still loaded:\n%s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 	for i, op := range b.Ops {
-		line := (&Batch{Ops: []simop.Op{op}}).Script()
+		line := (&Batch{Ops: []simop.Op{b.GuestOp(op)}}).Script()
 		r, err := vm.RunStdin(vmtest.GokmodDir+"/gokmod judge -", line)
 		if err != nil {
 			return outs, i, nil
