@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOKMOD_CACHE ?= $(CURDIR)/.cache
 VMSTATS := $(GOKMOD_CACHE)/vmstats.txt
+REPORT := $(GOKMOD_CACHE)/test-report.txt
 # kmod's own test-suite data: beside the checkout (as in CI), or wherever the variable says.
 KMOD_SUITE := $(firstword $(wildcard $(GOKMOD_KMOD_TESTSUITE)/rootfs-pristine $(CURDIR)/../shared/kmod-testsuite/rootfs-pristine))
 export GOKMOD_KMOD_TESTSUITE := $(if $(KMOD_SUITE),$(patsubst %/rootfs-pristine,%,$(KMOD_SUITE)),absent)
@@ -32,9 +33,10 @@ test: setup vet
 	  echo "!! kmod's test-suite data (../shared/kmod-testsuite) is absent: the tests that replay it are skipped;"; \
 	  echo "!! run them with: make kmod-suite GOKMOD_KMOD_TESTSUITE=/path/to/kmod-testsuite"; fi
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
-	@rm -f $(VMSTATS)
-	GOKMOD_VMSTATS=$(VMSTATS) $(GO) test -count=1 -timeout 30m ./... 2>&1 | tee $(GOKMOD_CACHE)/test.log; \
-	  rc=$${PIPESTATUS[0]}; bash scripts/vmstats.sh $(VMSTATS); exit $$rc
+	@rm -f $(VMSTATS) $(REPORT)
+	GOKMOD_VMSTATS=$(VMSTATS) GOKMOD_REPORT=$(REPORT) $(GO) test -count=1 -timeout 30m ./... 2>&1 | tee $(GOKMOD_CACHE)/test.log; \
+	  rc=$${PIPESTATUS[0]}; echo "== what the differential tests compared =="; cat $(REPORT) 2>/dev/null; \
+	  bash scripts/vmstats.sh $(VMSTATS); exit $$rc
 
 # kmod's own test-suite fixtures replayed against gokmod (part of make test when present).
 kmod-suite:

@@ -1,7 +1,6 @@
 package fidelity
 
 import (
-	"fmt"
 	"testing"
 
 	"gokmod/internal/testenv"
@@ -36,7 +35,7 @@ func TestFidelitySmall(t *testing.T) {
 			}
 		}
 		report := tally.Report(k.Release, 50)
-		fmt.Print(report)
+		testenv.Report(t, "%s", report)
 		if tally.Ops < 90 || tally.FullAgree != tally.Ops || tally.Crashed > 0 {
 			t.Errorf("model and kernel disagree:\n%s", report)
 		}

@@ -135,3 +135,23 @@ func KmodTestsuite(tb testing.TB) string {
 	}
 	return d
 }
+
+// Report logs a line of what a test compared (counts, agreement) and appends it to
+// $GOKMOD_REPORT, which `make test` prints at the end: go test shows nothing of a passing
+// test, and the counts are the point of a differential test.
+func Report(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	line := fmt.Sprintf(format, args...)
+	tb.Log(line)
+	path := os.Getenv("GOKMOD_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		tb.Logf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s: %s\n", tb.Name(), strings.TrimRight(line, "\n"))
+}

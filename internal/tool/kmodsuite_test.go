@@ -534,7 +534,7 @@ func TestKmodSuite(t *testing.T) {
 	for _, r := range notRun {
 		fmt.Fprintf(&b, "  %s %s  (%s)\n", r.result, r.name, r.note)
 	}
-	t.Logf("kmod test suite against gokmod: %d passed, %d failed\n%s", pass, fail, b.String())
+	testenv.Report(t, "kmod test suite against gokmod: %d passed, %d failed\n%s", pass, fail, b.String())
 }
 
 var (

@@ -82,7 +82,7 @@ func TestCheckTree(t *testing.T) {
 		if code != 0 || !strings.Contains(last, " modules checked against "+k.Release) || strings.Contains(last, " E") {
 			t.Errorf("%s: exit %d\n%s\n%s", k.Release, code, tail(out, 10), stderr)
 		}
-		t.Log(last)
+		testenv.Report(t, "gokmod check: %s", last)
 	}
 }
 

@@ -243,7 +243,7 @@ func TestModprobeShowDependsTree(t *testing.T) {
 	for _, n := range singles {
 		mpCompare(t, append(flags, n)...)
 	}
-	t.Logf("modprobe --show-depends identical to kmod 30 (stdout, stderr, exit) on %s, and %d single runs",
+	testenv.Report(t, "modprobe --show-depends identical to kmod 30 (stdout, stderr, exit) on %s, and %d single runs",
 		strings.Join(counts, ", "), len(singles))
 }
 
@@ -269,7 +269,7 @@ func TestModprobeResolveAndDryRun(t *testing.T) {
 	base := []string{"-d", k.Root, "-S", k.Release}
 	n := batches(t, append(base, "-R"), aliases, 500)
 	m := batches(t, append(base, "-n", "-v"), []string{"btrfs", "nvme", "snd-hda-intel", "e1000e", "cifs", "xfs", "ext4", "unix", "kvm-amd"}, 9)
-	t.Logf("-R identical on %d modalias strings, -n -v on %d modules", n, m)
+	testenv.Report(t, "modprobe -R identical on %d modalias strings, -n -v on %d modules", n, m)
 }
 
 // mpConfig is a modprobe.d exercising every command kmod 30 parses, the ones it rejects
@@ -326,5 +326,5 @@ func TestModprobeConfigCommands(t *testing.T) {
 	for _, r := range [][]string{{"-c"}, {"-D", "uhci-hcd"}, {"-R", "char-major-10-229"}} {
 		mpCompare(t, append([]string{"-d", k.Root, "-S", k.Release}, r...)...)
 	}
-	t.Logf("%d -C runs and 3 default-configuration runs identical to kmod 30", len(runs))
+	testenv.Report(t, "modprobe: %d -C runs and 3 default-configuration runs identical to kmod 30", len(runs))
 }

@@ -111,6 +111,9 @@ func runScenarios(t *testing.T, k testenv.Kernel) {
 		})
 	}
 	reset(t, vm)
+	if !t.Failed() {
+		testenv.Report(t, "%d insmod/rmmod/lsmod scenarios: gokmod and kmod agree in the %s guest", len(scenarios()), k.Release)
+	}
 }
 
 func scenarios() []scenario {

@@ -128,7 +128,7 @@ func TestKilledAnyMomentAtomic(t *testing.T) {
 			mixed++
 		}
 	}
-	t.Logf("full run %v; %d of 30 runs killed mid-way, %d left a mix of old and new files, never a partial one", dur.Round(time.Millisecond), kills, mixed)
+	testenv.Report(t, "depmod: full run %v; %d of 30 runs killed mid-way, %d left a mix of old and new files, never a partial one", dur.Round(time.Millisecond), kills, mixed)
 	if kills == 0 {
 		t.Error("no run was killed before it finished")
 	}

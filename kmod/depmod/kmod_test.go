@@ -211,7 +211,7 @@ func TestAgainstKmod(t *testing.T) {
 				gr := runGo(t, groot, k.Release, c.o)
 				compare(t, c.name, kr, gr, kroot, groot)
 				lines := strings.Count(kr.stderr, "\n") + strings.Count(kr.stdout, "\n")
-				t.Logf("%s: %d files byte-identical, %d output lines identical", c.name, len(kr.files), lines)
+				testenv.Report(t, "depmod %s: %d files byte-identical, %d output lines identical", c.name, len(kr.files), lines)
 			}
 		})
 	}
