@@ -2,7 +2,6 @@ package ko
 
 import (
 	"encoding/binary"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -153,17 +152,15 @@ func (f *File) Signature() (*Signature, error) {
 // and two tabs after every 20 bytes.
 func KmodHex(b []byte) string {
 	const hexdig = "0123456789ABCDEF"
-	var sb strings.Builder
-	sb.Grow(len(b) * 3)
+	out := make([]byte, 0, len(b)*3+len(b)/20*3)
 	for i, c := range b {
-		sb.WriteByte(hexdig[c>>4])
-		sb.WriteByte(hexdig[c&15])
+		out = append(out, hexdig[c>>4], hexdig[c&15])
 		if i < len(b)-1 {
-			sb.WriteByte(':')
+			out = append(out, ':')
 			if (i+1)%20 == 0 {
-				sb.WriteString("\n\t\t")
+				out = append(out, '\n', '\t', '\t')
 			}
 		}
 	}
-	return sb.String()
+	return string(out)
 }
