@@ -17,6 +17,10 @@ func (f *File) ModInfoStrings() []string {
 	return elfStrings(f.sectionData(".modinfo"))
 }
 
+// ElfStrings is kmod 30's kmod_elf_get_strings on a section's bytes (see
+// ModInfoStrings), for callers that read .modinfo without a File.
+func ElfStrings(b []byte) []string { return elfStrings(b) }
+
 // elfStrings is kmod_elf_get_strings on a section's bytes.
 func elfStrings(b []byte) []string {
 	for len(b) > 1 && b[0] == 0 {

@@ -197,29 +197,8 @@ func (v *elfView) dependencySymbols() ([]ko.KmodSymbol, bool) {
 	return out, true
 }
 
-// elfStrings is kmod_elf_get_strings (ko's elfStrings).
-func elfStrings(b []byte) []string {
-	for len(b) > 1 && b[0] == 0 {
-		b = b[1:]
-	}
-	if len(b) <= 1 {
-		return nil
-	}
-	var out []string
-	for i := 0; i < len(b); {
-		if b[i] == 0 {
-			i++
-			continue
-		}
-		j := i
-		for j < len(b) && b[j] != 0 {
-			j++
-		}
-		out = append(out, string(b[i:j]))
-		i = j
-	}
-	return out
-}
+// elfStrings is kmod_elf_get_strings.
+func elfStrings(b []byte) []string { return ko.ElfStrings(b) }
 
 // depmodInfo returns the .modinfo entries depmod uses ("alias" and "softdep", in file
 // order) as kmod_module_get_info splits them, without materializing the others.
