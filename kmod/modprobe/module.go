@@ -217,12 +217,8 @@ func (m *Module) Options() (string, bool) {
 func (m *Module) InstallCommand() (string, bool) {
 	if !m.instInit {
 		m.instInit = true
-		for _, c := range m.s.cfg.Install {
-			if index.Fnmatch(c.Module, m.name) {
-				cmd := c.Command
-				m.install = &cmd
-				break
-			}
+		if cmd, ok := m.s.cfg.InstallCommand(m.name); ok {
+			m.install = &cmd
 		}
 	}
 	if m.install == nil {
@@ -235,12 +231,8 @@ func (m *Module) InstallCommand() (string, bool) {
 func (m *Module) RemoveCommand() (string, bool) {
 	if !m.remInit {
 		m.remInit = true
-		for _, c := range m.s.cfg.Remove {
-			if index.Fnmatch(c.Module, m.name) {
-				cmd := c.Command
-				m.remove = &cmd
-				break
-			}
+		if cmd, ok := m.s.cfg.RemoveCommand(m.name); ok {
+			m.remove = &cmd
 		}
 	}
 	if m.remove == nil {
