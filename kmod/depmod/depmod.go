@@ -110,8 +110,9 @@ type depmod struct {
 	owned   []*symbol // the symbols modules export, in kmod's order
 	t0      time.Time
 
-	readq  chan *module // modules found, read while the search goes on
-	readWG *sync.WaitGroup
+	readq   chan []*module // modules found, read while the search goes on
+	pending []*module      // found, not yet handed to the readers
+	readWG  *sync.WaitGroup
 }
 
 // Run does what `depmod` does with these options. It returns nil on success; on failure
@@ -224,12 +225,15 @@ func Run(o Options) error {
 		return err
 	}
 	d.phase("read")
+	var gen generation
+	d.startGenerating(&gen, false)
 	d.loadDependencies(checkSymvers, printUnknown)
 	if !d.calculateDependencies() {
+		gen.wg.Wait()
 		return ErrFailed
 	}
 	d.phase("deps")
-	err := d.output()
+	err := d.output(&gen)
 	d.phase("output")
 	return err
 }

@@ -25,12 +25,13 @@ type outputFile struct {
 	name string
 	text func(*depmod) []byte
 	bin  func(*depmod) ([]byte, error)
+	deps bool // needs the dependencies computed; the others start as soon as modules are read
 }
 
 // Outputs lists the files depmod writes, in the order it writes them.
 var outputs = []outputFile{
-	{name: "modules.dep", text: (*depmod).depText},
-	{name: "modules.dep.bin", bin: (*depmod).depBin},
+	{name: "modules.dep", text: (*depmod).depText, deps: true},
+	{name: "modules.dep.bin", bin: (*depmod).depBin, deps: true},
 	{name: "modules.alias", text: (*depmod).aliasText},
 	{name: "modules.alias.bin", bin: (*depmod).aliasBin},
 	{name: "modules.softdep", text: (*depmod).softdepText},
@@ -53,8 +54,11 @@ func Files() []string {
 // output is depmod_output: with -n every text file goes to standard output in table
 // order; otherwise each file is written to NAME.PID.USEC.SEC in the directory and renamed
 // over NAME, so readers (and a crash) only ever see a whole old or a whole new file.
-func (d *depmod) output() error {
-	gen := d.generate()
+func (d *depmod) output(g *generation) error {
+	d.startGenerating(g, true)
+	g.wg.Wait()
+	gen := g.gen
+	d.phase("generate")
 	if d.o.DryRun {
 		for i, o := range outputs {
 			d.log.w.Write(gen[i].log.Bytes())
@@ -115,37 +119,46 @@ type generated struct {
 	log  bytes.Buffer
 }
 
-// generate computes every output file at once, each in its own goroutine; messages are
-// kept per file so that they come out in kmod's order. The index files are skipped with
-// -n, as kmod's callbacks return at once when writing to stdout.
-func (d *depmod) generate() []*generated {
-	d.owned = d.ownedSymbols()
-	gen := make([]*generated, len(outputs))
-	var wg sync.WaitGroup
+// generation is the output files being computed, each in its own goroutine; messages
+// are kept per file so that they come out in kmod's order.
+type generation struct {
+	gen []*generated
+	wg  sync.WaitGroup
+}
+
+// startGenerating starts computing the output files that need the dependencies (deps),
+// or those that do not, which run while the dependencies are being worked out. The
+// index files are skipped with -n, as kmod's callbacks return at once when writing to
+// stdout.
+func (d *depmod) startGenerating(g *generation, deps bool) {
+	if g.gen == nil {
+		d.owned = d.ownedSymbols()
+		g.gen = make([]*generated, len(outputs))
+		for i := range g.gen {
+			g.gen[i] = &generated{}
+		}
+	}
 	for i, o := range outputs {
-		g := &generated{}
-		gen[i] = g
-		if d.o.DryRun && o.bin != nil {
+		gi := g.gen[i]
+		if o.deps != deps || d.o.DryRun && o.bin != nil {
 			continue
 		}
 		dd := *d
-		dd.log = &logger{w: &g.log, prog: d.log.prog, priority: d.log.priority}
-		wg.Add(1)
+		dd.log = &logger{w: &gi.log, prog: d.log.prog, priority: d.log.priority}
+		g.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer g.wg.Done()
 			t0 := time.Now()
 			if o.text != nil {
-				g.data = o.text(&dd)
+				gi.data = o.text(&dd)
 			} else {
-				g.data, g.err = o.bin(&dd)
+				gi.data, gi.err = o.bin(&dd)
 			}
 			if trace {
 				fmt.Fprintf(d.o.Stderr, "depmod: trace:   %-25s %v\n", o.name, time.Since(t0).Round(time.Millisecond/10))
 			}
 		}()
 	}
-	wg.Wait()
-	return gen
 }
 
 func writeAll(fd int, b []byte) error {

@@ -25,7 +25,11 @@ type modData struct {
 
 // reader reads module files into a buffer it reuses, so thousands of files cost no
 // mmap/munmap (whose TLB shootdowns dominate on a multi-threaded process) and no garbage.
-type reader struct{ buf, out []byte }
+type reader struct {
+	buf, out []byte
+	tail     []byte // the end of a module (partial.go)
+	sc       symScratch
+}
 
 // readModule extracts what depmod needs from one module file.
 func (r *reader) readModule(path string) *modData {
@@ -34,6 +38,9 @@ func (r *reader) readModule(path string) *modData {
 		return &modData{symErr: err}
 	}
 	defer unix.Close(fd)
+	if md, ok := r.readPartial(fd); ok {
+		return md
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &modData{symErr: err}
@@ -44,9 +51,6 @@ func (r *reader) readModule(path string) *modData {
 	}
 	if size > ko.MaxDecompressedSize {
 		return &modData{symErr: unix.EFBIG}
-	}
-	if md, ok := r.readPartial(fd, size); ok {
-		return md
 	}
 	if cap(r.buf) < size {
 		r.buf = make([]byte, size+size/4)
@@ -87,6 +91,7 @@ func (r *reader) extract(path string, data []byte) *modData {
 	}
 	md := &modData{info: depmodInfo(f)}
 	if v, ok := newElfView(f); ok {
+		v.scratch = &r.sc
 		md.exports = v.exports()
 		md.depSyms, _ = v.dependencySymbols()
 	} else {
@@ -137,25 +142,46 @@ var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
 })
 
 // startReaders starts the goroutines that read modules as the search finds them, so the
-// directory walk and the reading overlap.
+// directory walk and the reading overlap. Modules go to them in batches: one channel
+// operation per module made the scheduler's hand-offs cost more than the reads.
 func (d *depmod) startReaders() {
-	q, wg := make(chan *module, 4096), &sync.WaitGroup{}
+	q, wg := make(chan []*module, 256), &sync.WaitGroup{}
 	d.readq, d.readWG = q, wg
 	for w := jobs(d.o.Jobs); w > 0; w-- {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var r reader
-			for m := range q {
-				m.data = r.readModule(d.real(m.path))
+			for batch := range q {
+				for _, m := range batch {
+					m.data = r.readModule(d.real(m.path))
+				}
 			}
 		}()
+	}
+}
+
+const readBatch = 32
+
+// queueRead hands a module found by the search to the readers.
+func (d *depmod) queueRead(m *module) {
+	if d.readq == nil {
+		return
+	}
+	d.pending = append(d.pending, m)
+	if len(d.pending) == readBatch {
+		d.readq <- d.pending
+		d.pending = make([]*module, 0, readBatch)
 	}
 }
 
 // stopReaders waits for the reads queued so far.
 func (d *depmod) stopReaders() {
 	if d.readq != nil {
+		if len(d.pending) > 0 {
+			d.readq <- d.pending
+			d.pending = nil
+		}
 		close(d.readq)
 		d.readq = nil
 		d.readWG.Wait()

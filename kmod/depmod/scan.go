@@ -2,7 +2,7 @@ package depmod
 
 import (
 	"bytes"
-	"io/fs"
+	"encoding/binary"
 	"os"
 	"slices"
 	"strings"
@@ -67,53 +67,56 @@ func (d *depmod) search() error {
 }
 
 func (d *depmod) searchPath(path string) error {
-	f, err := os.Open(d.real(path))
+	fd, err := unix.Open(d.real(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.log.err("could not open directory %s: %s\n", path, strerror(err))
 		return err
 	}
-	defer f.Close()
-	return d.searchDir(f, path+"/")
+	defer unix.Close(fd)
+	return d.searchDir(fd, path+"/")
 }
 
-func (d *depmod) searchDir(dir *os.File, base string) error {
-	entries, err := dir.ReadDir(-1) // directory order, as readdir(3)
+// searchDir walks one directory with raw file descriptors and getdents: os.File's
+// netpoller registration and per-entry allocations cost more than the walk itself.
+func (d *depmod) searchDir(dfd int, base string) error {
+	entries, err := readDirents(dfd)
 	if err != nil && len(entries) == 0 {
 		return nil
 	}
 	for _, e := range entries {
-		name := e.Name()
+		name := e.name
 		if d.cfg.Excluded(name) {
 			continue
 		}
 		path := base + name
 		isDir := false
-		switch t := e.Type(); {
-		case t.IsRegular():
-		case t.IsDir():
+		switch e.typ {
+		case unix.DT_REG:
+		case unix.DT_DIR:
 			isDir = true
 		default:
-			st, err := os.Stat(d.real(path))
-			if err != nil {
-				d.log.err("fstatat(%d, %s): %s\n", fdOf(dir), name, strerror(err))
+			var st unix.Stat_t
+			if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
+				d.log.err("fstatat(%d, %s): %s\n", dfd, name, strerror(err))
 				continue
 			}
-			if st.Mode().IsRegular() {
-			} else if st.IsDir() {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFREG:
+			case unix.S_IFDIR:
 				isDir = true
-			} else {
-				d.log.err("unsupported file type %s: %o\n", path, unixFileType(st))
+			default:
+				d.log.err("unsupported file type %s: %o\n", path, st.Mode&unix.S_IFMT)
 				continue
 			}
 		}
 		if isDir {
-			sub, err := os.Open(d.real(path))
+			sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				d.log.err("openat(%d, %s, O_RDONLY): %s\n", fdOf(dir), name, strerror(err))
+				d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
 				continue
 			}
 			err = d.searchDir(sub, path+"/")
-			sub.Close()
+			unix.Close(sub)
 			if err != nil {
 				d.log.err("failed %s: %s\n", path, strerror(err))
 			}
@@ -126,13 +129,42 @@ func (d *depmod) searchDir(dir *os.File, base string) error {
 	return nil
 }
 
-func fdOf(f *os.File) int { return int(f.Fd()) }
+// dirent is one directory entry as getdents64 reports it.
+type dirent struct {
+	name string
+	typ  uint8 // DT_*; DT_UNKNOWN on file systems that do not say
+}
 
-func unixFileType(st fs.FileInfo) uint32 {
-	if s, ok := st.Sys().(*unix.Stat_t); ok {
-		return s.Mode & unix.S_IFMT
+// readDirents lists a directory in readdir(3) order, without "." and "..".
+func readDirents(fd int) ([]dirent, error) {
+	var buf [16 << 10]byte
+	var out []dirent
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				return out, unix.EIO
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if s := string(name); s != "." && s != ".." {
+				out = append(out, dirent{s, b[18]})
+			}
+			b = b[reclen:]
+		}
 	}
-	return 0
 }
 
 // searchFile is depmod_modules_search_file.
@@ -186,9 +218,7 @@ func (d *depmod) add(path, modname string) error {
 		d.byUnc[unc] = m
 	}
 	d.byName[modname] = m
-	if d.readq != nil {
-		d.readq <- m
-	}
+	d.queueRead(m)
 	return nil
 }
 
@@ -269,41 +299,42 @@ func cstr(s string) string {
 // upToDate is depfile_up_to_date: 1 when modules.dep is at least as new (in whole
 // seconds) as every module file, 0 when a module is newer, < 0 on errors.
 func (d *depmod) upToDate() int {
-	dir, err := os.Open(d.real(d.dirname))
+	dfd, err := unix.Open(d.real(d.dirname), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.log.err("could not open directory %s: %s\n", d.dirname, strerror(err))
 		return -1
 	}
-	defer dir.Close()
+	defer unix.Close(dfd)
 	var st unix.Stat_t
-	if err := unix.Fstatat(int(dir.Fd()), "modules.dep", &st, 0); err != nil {
+	if err := unix.Fstatat(dfd, "modules.dep", &st, 0); err != nil {
 		d.log.err("could not fstatat(%s, modules.dep): %s\n", d.dirname, strerror(err))
 		return -1
 	}
-	return d.upToDateDir(dir, st.Mtim.Sec, d.dirname+"/")
+	return d.upToDateDir(dfd, st.Mtim.Sec, d.dirname+"/")
 }
 
-func (d *depmod) upToDateDir(dir *os.File, mtime int64, base string) int {
-	names, _ := dir.Readdirnames(-1)
+func (d *depmod) upToDateDir(dfd int, mtime int64, base string) int {
+	entries, _ := readDirents(dfd)
 	res := 1
-	for _, name := range names {
-		if name == "." || name == ".." || name == "build" || name == "source" {
+	for _, e := range entries {
+		name := e.name
+		if name == "build" || name == "source" {
 			continue
 		}
 		var st unix.Stat_t
-		if err := unix.Fstatat(int(dir.Fd()), name, &st, 0); err != nil {
-			d.log.err("fstatat(%d, %s): %s\n", fdOf(dir), name, strerror(err))
+		if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
+			d.log.err("fstatat(%d, %s): %s\n", dfd, name, strerror(err))
 			continue
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			sub, err := os.Open(d.real(base + name))
+			sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				d.log.err("openat(%d, %s, O_RDONLY): %s\n", fdOf(dir), name, strerror(err))
+				d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
 				continue
 			}
 			res = d.upToDateDir(sub, mtime, base+name+"/")
-			sub.Close()
+			unix.Close(sub)
 		case unix.S_IFREG:
 			if !d.hasModuleExt(name) {
 				continue

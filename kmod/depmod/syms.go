@@ -3,6 +3,7 @@ package depmod
 import (
 	"bytes"
 	"encoding/binary"
+	"unsafe"
 
 	"gokmod/ko"
 )
@@ -33,6 +34,54 @@ type elfView struct {
 	hasKsymtabStrings bool
 	versions          []byte
 	hasVersions       bool // __versions exists with a whole number of entries
+
+	scratch *symScratch // reused between modules by one reader; nil: allocate
+	crcData map[int][]byte
+}
+
+// symScratch is what one reader reuses from module to module, so that extracting a
+// module's symbols costs two allocations (its names, its list) instead of one per symbol.
+type symScratch struct {
+	versions map[string]int // __versions name → first entry; keys point into the module's buffer
+	names    []byte         // every name extracted, back to back
+	syms     []pendingSym
+	visited  []bool
+}
+
+// pendingSym is a symbol whose name is names[start:end] until the names become a string.
+type pendingSym struct {
+	start, end int
+	crc        uint64
+	bind       byte
+}
+
+func (sc *symScratch) add(name []byte, crc uint64, bind byte) {
+	start := len(sc.names)
+	sc.names = append(sc.names, name...)
+	sc.syms = append(sc.syms, pendingSym{start, len(sc.names), crc, bind})
+}
+
+// take returns the symbols added since reset, their names sharing one string.
+func (sc *symScratch) take() []ko.KmodSymbol {
+	if len(sc.syms) == 0 {
+		return nil
+	}
+	all := string(sc.names)
+	out := make([]ko.KmodSymbol, len(sc.syms))
+	for i, p := range sc.syms {
+		out[i] = ko.KmodSymbol{Name: all[p.start:p.end], CRC: p.crc, Bind: p.bind}
+	}
+	sc.reset()
+	return out
+}
+
+func (sc *symScratch) reset() { sc.names, sc.syms = sc.names[:0], sc.syms[:0] }
+
+func (v *elfView) scr() *symScratch {
+	if v.scratch == nil {
+		v.scratch = &symScratch{}
+	}
+	return v.scratch
 }
 
 type secInfo struct {
@@ -103,12 +152,14 @@ func (v *elfView) crcSymbols() ([]ko.KmodSymbol, bool) {
 	if !v.ok {
 		return nil, false
 	}
+	sc := v.scr()
+	sc.reset()
 	strLen := uint64(len(v.strtab))
-	var out []ko.KmodSymbol
 	for p := symEnt64; p+symEnt64 <= len(v.symtab); p += symEnt64 {
 		e := v.symtab[p : p+symEnt64]
 		nameOff := binary.LittleEndian.Uint32(e)
 		if uint64(nameOff) >= strLen {
+			sc.reset()
 			return nil, false
 		}
 		if t := v.strtab[nameOff:]; len(t) < len(crcPrefix) || t[0] != '_' || t[1] != '_' || string(t[2:6]) != "crc_" {
@@ -126,8 +177,9 @@ func (v *elfView) crcSymbols() ([]ko.KmodSymbol, bool) {
 		}
 		shndx := binary.LittleEndian.Uint16(e[6:])
 		value := binary.LittleEndian.Uint64(e[8:])
-		out = append(out, ko.KmodSymbol{Name: string(name), CRC: v.resolveCRC(value, shndx), Bind: bind})
+		sc.add(name, v.resolveCRC(value, shndx), bind)
 	}
+	out := sc.take()
 	return out, len(out) > 0
 }
 
@@ -138,7 +190,15 @@ func (v *elfView) resolveCRC(crc uint64, shndx uint16) uint64 {
 	if int(shndx) >= len(v.secs) {
 		return ^uint64(0)
 	}
-	d := v.sectData(int(shndx))
+	// Every CRC of a module lives in the same section or two: read each once.
+	d, ok := v.crcData[int(shndx)]
+	if !ok {
+		d = v.sectData(int(shndx))
+		if v.crcData == nil {
+			v.crcData = map[int][]byte{}
+		}
+		v.crcData[int(shndx)] = d
+	}
 	if len(d) < 4 || crc > uint64(len(d)-4) {
 		return ^uint64(0)
 	}
@@ -151,6 +211,8 @@ func (v *elfView) dependencySymbols() ([]ko.KmodSymbol, bool) {
 	if !v.ok {
 		return nil, false
 	}
+	sc := v.scr()
+	sc.reset()
 	nv := len(vers) / 64
 	verName := func(j int) []byte {
 		e := vers[j*64+8 : (j+1)*64]
@@ -159,13 +221,25 @@ func (v *elfView) dependencySymbols() ([]ko.KmodSymbol, bool) {
 		}
 		return e
 	}
-	byName := make(map[string]int, nv)
-	for j := nv - 1; j >= 0; j-- {
-		byName[string(verName(j))] = j // the first entry wins
+	if sc.versions == nil {
+		sc.versions = make(map[string]int, nv)
 	}
-	visited := make([]bool, nv)
+	byName := sc.versions
+	clear(byName)
+	defer clear(byName) // its keys point into vers, which the reader reuses
+	for j := nv - 1; j >= 0; j-- {
+		if n := verName(j); len(n) > 0 {
+			byName[unsafe.String(&n[0], len(n))] = j // the first entry wins
+		} else {
+			byName[""] = j
+		}
+	}
+	visited := sc.visited[:0]
+	for range nv {
+		visited = append(visited, false)
+	}
+	sc.visited = visited
 	strLen := uint64(len(v.strtab))
-	var out []ko.KmodSymbol
 	for p := symEnt64; p+symEnt64 <= len(v.symtab); p += symEnt64 {
 		e := v.symtab[p : p+symEnt64]
 		if binary.LittleEndian.Uint16(e[6:]) != shnUndef {
@@ -173,28 +247,30 @@ func (v *elfView) dependencySymbols() ([]ko.KmodSymbol, bool) {
 		}
 		nameOff := binary.LittleEndian.Uint32(e)
 		if uint64(nameOff) >= strLen {
+			sc.reset()
 			return nil, false
 		}
 		name := v.name(nameOff)
 		if len(name) == 0 {
 			continue
 		}
-		s := ko.KmodSymbol{Name: string(name), Bind: ko.BindUndef}
+		bind := byte(ko.BindUndef)
 		if e[4]>>4 == ko.STBWeak {
-			s.Bind = ko.BindWeak
+			bind = ko.BindWeak
 		}
-		if j, ok := byName[s.Name]; ok {
+		var crc uint64
+		if j, ok := byName[string(name)]; ok {
 			visited[j] = true
-			s.CRC = binary.LittleEndian.Uint64(vers[j*64:])
+			crc = binary.LittleEndian.Uint64(vers[j*64:])
 		}
-		out = append(out, s)
+		sc.add(name, crc, bind)
 	}
 	for j := 0; j < nv; j++ {
 		if !visited[j] {
-			out = append(out, ko.KmodSymbol{Name: string(verName(j)), CRC: binary.LittleEndian.Uint64(vers[j*64:]), Bind: ko.BindUndef})
+			sc.add(verName(j), binary.LittleEndian.Uint64(vers[j*64:]), ko.BindUndef)
 		}
 	}
-	return out, true
+	return sc.take(), true
 }
 
 // elfStrings is kmod_elf_get_strings.
