@@ -49,8 +49,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecompress$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
 	$(GO) test -run='^$$' -fuzz='^FuzzPKCS7$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
+	$(GO) test -run='^$$' -fuzz='^FuzzPartial$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./ko/
 	$(GO) test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/index/
 	$(GO) test -run='^$$' -fuzz='^FuzzConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzCache$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/depmod/
 
 demo: setup build
 	$(GO) run ./internal/demo

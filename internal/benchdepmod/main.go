@@ -2,6 +2,8 @@
 // one run, on the same inputs, alternating the two so that machine noise hits both:
 //
 //   - depmod on a fresh copy of the 6.1 tree (plain .ko), outputs compared byte for byte;
+//   - depmod on that tree after one module was replaced or added (gokmod's per-module
+//     cache at work);
 //   - depmod on the 6.12 tree (.ko.xz) and on the 6.1 tree recompressed with xz and zstd
 //     (when kmod/depmod's tests have cached them);
 //   - the pure-Go xz decoders on every .ko.xz of the 6.12 tree, on all cores;
@@ -168,6 +170,68 @@ func depmodBench(what, src, rel string, n int) {
 	fmt.Printf("  outputs identical in all %d runs: %v\n", n, identical)
 }
 
+// incrementalBench times depmod after one module changed, on trees both tools have
+// already run on (gokmod's with its per-module cache): a module replaced by an identical
+// copy (new inode and mtime, as a package reinstall leaves it), and a module added.
+func incrementalBench(src, rel string, n int) {
+	tmp, _ := os.MkdirTemp("", "bench-depmod-")
+	defer os.RemoveAll(tmp)
+	kr, gr := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+	tree(src, kr, rel)
+	tree(src, gr, rel)
+	var mods []string
+	filepath.WalkDir(filepath.Join(kr, "lib/modules", rel, "kernel"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".ko") {
+			r, _ := filepath.Rel(kr, p)
+			mods = append(mods, r)
+		}
+		return nil
+	})
+	// Modules to add later are taken out before the first run.
+	added := mods[len(mods)-n:]
+	for _, m := range added {
+		for _, root := range []string{kr, gr} {
+			must(os.Rename(filepath.Join(root, m), filepath.Join(root, m)+".away"))
+		}
+	}
+	_, err := run("/usr/sbin/depmod", "-b", kr, rel)
+	must(err)
+	_, err = run(*gokmod, "depmod", "-b", gr, rel)
+	must(err)
+	for _, c := range []struct {
+		what   string
+		change func(root string, i int)
+	}{
+		{"depmod, 6.1 tree, one module replaced", func(root string, i int) {
+			p := filepath.Join(root, mods[i*37%(len(mods)-n)])
+			b, err := os.ReadFile(p)
+			must(err)
+			must(os.WriteFile(p+".new", b, 0o644))
+			must(os.Rename(p+".new", p))
+		}},
+		{"depmod, 6.1 tree, one module added", func(root string, i int) {
+			p := filepath.Join(root, added[i])
+			must(os.Rename(p+".away", p))
+		}},
+	} {
+		var k, g stats
+		identical := true
+		for i := 0; i < n; i++ {
+			c.change(kr, i)
+			c.change(gr, i)
+			ks, err := run("/usr/sbin/depmod", "-b", kr, rel)
+			must(err)
+			gs, err := run(*gokmod, "depmod", "-b", gr, rel)
+			must(err)
+			k.add(ks)
+			g.add(gs)
+			identical = identical && same(kr, gr, rel)
+		}
+		report(c.what, &k, &g)
+		fmt.Printf("  outputs identical in all %d runs: %v\n", n, identical)
+	}
+}
+
 func xzDecoders(dir string) {
 	var files [][]byte
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -239,6 +303,7 @@ func main() {
 	fmt.Print(string(la))
 	k61 := ks[0]
 	depmodBench("depmod, 6.1 tree (.ko), fresh copy", k61.ModDir(), k61.Release, *runs)
+	incrementalBench(k61.ModDir(), k61.Release, *runs)
 	if len(ks) > 1 {
 		depmodBench("depmod, 6.12 tree (.ko.xz), fresh copy", ks[1].ModDir(), ks[1].Release, max(*runs/2, 3))
 	}

@@ -41,7 +41,10 @@ func depmodHelp(w io.Writer) {
 		"gokmod extensions (kmod 31+ options; kmod 30 rejects them):\n"+
 		"\t-o, --outdir=DIR     Output directory for generated files\n"+
 		"\t    --moduledir=DIR  Use DIR instead of /lib/modules\n"+
-		"\t-j, --jobs=N         Read N modules at once (default: one per CPU)\n")
+		"\t-j, --jobs=N         Read N modules at once (default: one per CPU)\n"+
+		"\t    --cache=FILE     Keep the per-module cache in FILE (default:\n"+
+		"\t                     modules.gokmod-cache beside the output files)\n"+
+		"\t    --no-cache       Read every module, neither reading nor writing the cache\n")
 }
 
 // depmodTool is kmod 30's depmod (tools/depmod.c do_depmod) over kmod/depmod.
@@ -58,6 +61,7 @@ func depmodTool(e *Env, args []string) int {
 		{Short: 'r'}, {Long: "root"}, {Short: 'm'}, {Long: "map"},
 		{Short: 'o', Long: "outdir", HasArg: true}, {Long: "moduledir", HasArg: true},
 		{Short: 'j', Long: "jobs", HasArg: true},
+		{Long: "cache", HasArg: true}, {Long: "no-cache"},
 	}, depmodHelp)
 	if !ok {
 		return status
@@ -102,6 +106,10 @@ func depmodTool(e *Env, args []string) int {
 			o.OutDir = p.Arg
 		case "moduledir":
 			o.ModuleDir = p.Arg
+		case "cache":
+			o.CachePath = p.Arg
+		case "no-cache":
+			o.NoCache = true
 		case "jobs":
 			if _, err := fmt.Sscanf(p.Arg, "%d", &o.Jobs); err != nil || o.Jobs < 1 {
 				fmt.Fprintf(e.Stderr, "%s: ERROR: bad --jobs value '%s'\n", e.Prog, p.Arg)

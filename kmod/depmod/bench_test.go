@@ -2,6 +2,10 @@ package depmod_test
 
 import (
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"gokmod/internal/testenv"
@@ -9,16 +13,71 @@ import (
 )
 
 // BenchmarkDepmodTree is a full depmod, in process, of Debian's 6.1 tree (plain .ko),
-// hard-linked into a temporary directory; the files it writes are rewritten each time.
+// hard-linked into a temporary directory, without the per-module cache: every module is
+// read each time.
 // scripts/bench-depmod.sh times the binary against kmod's.
 func BenchmarkDepmodTree(b *testing.B) {
 	k := testenv.RequireKernels(b)[0]
 	root := b.TempDir()
 	copyTree(b, k.ModDir(), root, k.Release)
-	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard, NoCache: true}
 	for b.Loop() {
 		if err := depmod.Run(o); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDepmodTouched is depmod after one module of the tree was replaced by a copy
+// (a new inode and mtime, as a package upgrade leaves it), with the per-module cache of
+// the run before: the case the cache is for. The tree is hard-linked, so the module is
+// copied rather than touched, which would change the original's mtime.
+func BenchmarkDepmodTouched(b *testing.B) {
+	k := testenv.RequireKernels(b)[0]
+	root := b.TempDir()
+	dir := copyTree(b, k.ModDir(), root, k.Release)
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
+	if err := depmod.Run(o); err != nil {
+		b.Fatal(err)
+	}
+	mods := moduleFiles(b, dir)
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		replaceFile(b, mods[i%len(mods)])
+		i++
+		b.StartTimer()
+		if err := depmod.Run(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// moduleFiles lists the module files below dir.
+func moduleFiles(tb testing.TB, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".ko") {
+			out = append(out, p)
+		}
+		return err
+	})
+	if len(out) == 0 {
+		tb.Fatalf("no modules below %s", dir)
+	}
+	return out
+}
+
+// replaceFile replaces p by a copy of itself, as installing a package does.
+func replaceFile(tb testing.TB, p string) {
+	data, err := os.ReadFile(p)
+	if err == nil {
+		err = os.WriteFile(p+".new", data, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(p+".new", p)
+	}
+	if err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -46,6 +46,11 @@ type Options struct {
 	Files []string
 	// Jobs bounds the modules read at once; 0 means GOMAXPROCS.
 	Jobs int
+	// NoCache turns off gokmod's per-module cache (cache.go), which a full run (-a)
+	// otherwise reads and updates; CachePath, when set, is where it lives instead of
+	// CacheFile in the output directory (a real path: Root does not apply).
+	NoCache   bool
+	CachePath string
 	// Root prefixes every absolute path depmod reads or writes — the module directory,
 	// depmod.d, external directories — while the paths written into the files stay as
 	// depmod names them, as kmod's test suite remaps paths. "" is the real root.
@@ -110,6 +115,10 @@ type depmod struct {
 	owned   []*symbol // the symbols modules export, in kmod's order
 	t0      time.Time
 
+	cache   *moduleCache       // nil: not used
+	digest  [32]byte           // of the outputs' inputs besides module data, once computed
+	written map[string]fileKey // the output files written quietly (for the cache)
+	reused  bool
 	readq   chan []*module // modules found, read while the search goes on
 	pending []*module      // found, not yet handed to the readers
 	readWG  *sync.WaitGroup
@@ -196,6 +205,8 @@ func Run(o Options) error {
 		for _, w := range d.cfg.Warnings {
 			d.log.err("%s\n", w.Msg)
 		}
+		d.openCache()
+		d.phase("cache")
 		if err := d.search(); err != nil {
 			return d.log.crit("could not search modules: %s\n", strerror(err))
 		}
@@ -221,6 +232,20 @@ func Run(o Options) error {
 	d.phase("search")
 	d.buildArray()
 	d.sortByOrder()
+	d.stopReaders()
+	if prev, ok := d.reusable(); ok {
+		d.reused = true
+		d.phase("reuse")
+		gen := make([]*generated, len(outputs))
+		for i := range gen {
+			gen[i] = &generated{data: prev[i]}
+		}
+		err := d.write(gen)
+		d.phase("output")
+		d.saveCache(d.written)
+		return err
+	}
+	d.decodeCached()
 	if err := d.loadModules(); err != nil {
 		return err
 	}
@@ -230,11 +255,14 @@ func Run(o Options) error {
 	d.loadDependencies(checkSymvers, printUnknown)
 	if !d.calculateDependencies() {
 		gen.wg.Wait()
+		d.saveCache(nil)
 		return ErrFailed
 	}
 	d.phase("deps")
 	err := d.output(&gen)
 	d.phase("output")
+	d.saveCache(d.written)
+	d.phase("cache")
 	return err
 }
 
@@ -244,13 +272,17 @@ func (d *depmod) phase(name string) {
 		return
 	}
 	now := time.Now()
-	if !d.t0.IsZero() {
+	if d.t0.IsZero() {
+		fmt.Fprintf(d.o.Stderr, "depmod: trace: started %v after the process\n", now.Sub(processStart).Round(time.Millisecond/10))
+	} else {
 		fmt.Fprintf(d.o.Stderr, "depmod: trace: %-7s %v\n", name, now.Sub(d.t0).Round(time.Millisecond/10))
 	}
 	d.t0 = now
 }
 
 var trace = os.Getenv("GOKMOD_DEPMOD_TRACE") != ""
+
+var processStart = time.Now()
 
 // real maps a path depmod names below Options.Root.
 func (d *depmod) real(p string) string {

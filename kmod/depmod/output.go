@@ -57,7 +57,11 @@ func Files() []string {
 func (d *depmod) output(g *generation) error {
 	d.startGenerating(g, true)
 	g.wg.Wait()
-	gen := g.gen
+	return d.write(g.gen)
+}
+
+// write is depmod_output's writing, of contents computed or reused (reusable).
+func (d *depmod) write(gen []*generated) error {
 	d.phase("generate")
 	if d.o.DryRun {
 		for i, o := range outputs {
@@ -107,6 +111,13 @@ func (d *depmod) output(g *generation) error {
 		if werr != nil {
 			d.log.err("Could not create index '%s'. Output is truncated: %s\n", o.name, strerror(unix.ENOSPC))
 			return ErrFailed
+		}
+		var st unix.Stat_t
+		if d.cache != nil && gen[i].log.Len() == 0 && unix.Fstatat(dfd, o.name, &st, 0) == nil {
+			if d.written == nil {
+				d.written = map[string]fileKey{}
+			}
+			d.written[o.name] = keyOf(&st)
 		}
 	}
 	return nil
@@ -227,17 +238,17 @@ type indexBuild struct {
 	d       *depmod
 	what    string
 	entries []index.Entry
-	dupMsg  []string
 	notes   map[int][]string // warnings printed before entry i
+	// dupIsValue: -w shows a duplicate as its value (modules.dep lines), not "key value".
+	dupIsValue bool
 }
 
 func (d *depmod) newIndex(what string) *indexBuild {
 	return &indexBuild{d: d, what: what}
 }
 
-func (b *indexBuild) insert(key, value string, prio int, dup string) {
+func (b *indexBuild) insert(key, value string, prio int) {
 	b.entries = append(b.entries, index.Entry{Key: key, Value: value, Priority: uint32(prio)})
-	b.dupMsg = append(b.dupMsg, dup)
 }
 
 func (b *indexBuild) warn(format string, args ...any) {
@@ -254,7 +265,12 @@ func (b *indexBuild) bytes() ([]byte, error) {
 			b.d.log.warn("%s", n)
 		}
 		if i < len(b.entries) && err == nil && dups[i] && b.d.o.WarnDups {
-			b.d.log.warn("duplicate module %s:\n%s\n", b.what, b.dupMsg[i])
+			e := b.entries[i]
+			msg := e.Key + " " + e.Value
+			if b.dupIsValue {
+				msg = e.Value
+			}
+			b.d.log.warn("duplicate module %s:\n%s\n", b.what, msg)
 		}
 	}
 	return data, err
@@ -262,9 +278,9 @@ func (b *indexBuild) bytes() ([]byte, error) {
 
 func (d *depmod) depBin() ([]byte, error) {
 	ix := d.newIndex("deps")
+	ix.dupIsValue = true
 	for _, m := range d.mods {
-		line := depLine(m)
-		ix.insert(m.name, line, m.idx, line)
+		ix.insert(m.name, depLine(m), m.idx)
 	}
 	return ix.bytes()
 }
@@ -294,7 +310,7 @@ func (d *depmod) aliasBin() ([]byte, error) {
 				ix.warn("Unmatched bracket in %s\n", cstr(kv.Value))
 				continue
 			}
-			ix.insert(alias, m.name, m.idx, alias+" "+m.name)
+			ix.insert(alias, m.name, m.idx)
 		}
 	}
 	return ix.bytes()
@@ -338,8 +354,7 @@ func (d *depmod) symbolsText() []byte {
 func (d *depmod) symbolsBin() ([]byte, error) {
 	ix := d.newIndex("syms")
 	for _, s := range d.owned {
-		key := "symbol:" + s.name
-		ix.insert(key, s.owner.name, s.owner.idx, key+" "+s.owner.name)
+		ix.insert("symbol:"+s.name, s.owner.name, s.owner.idx)
 	}
 	return ix.bytes()
 }

@@ -154,7 +154,11 @@ func (d *depmod) startReaders() {
 			var r reader
 			for batch := range q {
 				for _, m := range batch {
-					m.data = r.readModule(d.real(m.path))
+					if d.cache != nil {
+						m.data = r.readCached(d.cache, m, d.real(m.path))
+					} else {
+						m.data = r.readModule(d.real(m.path))
+					}
 				}
 			}
 		}()

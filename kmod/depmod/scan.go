@@ -25,7 +25,8 @@ type module struct {
 	deps       []*module
 	visited    bool
 
-	data *modData // what was read from the file
+	data  *modData  // what was read from the file
+	cache cacheSlot // its file's key and cache entry (cache.go)
 }
 
 // modulePath is mod_get_compressed_path: relative below the module directory, else

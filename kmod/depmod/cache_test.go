@@ -1,0 +1,225 @@
+package depmod_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gokmod/internal/testenv"
+	"gokmod/kmod/depmod"
+)
+
+// TestCacheAgainstKmod changes a tree (drivers/net of the 6.1 tree) step by step — modules touched, rewritten with other
+// contents, removed, added back, rewritten in place with the mtime set back, the cache
+// corrupted or truncated, an output file edited — and after each step runs kmod's depmod
+// and gokmod's (with its cache) on identical copies: the outputs must be byte-identical,
+// and the cache must have been used, reused or ignored as the step requires.
+func TestCacheAgainstKmod(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	tmp := t.TempDir()
+	kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+	// gokmod's tree is a real copy: a hard link made to the same files by a test running
+	// beside this one changes their ctime, which rightly invalidates their cache records.
+	kdir := subTree(t, k.ModDir(), kroot, k.Release, "kernel/drivers/net", false)
+	gdir := subTree(t, k.ModDir(), groot, k.Release, "kernel/drivers/net", true)
+	var stats depmod.CacheStats
+	depmod.SetCacheHook(func(s depmod.CacheStats) { stats = s })
+	defer depmod.SetCacheHook(nil)
+
+	rel := func(p string) string { r, _ := filepath.Rel(kdir, p); return r }
+	mods := moduleFiles(t, kdir)
+	e1000, e1000e, dummy, tun := "", "", "", ""
+	for _, p := range mods {
+		switch filepath.Base(p) {
+		case "e1000.ko":
+			e1000 = rel(p)
+		case "e1000e.ko":
+			e1000e = rel(p)
+		case "dummy.ko":
+			dummy = rel(p)
+		case "tun.ko":
+			tun = rel(p)
+		}
+	}
+	if e1000 == "" || e1000e == "" || dummy == "" || tun == "" {
+		t.Fatal("e1000, e1000e, dummy or tun missing from the tree")
+	}
+	// both applies a change to the same file of both trees.
+	both := func(f func(dir string)) { f(kdir); f(gdir) }
+	cachePath := filepath.Join(gdir, depmod.CacheFile)
+
+	steps := []struct {
+		name   string
+		change func()
+		check  func(t *testing.T, s depmod.CacheStats)
+	}{
+		{"first run", func() {}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Loaded || s.Reused || s.Reread < len(mods) {
+				t.Errorf("first run: %+v, want every module read", s)
+			}
+		}},
+		{"nothing changed", func() {}, func(t *testing.T, s depmod.CacheStats) {
+			if !s.Loaded || !s.Reused || s.Reread != 0 {
+				t.Errorf("%+v, want outputs reused and nothing read", s)
+			}
+		}},
+		{"module replaced by an identical copy", func() {
+			both(func(d string) { replaceFile(t, filepath.Join(d, e1000)) })
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if !s.Reused || s.Reread != 1 {
+				t.Errorf("%+v, want one module read and the outputs reused", s)
+			}
+		}},
+		{"module rewritten with another's contents", func() {
+			both(func(d string) { copyFile(t, filepath.Join(d, e1000e), filepath.Join(d, e1000)) })
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Reused || s.Reread != 1 {
+				t.Errorf("%+v, want one module read and the outputs computed", s)
+			}
+		}},
+		{"module removed", func() {
+			both(func(d string) {
+				if err := os.Rename(filepath.Join(d, dummy), d+"-dummy"); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Reused || s.Reread != 0 {
+				t.Errorf("%+v, want nothing read and the outputs computed", s)
+			}
+		}},
+		{"module added back", func() {
+			both(func(d string) {
+				if err := os.Rename(d+"-dummy", filepath.Join(d, dummy)); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Reused || s.Reread != 1 {
+				t.Errorf("%+v, want one module read and the outputs computed", s)
+			}
+		}},
+		{"module rewritten in place, mtime set back", func() {
+			both(func(d string) {
+				p := filepath.Join(d, tun)
+				replaceFile(t, p) // its own inode, not the original tree's
+				st, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, _ := os.ReadFile(filepath.Join(d, e1000e))
+				if err := os.WriteFile(p, data, 0o644); err != nil { // same inode
+					t.Fatal(err)
+				}
+				os.Chtimes(p, st.ModTime(), st.ModTime())
+			})
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Reused || s.Reread != 1 {
+				t.Errorf("%+v, want the module read again (ctime) and the outputs computed", s)
+			}
+		}},
+		{"cache corrupted", func() {
+			b, err := os.ReadFile(cachePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x40
+			os.WriteFile(cachePath, b, 0o644)
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Loaded || s.Reused || s.Reread < len(mods) {
+				t.Errorf("%+v, want the cache ignored", s)
+			}
+		}},
+		{"cache truncated", func() {
+			b, _ := os.ReadFile(cachePath)
+			os.WriteFile(cachePath, b[:len(b)-7], 0o644)
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if s.Loaded || s.Reused {
+				t.Errorf("%+v, want the cache ignored", s)
+			}
+		}},
+		{"output file edited", func() {
+			f, err := os.OpenFile(filepath.Join(gdir, "modules.alias"), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("alias bogus bogus\n")
+			f.Close()
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if !s.Loaded || s.Reused || s.Reread != 0 {
+				t.Errorf("%+v, want the cache used but the outputs computed", s)
+			}
+		}},
+		{"another module replaced by an identical copy", func() {
+			both(func(d string) { replaceFile(t, filepath.Join(d, dummy)) })
+		}, func(t *testing.T, s depmod.CacheStats) {
+			if !s.Reused || s.Reread != 1 {
+				t.Errorf("%+v, want one module read and the outputs reused", s)
+			}
+		}},
+	}
+	for _, st := range steps {
+		st.change()
+		time.Sleep(10 * time.Millisecond) // distinct mtimes between steps
+		kr := runKmod(t, kroot, k.Release)
+		stats = depmod.CacheStats{}
+		gr := runGo(t, groot, k.Release, depmod.Options{})
+		compare(t, st.name, kr, gr, kroot, groot)
+		st.check(t, stats)
+		t.Logf("%s: %+v", st.name, stats)
+	}
+	testenv.Report(t, "depmod cache: %d steps (touch, rewrite, remove, add, in-place with mtime set back, corrupt/truncated cache, edited output) byte-identical to kmod", len(steps))
+}
+
+// copyFile writes src's contents to a new file renamed over dst.
+func copyFile(t *testing.T, src, dst string) {
+	data, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(dst+".new", data, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(dst+".new", dst)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// subTree makes ROOT/lib/modules/REL with the kernel-build inputs (modules.order,
+// modules.builtin, modules.builtin.modinfo) and the modules below sub, hard-linked or
+// copied.
+func subTree(tb testing.TB, src, root, rel, sub string, copyFiles bool) string {
+	tb.Helper()
+	dst := filepath.Join(root, "lib/modules", rel)
+	put := func(from, to string) error {
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		if !copyFiles && os.Link(from, to) == nil {
+			return nil
+		}
+		data, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	}
+	for _, f := range []string{"modules.order", "modules.builtin", "modules.builtin.modinfo"} {
+		if err := put(filepath.Join(src, f), filepath.Join(dst, f)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	err := filepath.WalkDir(filepath.Join(src, sub), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		r, _ := filepath.Rel(src, p)
+		return put(p, filepath.Join(dst, r))
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dst
+}
