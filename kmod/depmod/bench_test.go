@@ -81,3 +81,33 @@ func replaceFile(tb testing.TB, p string) {
 		tb.Fatal(err)
 	}
 }
+
+// BenchmarkDepmodAdded is depmod after one module was added to the tree, with the cache
+// of the run before: every other module comes from the cache, but the outputs must be
+// computed.
+func BenchmarkDepmodAdded(b *testing.B) {
+	k := testenv.RequireKernels(b)[0]
+	root := b.TempDir()
+	dir := copyTree(b, k.ModDir(), root, k.Release)
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
+	mods := moduleFiles(b, dir)
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		p := mods[i*37%len(mods)]
+		i++
+		if err := os.Rename(p, p+".away"); err != nil {
+			b.Fatal(err)
+		}
+		if err := depmod.Run(o); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(p+".away", p); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := depmod.Run(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

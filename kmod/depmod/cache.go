@@ -52,7 +52,9 @@ const (
 	recOutputs = 'O'
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is made on first use: a table made at package initialization would cost
+// every gokmod command, cached or not, at start-up.
+var castagnoliTable = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // CacheStats is what a run did with the cache, for tests (export_test.go).
 type CacheStats struct {
@@ -161,7 +163,7 @@ func (c *moduleCache) parse(data []byte) error {
 		return fmt.Errorf("%w: not a gokmod depmod cache", errCorrupt)
 	}
 	end := len(data) - n - 4
-	c.crc = crc32.Checksum(data[:end], castagnoli)
+	c.crc = crc32.Checksum(data[:end], castagnoliTable())
 	if c.crc != binary.LittleEndian.Uint32(data[end:]) {
 		return fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
@@ -219,26 +221,36 @@ type cacheSlot struct {
 	same   bool   // the data equals the cache's (a valid record, or read again alike)
 }
 
-// stat keys a module file and finds its record. It runs in the reader goroutines, so
-// that the stats are spread over the cores as the reads are.
-func (c *moduleCache) stat(m *module, path string) {
+// statAt keys the module file name in the directory open at dfd, whose path is path, and
+// finds its record.
+func (c *moduleCache) statAt(s *statter, dfd int, name, path string) cacheSlot {
 	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil {
-		return
+	if s.fstatat(dfd, name, &st) != nil {
+		return cacheSlot{}
 	}
-	m.cache.key, m.cache.keyOK = keyOf(&st), true
-	if e, ok := c.entries[path]; ok && e.key == m.cache.key {
-		m.cache.cached, m.cache.raw, m.cache.same = e.body, e.raw, true
+	return c.slot(path, &st)
+}
+
+func (c *moduleCache) slot(path string, st *unix.Stat_t) cacheSlot {
+	sl := cacheSlot{key: keyOf(st), keyOK: true}
+	if e, ok := c.entries[path]; ok && e.key == sl.key {
+		sl.cached, sl.raw, sl.same = e.body, e.raw, true
 	}
+	return sl
 }
 
 // readCached stats a module and, unless its record is valid, reads it and makes the
 // record. A valid record is decoded later (decodeCached), and only if the outputs must
 // be computed. It runs in the reader goroutines.
 func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
-	// The stat comes before the read: a file changed in between is keyed by its
-	// older state, and read again next time.
-	c.stat(m, path)
+	// The stat (made by the search) comes before the read: a file changed in between
+	// is keyed by its older state, and read again next time.
+	if !m.cache.keyOK {
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil {
+			m.cache = c.slot(path, &st)
+		}
+	}
 	if m.cache.cached != nil {
 		return nil
 	}
@@ -406,7 +418,7 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 	parts = append(parts, rec)
 	crc := uint32(0)
 	for _, p := range parts {
-		crc = crc32.Update(crc, castagnoli, p)
+		crc = crc32.Update(crc, castagnoliTable(), p)
 	}
 	parts = append(parts, append(binary.LittleEndian.AppendUint32(nil, crc), cacheMagic...))
 	tmp := c.path + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -489,7 +501,7 @@ func (d *depmod) appendCache(rec []byte) bool {
 		}
 	}
 	add = append(add, rec...)
-	crc := crc32.Update(c.crc, castagnoli, add)
+	crc := crc32.Update(c.crc, castagnoliTable(), add)
 	add = binary.LittleEndian.AppendUint32(add, crc)
 	add = append(add, cacheMagic...)
 	at := int64(c.size - len(cacheMagic) - 4)

@@ -112,10 +112,12 @@ type depmod struct {
 	byName  map[string]*module // modules_by_name
 	byUnc   map[string]*module // modules_by_uncrelpath
 	symbols map[string]*symbol
-	owned   []*symbol // the symbols modules export, in kmod's order
+	owned   []*symbol  // the symbols modules export, in kmod's order
+	depL    *lazyLines // modules.dep's lines, shared by the goroutines that need them
 	t0      time.Time
 
 	cache   *moduleCache       // nil: not used
+	statter statter            // the search's, for the cache's keys
 	digest  [32]byte           // of the outputs' inputs besides module data, once computed
 	written map[string]fileKey // the output files written quietly (for the cache)
 	reused  bool
@@ -223,7 +225,7 @@ func Run(o Options) error {
 			if name == "" {
 				return d.log.crit("could not create module %s: %s\n", p, strerror(unix.ENOENT))
 			}
-			if err := d.add(p, name); err != nil {
+			if err := d.add(p, name, cacheSlot{}); err != nil {
 				return d.log.crit("could not add module %s: %s\n", p, strerror(err))
 			}
 		}

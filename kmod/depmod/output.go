@@ -143,6 +143,7 @@ type generation struct {
 // stdout.
 func (d *depmod) startGenerating(g *generation, deps bool) {
 	if g.gen == nil {
+		d.depL = &lazyLines{}
 		d.owned = d.ownedSymbols()
 		g.gen = make([]*generated, len(outputs))
 		for i := range g.gen {
@@ -187,20 +188,20 @@ func writeAll(fd int, b []byte) error {
 }
 
 // allDeps is mod_get_all_sorted_dependencies: every module m needs, directly or not,
-// ordered by the topological index.
-func allDeps(m *module) []*module {
+// ordered by the topological index. epoch marks the modules seen in this call: callers
+// pass a number no earlier call used (depLines, the only caller, runs in one goroutine).
+func allDeps(m *module, epoch int) []*module {
 	if len(m.deps) == 0 {
 		return nil
 	}
-	seen := map[*module]bool{}
 	var out []*module
 	var fill func(*module)
 	fill = func(x *module) {
 		for _, dep := range x.deps {
-			if seen[dep] {
+			if dep.seen == epoch {
 				continue
 			}
-			seen[dep] = true
+			dep.seen = epoch
 			out = append(out, dep)
 			fill(dep)
 		}
@@ -211,21 +212,40 @@ func allDeps(m *module) []*module {
 }
 
 // depLine is a modules.dep line without its newline.
-func depLine(m *module) string {
+func depLine(m *module, epoch int) string {
 	var b strings.Builder
 	b.WriteString(m.outPath())
 	b.WriteByte(':')
-	for _, dep := range allDeps(m) {
+	for _, dep := range allDeps(m, epoch) {
 		b.WriteByte(' ')
 		b.WriteString(dep.outPath())
 	}
 	return b.String()
 }
 
+// depLines are every module's modules.dep line, in module order: computed once for
+// modules.dep and modules.dep.bin, which are generated side by side.
+func (d *depmod) depLines() []string {
+	l := d.depL
+	l.once.Do(func() {
+		l.lines = make([]string, len(d.mods))
+		for i, m := range d.mods {
+			l.lines[i] = depLine(m, i+1)
+		}
+	})
+	return l.lines
+}
+
+// lazyLines are lines computed once by whichever goroutine needs them first.
+type lazyLines struct {
+	once  sync.Once
+	lines []string
+}
+
 func (d *depmod) depText() []byte {
 	var b bytes.Buffer
-	for _, m := range d.mods {
-		b.WriteString(depLine(m))
+	for _, l := range d.depLines() {
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
@@ -279,8 +299,9 @@ func (b *indexBuild) bytes() ([]byte, error) {
 func (d *depmod) depBin() ([]byte, error) {
 	ix := d.newIndex("deps")
 	ix.dupIsValue = true
-	for _, m := range d.mods {
-		ix.insert(m.name, depLine(m), m.idx)
+	lines := d.depLines()
+	for i, m := range d.mods {
+		ix.insert(m.name, lines[i], m.idx)
 	}
 	return ix.bytes()
 }

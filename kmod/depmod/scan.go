@@ -24,6 +24,7 @@ type module struct {
 	users      int
 	deps       []*module
 	visited    bool
+	seen       int // allDeps's marker
 
 	data  *modData  // what was read from the file
 	cache cacheSlot // its file's key and cache entry (cache.go)
@@ -123,7 +124,7 @@ func (d *depmod) searchDir(dfd int, base string) error {
 			}
 			continue
 		}
-		if err := d.searchFile(path, name); err != nil {
+		if err := d.searchFile(dfd, path, name); err != nil {
 			d.log.err("failed %s: %s\n", path, strerror(err))
 		}
 	}
@@ -169,7 +170,7 @@ func readDirents(fd int) ([]dirent, error) {
 }
 
 // searchFile is depmod_modules_search_file.
-func (d *depmod) searchFile(path, name string) error {
+func (d *depmod) searchFile(dfd int, path, name string) error {
 	if !d.hasModuleExt(name) {
 		return nil
 	}
@@ -185,16 +186,20 @@ func (d *depmod) searchFile(path, name string) error {
 		d.del(old)
 	}
 	// kmod stats the file here (kmod_module_new_from_path); readdir just listed it.
-	if err := d.add(path, modname); err != nil {
+	var slot cacheSlot
+	if d.cache != nil { // keyed here, where the directory is open: cheaper than by path
+		slot = d.cache.statAt(&d.statter, dfd, name, d.real(path))
+	}
+	if err := d.add(path, modname, slot); err != nil {
 		d.log.err("could not add module %s: %s\n", path, strerror(err))
 		return err
 	}
 	return nil
 }
 
-// add is depmod_module_add.
-func (d *depmod) add(path, modname string) error {
-	m := &module{name: modname, path: path, sortIdx: 1, depSortIdx: 1<<31 - 1}
+// add is depmod_module_add; slot is the module's cache key and record, if known.
+func (d *depmod) add(path, modname string, slot cacheSlot) error {
+	m := &module{name: modname, path: path, sortIdx: 1, depSortIdx: 1<<31 - 1, cache: slot}
 	if strings.HasPrefix(path, d.dirname) && len(path) > len(d.dirname) && path[len(d.dirname)] == '/' {
 		m.relpath = path[len(d.dirname)+1:]
 	}
@@ -295,63 +300,4 @@ func cstr(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// upToDate is depfile_up_to_date: 1 when modules.dep is at least as new (in whole
-// seconds) as every module file, 0 when a module is newer, < 0 on errors.
-func (d *depmod) upToDate() int {
-	dfd, err := unix.Open(d.real(d.dirname), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		d.log.err("could not open directory %s: %s\n", d.dirname, strerror(err))
-		return -1
-	}
-	defer unix.Close(dfd)
-	var st unix.Stat_t
-	if err := unix.Fstatat(dfd, "modules.dep", &st, 0); err != nil {
-		d.log.err("could not fstatat(%s, modules.dep): %s\n", d.dirname, strerror(err))
-		return -1
-	}
-	return d.upToDateDir(dfd, st.Mtim.Sec, d.dirname+"/")
-}
-
-func (d *depmod) upToDateDir(dfd int, mtime int64, base string) int {
-	entries, _ := readDirents(dfd)
-	res := 1
-	for _, e := range entries {
-		name := e.name
-		if name == "build" || name == "source" {
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
-			d.log.err("fstatat(%d, %s): %s\n", dfd, name, strerror(err))
-			continue
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
-				continue
-			}
-			res = d.upToDateDir(sub, mtime, base+name+"/")
-			unix.Close(sub)
-		case unix.S_IFREG:
-			if !d.hasModuleExt(name) {
-				continue
-			}
-			if st.Mtim.Sec <= mtime {
-				res = 1
-			} else {
-				res = 0
-			}
-		default:
-			d.log.err("unsupported file type %s: %o\n", base+name, st.Mode&unix.S_IFMT)
-			continue
-		}
-		if res == 0 {
-			return 0
-		}
-	}
-	return res
 }
