@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	os.Exit(tool.Main(os.Args, os.Stdout, os.Stderr, kmod.NewHost()))
+	os.Exit(tool.Exec(os.Args, os.Stdout, os.Stderr, kmod.NewHost()))
 }

@@ -251,7 +251,9 @@ func modprobeTool(e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "%s: ERROR: kmod_new() failed!\n", e.Prog)
 		return 1
 	}
-	defer s.Close()
+	if !e.Exiting {
+		defer s.Close()
+	}
 	p.s = s
 	for _, w := range s.Config().Warnings {
 		fmt.Fprint(e.Stderr, w.LogLine())
@@ -420,19 +422,30 @@ func (p *mp) insmod(alias string, extra *string) error {
 }
 
 // printAction is modprobe.c's print_action.
+// It writes the pieces directly rather than through fmt: a dry run of a module with many
+// dependencies prints one line per module, and this is all it prints.
 func (p *mp) printAction(a modprobe.Action) {
 	if a.Install {
-		fmt.Fprintf(p.out, "install %s %s\n", a.Command, a.Options)
+		p.line("install ", a.Command, " ", a.Options)
 		return
 	}
 	path := a.Module.Path()
 	if path == "" {
 		if st, err := a.Module.InitState(); err == nil && st == modprobe.StateBuiltin {
-			fmt.Fprintf(p.out, "builtin %s\n", a.Module.Name())
+			p.line("builtin ", a.Module.Name(), "", "")
 		}
 		return
 	}
-	fmt.Fprintf(p.out, "insmod %s %s\n", path, a.Options)
+	p.line("insmod ", path, " ", a.Options)
+}
+
+// line writes the four strings and a newline to standard output.
+func (p *mp) line(a, b, c, d string) {
+	p.out.WriteString(a)
+	p.out.WriteString(b)
+	p.out.WriteString(c)
+	p.out.WriteString(d)
+	p.out.WriteByte('\n')
 }
 
 // runInstall runs an install command as libkmod's command_do: system(3), whose output

@@ -26,6 +26,10 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Host   *kmod.Host
+	// Exiting says the process ends as soon as the tool returns (Exec): what the kernel
+	// reclaims at exit anyway, such as index mappings, is left to it. Unmapping costs
+	// a TLB shootdown across the runtime's threads, which a short tool notices.
+	Exiting bool
 }
 
 // Errorf prints a message in kmod's format: "insmod: ERROR: ...".
@@ -64,11 +68,22 @@ func find(name string) *Tool {
 }
 
 // Main runs gokmod with argv as os.Args: "gokmod TOOL ARGS", or "TOOL ARGS" when invoked
-// through a symlink named after the tool, as kmod's multi-call binary is.
+// through a symlink named after the tool, as kmod's multi-call binary is. Everything the
+// tool acquired is released when it returns, so it can run many times in one process.
 func Main(argv []string, stdout, stderr io.Writer, host *kmod.Host) int {
+	return run(argv, stdout, stderr, host, false)
+}
+
+// Exec is Main for a process that exits with the result right after: resources the
+// kernel reclaims at exit are left to it (see Env.Exiting).
+func Exec(argv []string, stdout, stderr io.Writer, host *kmod.Host) int {
+	return run(argv, stdout, stderr, host, true)
+}
+
+func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool) int {
 	base := filepath.Base(argv[0])
 	if t := find(base); t != nil {
-		return t.Run(&Env{Prog: base, Stdout: stdout, Stderr: stderr, Host: host}, argv[1:])
+		return t.Run(&Env{Prog: base, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting}, argv[1:])
 	}
 	if len(argv) < 2 {
 		usage(stderr)
@@ -88,7 +103,7 @@ func Main(argv []string, stdout, stderr io.Writer, host *kmod.Host) int {
 		usage(stderr)
 		return 1
 	}
-	return t.Run(&Env{Prog: t.Name, Stdout: stdout, Stderr: stderr, Host: host}, argv[2:])
+	return t.Run(&Env{Prog: t.Name, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting}, argv[2:])
 }
 
 func usage(w io.Writer) {

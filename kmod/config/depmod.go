@@ -72,14 +72,16 @@ func LoadDepmod(opts DepmodOptions) *DepmodConfig {
 			})
 		})
 	}
+	var buf []byte // the parser keeps no reference to a file's bytes
 	for _, f := range files {
-		data, err := fs.readFile(f.logical)
+		data, err := fs.readFile(f.logical, buf)
 		if err != nil {
 			// depmod logs "file parse FILE: STRERROR" and goes on.
 			c.Warnings = append(c.Warnings, &Warning{File: f.logical, Err: err,
 				Msg: fmt.Sprintf("file parse %s: %s", f.logical, strerror(err))})
 			continue
 		}
+		buf = data
 		c.Files = append(c.Files, f.logical)
 		c.parse(f.logical, data, opts.KernelRelease)
 	}
@@ -93,13 +95,14 @@ func LoadDepmod(opts DepmodOptions) *DepmodConfig {
 func (c *DepmodConfig) parse(file string, data []byte, kver string) {
 	r := lineReader{data: data}
 	for {
-		line, linenum, ok := r.next()
+		b, linenum, ok := r.nextBytes()
 		if !ok {
 			return
 		}
-		if line == "" || line[0] == '#' {
+		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
+		line := string(b)
 		t := tokenizer{s: line}
 		cmd, ok := t.next("\t ")
 		if !ok {

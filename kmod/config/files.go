@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -42,30 +41,32 @@ func (f fsys) real(logical string) string {
 	return logical
 }
 
-func (f fsys) readFile(logical string) ([]byte, error) { return os.ReadFile(f.real(logical)) }
+// readFile reads a file by its logical path, reusing buf's storage (see readFile).
+func (f fsys) readFile(logical string, buf []byte) ([]byte, error) {
+	return readFile(f.real(logical), buf)
+}
 
 // listConfigs adds the files of one configuration path: a regular file by its base
 // name, or the directory's entries that accept() keeps. Directories among them are
 // skipped with a warning from nested. A path that does not exist is skipped silently.
 func (f fsys) listConfigs(l *confList, path string, accept func(name string) bool, nested func(dir, name string)) bool {
-	st, err := os.Stat(f.real(path))
+	mode, err := statMode(f.real(path))
 	if err != nil {
 		return false
 	}
-	if !st.IsDir() {
+	if !isDirMode(mode) {
 		l.insert(baseName(path), path)
 		return true
 	}
-	entries, err := os.ReadDir(f.real(path))
+	names, err := readDirNames(f.real(path))
 	if err != nil {
 		return false
 	}
-	for _, e := range entries {
-		name := e.Name()
+	for _, name := range names {
 		if !accept(name) {
 			continue
 		}
-		if est, err := os.Stat(filepath.Join(f.real(path), name)); err == nil && est.IsDir() {
+		if emode, err := statMode(filepath.Join(f.real(path), name)); err == nil && isDirMode(emode) {
 			nested(path, name)
 			continue
 		}

@@ -14,20 +14,46 @@ type lineReader struct {
 	data    []byte
 	pos     int
 	linenum int
+	scratch []byte // joined lines, reused
 }
 
 // next returns the next logical line as C sees it (cut at a NUL) and its line number.
 func (r *lineReader) next() (string, int, bool) {
-	var buf []byte
+	b, n, ok := r.nextBytes()
+	return string(b), n, ok
+}
+
+// nextBytes is next without the copy: the line is valid until the following call.
+// Callers skip comments and blank lines before making strings of the rest.
+func (r *lineReader) nextBytes() ([]byte, int, bool) {
+	if r.pos < len(r.data) {
+		// Most lines hold no backslash: they are the bytes up to the newline.
+		rest := r.data[r.pos:]
+		seg := rest
+		nl := bytes.IndexByte(rest, '\n')
+		if nl >= 0 {
+			seg = rest[:nl]
+		}
+		if bytes.IndexByte(seg, '\\') < 0 {
+			r.pos += len(seg)
+			if nl >= 0 {
+				r.pos++
+			}
+			r.linenum++
+			return cut(seg), r.linenum, true
+		}
+	}
+	buf := r.scratch[:0]
+	defer func() { r.scratch = buf }()
 	n := 0
 	for {
 		if r.pos >= len(r.data) {
 			if len(buf) == 0 {
-				return "", r.linenum, false
+				return nil, r.linenum, false
 			}
 			n++
 			r.linenum += n
-			return cline(buf), r.linenum, true
+			return cut(buf), r.linenum, true
 		}
 		ch := r.data[r.pos]
 		r.pos++
@@ -35,7 +61,7 @@ func (r *lineReader) next() (string, int, bool) {
 		case '\n':
 			n++
 			r.linenum += n
-			return cline(buf), r.linenum, true
+			return cut(buf), r.linenum, true
 		case '\\':
 			if r.pos >= len(r.data) {
 				buf = append(buf, 0xff)
@@ -54,11 +80,12 @@ func (r *lineReader) next() (string, int, bool) {
 	}
 }
 
-func cline(b []byte) string {
+// cut ends a line at its first NUL, where C sees the string end.
+func cut(b []byte) []byte {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
+		return b[:i]
 	}
-	return string(b)
+	return b
 }
 
 // tokenizer is glibc's strtok_r over one line. An empty delimiter set (kmod passes

@@ -133,16 +133,18 @@ func Load(opts Options) (*Config, error) {
 			})
 		})
 	}
+	var buf []byte // the parsers keep no reference to a file's bytes
 	for _, f := range files {
-		data, err := fs.readFile(f.logical)
+		data, err := fs.readFile(f.logical, buf)
 		if err != nil {
 			continue // kmod opens and silently skips what it cannot read
 		}
+		buf = data
 		c.Files = append(c.Files, f.logical)
 		c.parse(f.logical, data, opts.Weakdep)
 	}
 	if !opts.NoKernelCmdline {
-		if data, err := fs.readFile("/proc/cmdline"); err == nil {
+		if data, err := fs.readFile("/proc/cmdline", buf); err == nil {
 			c.parseKcmdline(data)
 		}
 	}
@@ -153,13 +155,14 @@ func Load(opts Options) (*Config, error) {
 func (c *Config) parse(file string, data []byte, weakdep bool) {
 	r := lineReader{data: data}
 	for {
-		line, linenum, ok := r.next()
+		b, linenum, ok := r.nextBytes()
 		if !ok {
 			return
 		}
-		if line == "" || line[0] == '#' {
+		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
+		line := string(b)
 		t := tokenizer{s: line}
 		cmd, ok := t.next("\t ")
 		if !ok {

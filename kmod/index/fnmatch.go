@@ -13,7 +13,24 @@ package index
 // literal '['. Both strings end at their first NUL byte, as C strings do.
 func Fnmatch(pattern, name string) bool {
 	pattern, name = cstring(pattern), cstring(name)
+	if !hasMeta(pattern) {
+		// Without '*', '?', '[' or '\\' every byte matches only itself. Most patterns
+		// are plain module names (modules.softdep, options), and a probe tries each
+		// softdep pattern against every module of its list.
+		return pattern == name
+	}
 	return fnmatchAt(pattern, 0, name, 0, nil) == 0
+}
+
+// hasMeta reports whether p holds a byte fnmatch treats specially with flags 0.
+func hasMeta(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '*', '?', '[', '\\':
+			return true
+		}
+	}
+	return false
 }
 
 // cstring cuts s at its first NUL byte, where C would see the string end.

@@ -2,8 +2,10 @@ package modprobe
 
 import (
 	"errors"
+	"io/fs"
+	"iter"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -81,7 +83,7 @@ func (s *Session) ModuleFromPath(path string) (*Module, error) {
 		}
 		abs = cwd + "/" + path
 	}
-	if _, err := os.Stat(s.real(abs)); err != nil {
+	if _, err := stat(s.real(abs)); err != nil {
 		return nil, errnoOf(err)
 	}
 	name := config.PathToModname(path)
@@ -105,6 +107,12 @@ func (s *Session) ModuleFromPath(path string) (*Module, error) {
 }
 
 func errnoOf(err error) error {
+	// The common case, the file helpers' *fs.PathError, without errors.As's reflection.
+	if pe, ok := err.(*fs.PathError); ok {
+		if errno, ok := pe.Err.(unix.Errno); ok {
+			return errno
+		}
+	}
 	var errno unix.Errno
 	if errors.As(err, &errno) {
 		return errno
@@ -156,7 +164,7 @@ func (m *Module) parseDepline(line string) error {
 		m.path, m.hasPath = join(p), true
 	}
 	var deps []*Module
-	for _, tok := range strtok(rest, " \t") {
+	for tok := range strtok(rest) {
 		path := join(tok)
 		dep, err := m.s.ModuleFromPath(path)
 		if err != nil {
@@ -165,14 +173,31 @@ func (m *Module) parseDepline(line string) error {
 			m.depInit = false
 			return err
 		}
-		deps = append([]*Module{dep}, deps...)
+		deps = append(deps, dep)
 	}
+	slices.Reverse(deps) // libkmod prepends each dependency to its list
 	m.deps = deps
 	return nil
 }
 
-func strtok(s, delims string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(delims, r) })
+// strtok yields the tokens of s between spaces and tabs, as strtok_r(s, " \t") does.
+func strtok(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := 0; i < len(s); {
+			if s[i] == ' ' || s[i] == '\t' {
+				i++
+				continue
+			}
+			j := i
+			for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+				j++
+			}
+			if !yield(s[i:j]) {
+				return
+			}
+			i = j
+		}
+	}
 }
 
 // Dependencies is kmod_module_get_dependencies: the modules this one needs, from
@@ -294,10 +319,11 @@ func (m *Module) InitState() (InitState, error) {
 	if m.IsBuiltin() {
 		return StateBuiltin, nil
 	}
-	p := "/sys/module/" + m.name + "/initstate"
-	b, err := os.ReadFile(m.s.real(p))
+	dir := "/sys/module/" + m.name
+	p := dir + "/initstate"
+	b, err := readFile(m.s.real(p))
 	if err != nil {
-		if st, serr := os.Stat(m.s.real(filepath.Dir(p))); serr == nil && st.IsDir() {
+		if st, serr := stat(m.s.real(dir)); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return StateComing, nil
 		}
 		return 0, errnoOf(err)
