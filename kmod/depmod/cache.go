@@ -556,22 +556,38 @@ func decodeData(b []byte) (*modData, bool) {
 			md.info[i] = ko.KV{Key: d.str(), Value: d.str()}
 		}
 	}
-	for _, dst := range []*[]ko.KmodSymbol{&md.exports, &md.depSyms} {
-		n := d.count(10)
-		if n == 0 {
-			continue
+	if n := d.count(10); n > 0 {
+		md.exports = make([]ko.KmodSymbol, n)
+		for i := range md.exports {
+			md.exports[i] = ko.KmodSymbol{Name: d.str(), CRC: d.fixed64(), Bind: d.byte()}
 		}
-		syms := make([]ko.KmodSymbol, n)
-		for i := range syms {
-			syms[i] = ko.KmodSymbol{Name: d.str(), CRC: d.fixed64(), Bind: d.byte()}
-		}
-		*dst = syms
+	}
+	// The needed symbols — most of the data — stay encoded: loadDependencies walks
+	// them once. They are checked here, so that walk cannot fail.
+	n := d.count(10)
+	raw := d.b
+	for range n {
+		d.str()
+		d.fixed64()
+		d.byte()
 	}
 	if d.err || len(d.b) != 0 {
 		return nil, false
 	}
-	md.hasDepSym = len(md.depSyms) > 0
+	md.depRaw, md.nDepRaw = raw, n
+	md.hasDepSym = n > 0
 	return md, true
+}
+
+// eachDepSym calls f with each symbol a module needs, decoded or still encoded.
+func (md *modData) eachDepSym(f func(ko.KmodSymbol)) {
+	for _, s := range md.depSyms {
+		f(s)
+	}
+	d := decoder{b: md.depRaw}
+	for range md.nDepRaw {
+		f(ko.KmodSymbol{Name: d.str(), CRC: d.fixed64(), Bind: d.byte()})
+	}
 }
 
 func appendStr(b []byte, s string) []byte {

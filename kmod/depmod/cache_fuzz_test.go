@@ -29,8 +29,17 @@ func FuzzCache(f *testing.F) {
 			return
 		}
 		for _, e := range c.entries {
-			if md, ok := decodeData(e.body); ok && md.hasDepSym != (len(md.depSyms) > 0) {
+			md, ok := decodeData(e.body)
+			if !ok {
+				continue
+			}
+			if md.hasDepSym != (md.nDepRaw > 0) {
 				t.Fatal("hasDepSym inconsistent")
+			}
+			n := 0
+			md.eachDepSym(func(ko.KmodSymbol) { n++ })
+			if n != md.nDepRaw {
+				t.Fatalf("eachDepSym gave %d symbols, want %d", n, md.nDepRaw)
 			}
 		}
 	})

@@ -181,28 +181,28 @@ func (d *depmod) loadDependencies(checkSymvers, printUnknown bool) {
 		if !m.data.hasDepSym {
 			continue
 		}
-		for _, ds := range m.data.depSyms {
+		m.data.eachDepSym(func(ds ko.KmodSymbol) {
 			sym := d.findSymbol(ds.Name)
 			weak := ds.Bind == ko.BindWeak
 			if sym == nil {
 				if printUnknown && !weak {
 					d.log.warn("%s needs unknown symbol %s\n", m.path, ds.Name)
 				}
-				continue
+				return
 			}
 			if checkSymvers && sym.crc != ds.CRC && !weak && printUnknown {
 				d.log.warn("%s disagrees about version of symbol %s\n", m.path, ds.Name)
 			}
 			if sym.owner == nil || slices.Contains(m.deps, sym.owner) {
-				continue
+				return
 			}
 			m.deps = append(m.deps, sym.owner)
 			sym.owner.users++
 			if show {
 				writeString(d.stdout, m.path+" needs \""+sym.name+"\": "+sym.owner.path+"\n")
 			}
-		}
-		m.data.depSyms = nil
+		})
+		m.data.depSyms, m.data.depRaw = nil, nil
 	}
 }
 
