@@ -21,7 +21,9 @@ func (f *File) ModInfoStrings() []string {
 // ModInfoStrings), for callers that read .modinfo without a File.
 func ElfStrings(b []byte) []string { return elfStrings(b) }
 
-// elfStrings is kmod_elf_get_strings on a section's bytes.
+// elfStrings is kmod_elf_get_strings on a section's bytes. It copies the
+// section once and slices the strings out of that copy, rather than one
+// allocation per string: modinfo over a whole tree makes tens of thousands.
 func elfStrings(b []byte) []string {
 	for len(b) > 1 && b[0] == 0 {
 		b = b[1:]
@@ -29,20 +31,41 @@ func elfStrings(b []byte) []string {
 	if len(b) <= 1 {
 		return nil
 	}
-	var out []string
-	for i := 0; i < len(b); {
-		if b[i] == 0 {
-			i++
+	s := string(b)
+	out := make([]string, 0, countStrings(s))
+	for len(s) > 0 {
+		if s[0] == 0 {
+			s = s[1:]
 			continue
 		}
-		j := i
-		for j < len(b) && b[j] != 0 {
-			j++
+		j := strings.IndexByte(s, 0)
+		if j < 0 {
+			j = len(s)
 		}
-		out = append(out, string(b[i:j]))
-		i = j
+		out = append(out, s[:j])
+		s = s[j:]
 	}
 	return out
+}
+
+// countStrings counts the NUL-separated non-empty strings in s, to size
+// elfStrings' result exactly (no regrowth, and no allocation beyond what
+// the section really holds).
+func countStrings(s string) int {
+	n := 0
+	for len(s) > 0 {
+		if s[0] == 0 {
+			s = s[1:]
+			continue
+		}
+		n++
+		j := strings.IndexByte(s, 0)
+		if j < 0 {
+			break
+		}
+		s = s[j:]
+	}
+	return n
 }
 
 // ModInfo returns the .modinfo key=value pairs in file order, repeated keys

@@ -2,6 +2,7 @@ package ko
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,16 +72,23 @@ type trailer struct {
 // checks are the union of kmod's kmod_module_signature_info and the
 // kernel's mod_check_sig, so that a trailer accepted here is shown by
 // modinfo and at least well-formed for the kernel.
-func parseTrailer(data []byte) (*trailer, error) {
-	if len(data) < len(SignatureMagic) || string(data[len(data)-len(SignatureMagic):]) != SignatureMagic {
+func parseTrailer(data []byte) (*trailer, error) { return parseTrailerAt(data, 0) }
+
+// parseTrailerAt is parseTrailer for a reader that holds only the end of the
+// file: tail is the file from offset base to its end. The offsets in the
+// result are from the start of the file. The caller must hold at least the
+// last len(SignatureMagic)+sigInfoSize bytes (or the whole file, if shorter).
+func parseTrailerAt(tail []byte, base int) (*trailer, error) {
+	n := base + len(tail) // the file's length
+	if n < len(SignatureMagic) || string(tail[len(tail)-len(SignatureMagic):]) != SignatureMagic {
 		return nil, nil
 	}
-	size := len(data) - len(SignatureMagic)
+	size := n - len(SignatureMagic)
 	if size < sigInfoSize {
 		return nil, errnoErr("", unix.EBADMSG, "signature trailer truncated: %d bytes before the magic, struct module_signature needs %d", size, sigInfoSize)
 	}
 	size -= sigInfoSize
-	ms := data[size : size+sigInfoSize]
+	ms := tail[size-base : size-base+sigInfoSize]
 	t := &trailer{
 		algo: ms[0], hash: ms[1], idType: ms[2], signerLen: ms[3], keyIDLen: ms[4],
 		pad:    [3]byte{ms[5], ms[6], ms[7]},
@@ -109,31 +117,42 @@ func (f *File) Signed() bool { return f.trailer != nil }
 // Where kmod silently shows no signature (unknown algo/hash/id_type, bad
 // DER), this returns an EBADMSG *FormatError; a modinfo clone should then
 // print no sig_* lines.
-func (f *File) Signature() (*Signature, error) {
-	t, err := parseTrailer(f.data)
+func (f *File) Signature() (*Signature, error) { return signatureAt(f.Name, f.data, 0) }
+
+// signatureAt is Signature for a file of which tail holds the bytes from
+// base to the end; name is for errors. A well-formed trailer's signature
+// data (from the end of the module image on) must lie inside tail, which
+// the callers guarantee (Parse's File holds everything; a Partial's tail
+// starts before the section table, which the image contains).
+func signatureAt(name string, tail []byte, base int) (*Signature, error) {
+	t, err := parseTrailerAt(tail, base)
 	if err != nil {
-		err.(*FormatError).Path = f.Name
+		err.(*FormatError).Path = name
 		return nil, err
 	}
 	if t == nil {
 		return nil, nil
 	}
-	if int(t.algo) >= len(pkeyAlgo) || int(t.hash) >= len(pkeyHashAlgo) || int(t.idType) >= len(pkeyIDType) {
-		return nil, errnoErr(f.Name, unix.EBADMSG, "signature trailer has unknown algo %d, hash %d or id_type %d", t.algo, t.hash, t.idType)
+	if t.imageLen < base {
+		return nil, errnoErr(name, unix.EBADMSG, "signature data at %d starts before the %d bytes read", t.imageLen, base)
 	}
+	if int(t.algo) >= len(pkeyAlgo) || int(t.hash) >= len(pkeyHashAlgo) || int(t.idType) >= len(pkeyIDType) {
+		return nil, errnoErr(name, unix.EBADMSG, "signature trailer has unknown algo %d, hash %d or id_type %d", t.algo, t.hash, t.idType)
+	}
+	sigOff := t.sigOff - base
 	s := &Signature{
 		Algo: t.algo, Hash: t.hash, IDType: t.idType,
 		SignerLen: t.signerLen, KeyIDLen: t.keyIDLen, Pad: t.pad, SigLen: t.sigLen,
-		Raw:      f.data[t.sigOff : t.sigOff+int(t.sigLen)],
+		Raw:      tail[sigOff : sigOff+int(t.sigLen)],
 		ImageLen: t.imageLen,
 		ID:       pkeyIDType[t.idType],
 	}
 	if t.idType != IDPKCS7 {
 		// fill_default: [signer][key id][signature] precede the struct.
-		p := t.imageLen
-		s.Signer = string(f.data[p : p+int(t.signerLen)])
+		p := t.imageLen - base
+		s.Signer = string(tail[p : p+int(t.signerLen)])
 		p += int(t.signerLen)
-		s.KeyID = f.data[p : p+int(t.keyIDLen)]
+		s.KeyID = tail[p : p+int(t.keyIDLen)]
 		s.Sig = s.Raw
 		s.Algorithm = pkeyAlgo[t.algo]
 		s.HashAlgo = pkeyHashAlgo[t.hash]
@@ -141,7 +160,7 @@ func (f *File) Signature() (*Signature, error) {
 	}
 	p, err := parsePKCS7(s.Raw)
 	if err != nil {
-		return nil, &FormatError{Path: f.Name, Msg: "PKCS#7 signature: " + err.Error(), Errno: unix.EBADMSG, Err: err}
+		return nil, &FormatError{Path: name, Msg: "PKCS#7 signature: " + err.Error(), Errno: unix.EBADMSG, Err: err}
 	}
 	s.Signer, s.KeyID, s.HashAlgo, s.Sig = p.signer, p.serial, p.hashAlgo, p.sig
 	return s, nil
@@ -152,15 +171,27 @@ func (f *File) Signature() (*Signature, error) {
 // and two tabs after every 20 bytes.
 func KmodHex(b []byte) string {
 	const hexdig = "0123456789ABCDEF"
-	out := make([]byte, 0, len(b)*3+len(b)/20*3)
+	if len(b) == 0 {
+		return ""
+	}
+	// Sized exactly and filled by index, with a countdown instead of a
+	// division per byte: modinfo formats two of these per signed module.
+	n := len(b)*3 - 1 + (len(b)-1)/20*3
+	out := make([]byte, n)
+	p, k := 0, 20
 	for i, c := range b {
-		out = append(out, hexdig[c>>4], hexdig[c&15])
-		if i < len(b)-1 {
-			out = append(out, ':')
-			if (i+1)%20 == 0 {
-				out = append(out, '\n', '\t', '\t')
-			}
+		out[p], out[p+1] = hexdig[c>>4], hexdig[c&15]
+		p += 2
+		if i == len(b)-1 {
+			break
+		}
+		out[p] = ':'
+		p++
+		if k--; k == 0 {
+			out[p], out[p+1], out[p+2] = '\n', '\t', '\t'
+			p += 3
+			k = 20
 		}
 	}
-	return string(out)
+	return unsafe.String(&out[0], len(out))
 }
