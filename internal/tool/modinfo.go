@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -41,51 +43,112 @@ type modinfoOpts struct {
 	sep   byte
 	json  bool
 	w     *bufio.Writer
-	pre   []*prefetched // by argument: file arguments read ahead on every core
+	pre   []*prefetched // by argument: arguments examined (and module files read) ahead
 	cur   int           // the argument being printed
+	cwd   func() string // the working directory, asked once per run
+	slots chan struct{} // bounds how far the workers run ahead of the printing
+	free  chan []byte   // printed reports' buffers, for the workers to reuse
 }
 
-// prefetched is moduleInfo's answer for a file argument, computed ahead.
+// prefetched is what a worker found for an argument ahead of its printing.
 type prefetched struct {
-	kvs  []ko.KV
-	warn string
-	err  error
-	wait chan struct{}
+	isFile bool       // the argument names a module file (isModuleFilename)
+	rep    infoReport // for a file: what modinfoDo prints for it
+	wait   chan struct{}
 }
 
-// prefetchInfo reads the module files among args on every core while the arguments are
-// printed in order; kmod reads them one by one.
-func prefetchInfo(tree *kmod.Tree, args []string, byName bool) []*prefetched {
+// prefetchWindow is how many arguments the workers may examine ahead of the one being
+// printed: enough to keep every core busy, few enough that the reports in flight stay
+// small and their memory is reused rather than the heap growing (fresh pages cost a
+// fault and a clearing each, which over a whole tree was a fifth of the run).
+const prefetchWindow = 64
+
+// prefetchInfo examines the arguments on every core while they are printed in order
+// (kmod reads them one by one): whether each names a module file, and for a file its
+// whole report, formatted. byName arguments are names only, left to the printing loop.
+func prefetchInfo(e *Env, o *modinfoOpts, tree *kmod.Tree, args []string, byName bool) []*prefetched {
 	pre := make([]*prefetched, len(args))
 	if byName {
 		return pre
 	}
-	done := make([]chan struct{}, len(args))
-	idx := make(chan int, len(args))
-	for i, a := range args {
-		if isModuleFilename(a) {
-			pre[i] = &prefetched{}
-			done[i] = make(chan struct{})
-			idx <- i
-		}
-	}
-	close(idx)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		go func() {
-			for i := range idx {
-				m := kmod.Module{Name: kmod.NameFromPath(args[i]), Path: absCwd(args[i])}
-				pre[i].kvs, pre[i].warn, pre[i].err = moduleInfoWarn(tree, m)
-				close(done[i])
-			}
-		}()
-	}
-	// Callers wait per argument: wrap each result so reading it blocks until ready.
 	for i := range pre {
-		if pre[i] != nil {
-			pre[i].wait = done[i]
+		pre[i] = &prefetched{wait: make(chan struct{})}
+	}
+	o.slots = make(chan struct{}, prefetchWindow)
+	o.free = make(chan []byte, prefetchWindow)
+	var next atomic.Int64
+	work := func() {
+		var r ko.PartialReader // one per worker: its buffers are reused file after file
+		for {
+			o.slots <- struct{}{} // released once the argument is printed
+			i := int(next.Add(1) - 1)
+			if i >= len(args) {
+				<-o.slots
+				return
+			}
+			p := pre[i]
+			fd, size, isFile := openModuleFile(args[i])
+			if p.isFile = isFile; isFile {
+				m := kmod.Module{Name: kmod.NameFromPath(args[i]), Path: o.abs(args[i])}
+				select {
+				case b := <-o.free:
+					p.rep.out = b[:0]
+				default:
+				}
+				var kvs []ko.KV
+				var warn string
+				var err error
+				ok := o.field == "filename" // printed without reading the file, as kmod does
+				if !ok && fd >= 0 {
+					kvs, warn, ok = partialInfo(&r, fd, size, m.Path)
+				}
+				if !ok {
+					kvs, warn, err = moduleInfoWarn(nil, tree, m)
+				}
+				e.modinfoReport(&p.rep, o, m, kvs, warn, err)
+			}
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			close(p.wait)
 		}
+	}
+	if len(args) == 1 {
+		// The common `modinfo NAME`: a goroutine would only cost a thread's start-up.
+		work()
+		return pre
+	}
+	for range min(runtime.GOMAXPROCS(0), len(args)) {
+		go work()
 	}
 	return pre
+}
+
+// donePrefetched releases argument i's slot and its report's buffer once printed.
+func (o *modinfoOpts) donePrefetched(i int) {
+	p := o.pre[i]
+	if p == nil {
+		return
+	}
+	if p.rep.out != nil {
+		select {
+		case o.free <- p.rep.out:
+		default:
+		}
+	}
+	o.pre[i] = nil
+	<-o.slots
+}
+
+// abs is absCwd with the working directory asked once per run rather than per file.
+func (o *modinfoOpts) abs(p string) string {
+	if strings.HasPrefix(p, "/") || o.cwd == nil {
+		return absCwd(p)
+	}
+	if wd := o.cwd(); wd != "" {
+		return wd + "/" + p
+	}
+	return p
 }
 
 // modinfo prints module information as kmod 30's modinfo, byte for byte.
@@ -130,33 +193,50 @@ func modinfo(e *Env, args []string) int {
 		e.Errorf("missing module or filename.\n")
 		return 1
 	}
-	dir := e.Host.ModulesDir()
+	var dir string
 	if rootSet || kverSet {
 		if !kverSet {
 			kver = e.Host.KernelRelease()
 		}
-		dir = root + "/lib/modules/" + kver
+		dir = absCwd(root + "/lib/modules/" + kver) // kmod_new makes it absolute
+	} else {
+		dir = e.Host.ModulesDir() // only now: it reads /proc/sys/kernel/osrelease
 	}
 	tree := kmod.NewTree(dir, nil) // modinfo reads no modprobe.d, as kmod's passes no config
-	defer tree.Close()
+	if !e.Exiting {
+		defer tree.Close() // else the exit unmaps the indexes, without a TLB shootdown each
+	}
 	o.w = newStdout(e.Stdout)
 	defer o.w.Flush()
 	if o.json {
 		return modinfoJSON(e, o, tree, names, byName)
 	}
 	failed := false
-	o.pre = prefetchInfo(tree, names, byName)
+	o.cwd = sync.OnceValue(func() string {
+		wd, err := os.Getwd()
+		if err != nil {
+			return ""
+		}
+		return wd
+	})
+	o.pre = prefetchInfo(e, o, tree, names, byName)
 	for i, name := range names {
 		var err error
 		o.cur = i
+		isFile := false
+		if p := o.pre[i]; p != nil {
+			<-p.wait
+			isFile = p.isFile
+		}
 		switch {
 		case byName:
 			err = e.modinfoName(o, tree, name)
-		case o.pre[i] != nil:
+		case isFile:
 			err = e.modinfoPath(o, tree, name)
 		default:
 			err = e.modinfoAlias(o, tree, name)
 		}
+		o.donePrefetched(i)
 		if err != nil {
 			failed = true
 		}
@@ -169,11 +249,22 @@ func modinfo(e *Env, args []string) int {
 
 // isModuleFilename: a regular file whose name ends in a module extension. kmod 30 as
 // Debian builds it knows .ko, .ko.xz and .ko.zst; gokmod also reads .ko.gz.
+// The name is checked first: a module name or alias then costs no stat.
 func isModuleFilename(name string) bool {
-	st, err := os.Stat(name)
-	if err != nil || !st.Mode().IsRegular() {
+	if !hasModuleSuffix(name) {
 		return false
 	}
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(name, &st)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
+	}
+}
+
+func hasModuleSuffix(name string) bool {
 	for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
 		if strings.HasSuffix(name, ext) {
 			return true
@@ -182,8 +273,29 @@ func isModuleFilename(name string) bool {
 	return false
 }
 
+// openModuleFile is isModuleFilename that also opens the file, for the workers that read
+// it next: one path walk (open, then fstat) instead of two (stat, then open), which over
+// a whole tree is a tenth of the run. fd is -1 when the answer came from a stat instead
+// (the file exists but cannot be opened: kmod then reports the open's error).
+// O_NONBLOCK keeps a FIFO named like a module from blocking the open.
+func openModuleFile(name string) (fd int, size int64, isFile bool) {
+	if !hasModuleSuffix(name) {
+		return -1, 0, false
+	}
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return -1, 0, isModuleFilename(name)
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, 0, false
+	}
+	return fd, st.Size, true
+}
+
 func (e *Env) modinfoPath(o *modinfoOpts, tree *kmod.Tree, path string) error {
-	m := kmod.Module{Name: kmod.NameFromPath(path), Path: absCwd(path)}
+	m := kmod.Module{Name: kmod.NameFromPath(path), Path: o.abs(path)}
 	return e.modinfoDo(o, tree, m)
 }
 
@@ -231,22 +343,29 @@ func absCwd(p string) string {
 // modInfo is what kmod_module_get_info gathers: the .modinfo strings (or the built-in
 // modinfo), then the signature fields.
 func moduleInfo(tree *kmod.Tree, m kmod.Module) ([]ko.KV, error) {
-	kvs, _, err := moduleInfoWarn(tree, m)
+	var r ko.PartialReader
+	kvs, _, err := moduleInfoWarn(&r, tree, m)
 	return kvs, err
 }
 
 // moduleInfoWarn is moduleInfo plus a warning kmod does not give: a signature trailer
-// that is there but malformed (kmod silently shows no signature).
-func moduleInfoWarn(tree *kmod.Tree, m kmod.Module) ([]ko.KV, string, error) {
+// that is there but malformed (kmod silently shows no signature). r, if not nil, is the
+// caller's reader for the fast path (partialInfo); the full reader handles the rest.
+func moduleInfoWarn(r *ko.PartialReader, tree *kmod.Tree, m kmod.Module) ([]ko.KV, string, error) {
 	if m.Builtin || (m.Path == "" && tree.IsBuiltin(m.Name)) {
 		strs, err := tree.BuiltinModinfo(m.Name)
 		if err != nil {
 			return nil, "", err
 		}
-		return splitKV(strs), "", nil
+		return splitKV(strs, 0), "", nil
 	}
 	if m.Path == "" {
 		return nil, "", unix.ENOENT
+	}
+	if r != nil {
+		if kvs, warn, ok := partialPath(r, m.Path); ok {
+			return kvs, warn, nil
+		}
 	}
 	f, err := ko.OpenMapped(m.Path)
 	if err != nil {
@@ -258,9 +377,15 @@ func moduleInfoWarn(tree *kmod.Tree, m kmod.Module) ([]ko.KV, string, error) {
 	if f.Section(".modinfo") == nil {
 		return nil, "", unix.ENOENT
 	}
-	kvs := splitKV(f.ModInfoStrings())
-	warn := ""
-	if sig, err := f.Signature(); err != nil {
+	kvs, warn := infoKVs(f.ModInfoStrings(), f.Signature)
+	return kvs, warn, nil
+}
+
+// infoKVs is kmod_module_get_info's list: the .modinfo strings, then the signature's
+// fields; warn tells of a malformed signature.
+func infoKVs(strs []string, signature func() (*ko.Signature, error)) (kvs []ko.KV, warn string) {
+	kvs = splitKV(strs, 5)
+	if sig, err := signature(); err != nil {
 		warn = fmt.Sprintf("no signature shown: %v", err)
 	} else if sig != nil {
 		kvs = append(kvs,
@@ -270,13 +395,43 @@ func moduleInfoWarn(tree *kmod.Tree, m kmod.Module) ([]ko.KV, string, error) {
 			ko.KV{Key: "sig_hashalgo", Value: sig.HashAlgo},
 			ko.KV{Key: "signature", Value: ko.KmodHex(sig.Sig)})
 	}
-	return kvs, warn, nil
+	return kvs, warn
+}
+
+// partialPath is moduleInfoWarn's fast path for a plain .ko named by path (found by
+// name or alias): partialInfo on the opened file.
+func partialPath(r *ko.PartialReader, path string) (kvs []ko.KV, warn string, ok bool) {
+	if !strings.HasSuffix(path, ".ko") {
+		return nil, "", false // compressed: the full reader decompresses
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", false
+	}
+	defer unix.Close(fd)
+	return partialInfo(r, fd, -1, path)
+}
+
+// partialInfo reads a module's info from fd (size bytes, or -1 if unknown) reading only
+// the ELF header, the file's end (section table, names, signature) and .modinfo, with
+// r's reused buffers (ko.PartialReader). ok=false leaves the file to the full reader,
+// whose errors are the ones kmod's output needs (compressed files go there too).
+func partialInfo(r *ko.PartialReader, fd int, size int64, path string) (kvs []ko.KV, warn string, ok bool) {
+	p, ok := r.ReadFd(fd, size, path, ".modinfo")
+	if !ok || !p.Sections[0].Found {
+		return nil, "", false
+	}
+	// Everything kept is copied out of r's buffers: the strings by ElfStrings, the
+	// signature's fields by string conversions and KmodHex.
+	kvs, warn = infoKVs(ko.ElfStrings(p.Sections[0].Data), p.Signature)
+	return kvs, warn, true
 }
 
 // splitKV splits "key=value" strings; a string without '=' is a key with itself as value
 // (kmod_module_get_info's quirk).
-func splitKV(strs []string) []ko.KV {
-	kvs := make([]ko.KV, 0, len(strs))
+// extra is room for entries the caller appends.
+func splitKV(strs []string, extra int) []ko.KV {
+	kvs := make([]ko.KV, 0, len(strs)+extra)
 	for _, s := range strs {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
@@ -289,103 +444,182 @@ func splitKV(strs []string) []ko.KV {
 
 // prefetchedFor returns the read-ahead result for the current file argument.
 func (o *modinfoOpts) prefetchedFor(m kmod.Module) *prefetched {
-	if o.pre == nil || o.cur >= len(o.pre) || o.pre[o.cur] == nil || m.Path == "" {
+	if o.pre == nil || o.cur >= len(o.pre) || o.pre[o.cur] == nil || !o.pre[o.cur].isFile || m.Path == "" {
 		return nil
 	}
 	return o.pre[o.cur]
 }
 
-// modinfoDo mirrors kmod 30's modinfo_do.
+// modinfoDo mirrors kmod 30's modinfo_do: it prints m's report, from the workers if they
+// made it ahead, else made now.
 func (e *Env) modinfoDo(o *modinfoOpts, tree *kmod.Tree, m kmod.Module) error {
-	w, sep := o.w, o.sep
+	if p := o.prefetchedFor(m); p != nil {
+		<-p.wait
+		return e.writeReport(o, &p.rep)
+	}
+	var r ko.PartialReader
+	// The report is made in the stdout buffer's free space, so that writing it out is
+	// no copy (bufio.Writer.AvailableBuffer); a bigger report simply grows elsewhere.
+	rep := infoReport{out: o.w.AvailableBuffer()}
+	if o.field != "filename" { // kmod prints the name without reading the file
+		kvs, warn, err := moduleInfoWarn(&r, tree, m)
+		e.modinfoReport(&rep, o, m, kvs, warn, err)
+	} else {
+		e.modinfoReport(&rep, o, m, nil, "", nil)
+	}
+	return e.writeReport(o, &rep)
+}
+
+// infoReport is what modinfo_do prints for one module, collected so that a worker can
+// make it ahead of the printing: the bytes for stdout, and the messages for stderr with
+// where in those bytes each one came, so that writing the report out interleaves the
+// two streams just as printing directly would.
+type infoReport struct {
+	out  []byte
+	errs []reportMsg
+	err  error // the module failed: modinfo exits with 1
+}
+
+// reportMsg is a stderr message, to be written after out[:at].
+type reportMsg struct {
+	at  int
+	msg string
+}
+
+func (r *infoReport) str(s string) { r.out = append(r.out, s...) }
+func (r *infoReport) byte(c byte)  { r.out = append(r.out, c) }
+
+// pad writes n spaces (none if n <= 0): printf's %-Ns padding.
+func (r *infoReport) pad(n int) {
+	for ; n > 0; n-- {
+		r.out = append(r.out, ' ')
+	}
+}
+
+// stderr queues a message for stderr at this point of the report.
+func (r *infoReport) stderr(msg string) { r.errs = append(r.errs, reportMsg{len(r.out), msg}) }
+
+// writeReport prints a report: stdout through o.w, stderr at once, in order.
+func (e *Env) writeReport(o *modinfoOpts, r *infoReport) error {
+	at := 0
+	for _, m := range r.errs {
+		o.w.Write(r.out[at:m.at])
+		at = m.at
+		io.WriteString(e.Stderr, m.msg)
+	}
+	o.w.Write(r.out[at:])
+	return r.err
+}
+
+// modinfoReport makes kmod's modinfo_do output for m from its info (kvs, or the error
+// reading it, and a warning) into rep. Written piece by piece rather than with fmt:
+// over a whole tree these lines are a good part of the run.
+func (e *Env) modinfoReport(rep *infoReport, o *modinfoOpts, m kmod.Module, kvs []ko.KV, warn string, err error) {
+	sep := o.sep
 	filename := m.Path
 	builtin := filename == ""
 	if builtin {
 		if o.field == "" {
-			fmt.Fprintf(w, "%-16s%s%c", "name:", m.Name, sep)
+			rep.str("name:")
+			rep.pad(16 - len("name:"))
+			rep.str(m.Name)
+			rep.byte(sep)
 		} else if o.field == "name" {
-			fmt.Fprintf(w, "%s%c", m.Name, sep)
+			rep.str(m.Name)
+			rep.byte(sep)
 		}
 		filename = "(builtin)"
 	}
 	if o.field == "filename" {
-		fmt.Fprintf(w, "%s%c", filename, sep)
-		return nil
+		rep.str(filename)
+		rep.byte(sep)
+		return
 	} else if o.field == "" {
-		fmt.Fprintf(w, "%-16s%s%c", "filename:", filename, sep)
-	}
-	var kvs []ko.KV
-	var warn string
-	var err error
-	if p := o.prefetchedFor(m); p != nil {
-		<-p.wait
-		kvs, warn, err = p.kvs, p.warn, p.err
-	} else {
-		kvs, warn, err = moduleInfoWarn(tree, m)
+		rep.str("filename:       ")
+		rep.str(filename)
+		rep.byte(sep)
 	}
 	if warn != "" {
-		fmt.Fprintf(e.Stderr, "%s: WARNING: %s\n", e.Prog, warn)
+		rep.stderr(fmt.Sprintf("%s: WARNING: %s\n", e.Prog, warn))
 	}
 	if err != nil {
 		if builtin && errors.Is(err, os.ErrNotExist) {
-			return nil // an old kernel without modules.builtin.modinfo
+			return // an old kernel without modules.builtin.modinfo
 		}
-		e.Errorf("could not get modinfo from '%s': %s\n", m.Name, kmodErrText(err))
+		rep.err = err
+		rep.stderr(fmt.Sprintf("%s: ERROR: could not get modinfo from '%s': %s\n", e.Prog, m.Name, kmodErrText(err)))
 		if detail := formatDetail(err); detail != "" {
-			fmt.Fprintf(e.Stderr, "%s: %s\n", e.Prog, detail)
+			rep.stderr(fmt.Sprintf("%s: %s\n", e.Prog, detail))
 		}
-		return err
+		return
 	}
 	if o.field == "parm" {
 		for _, p := range params(kvs) {
+			rep.str(p.name)
 			switch {
 			case !p.hasDesc:
-				fmt.Fprintf(w, "%s: (%s)%c", p.name, p.typ, sep)
+				rep.str(": (")
+				rep.str(p.typ)
+				rep.byte(')')
 			case p.hasType:
-				fmt.Fprintf(w, "%s:%s (%s)%c", p.name, p.desc, p.typ, sep)
+				rep.byte(':')
+				rep.str(p.desc)
+				rep.str(" (")
+				rep.str(p.typ)
+				rep.byte(')')
 			default:
-				fmt.Fprintf(w, "%s:%s%c", p.name, p.desc, sep)
+				rep.byte(':')
+				rep.str(p.desc)
 			}
+			rep.byte(sep)
 		}
-		return nil
+		return
 	}
 	for _, kv := range kvs {
 		if o.field != "" {
 			if kv.Key == o.field {
-				fmt.Fprintf(w, "%s%c", kv.Value, sep)
+				rep.str(kv.Value)
+				rep.byte(sep)
 			}
 			continue
 		}
 		if kv.Key == "parm" || kv.Key == "parmtype" {
 			if !strings.Contains(kv.Value, ":") {
-				e.Errorf("Found invalid \"%s=%s\": missing ':'\n", kv.Key, kv.Value)
+				rep.stderr(fmt.Sprintf("%s: ERROR: Found invalid \"%s=%s\": missing ':'\n", e.Prog, kv.Key, kv.Value))
 			}
 			continue
 		}
+		rep.str(kv.Key)
 		if sep == 0 {
-			fmt.Fprintf(w, "%s=%s%c", kv.Key, kv.Value, sep)
-			continue
+			rep.byte('=')
+		} else {
+			rep.byte(':')
+			rep.pad(15 - len(kv.Key))
 		}
-		pad := 15 - len(kv.Key)
-		if pad < 0 {
-			pad = 0
-		}
-		fmt.Fprintf(w, "%s:%s%s%c", kv.Key, strings.Repeat(" ", pad), kv.Value, sep)
+		rep.str(kv.Value)
+		rep.byte(sep)
 	}
 	if o.field != "" {
-		return nil
+		return
 	}
 	for _, p := range params(kvs) {
+		rep.str("parm:")
+		rep.pad(16 - len("parm:"))
+		rep.str(p.name)
+		rep.byte(':')
 		switch {
 		case !p.hasDesc:
-			fmt.Fprintf(w, "%-16s%s:%s%c", "parm:", p.name, p.typ, sep)
+			rep.str(p.typ)
 		case p.hasType:
-			fmt.Fprintf(w, "%-16s%s:%s (%s)%c", "parm:", p.name, p.desc, p.typ, sep)
+			rep.str(p.desc)
+			rep.str(" (")
+			rep.str(p.typ)
+			rep.byte(')')
 		default:
-			fmt.Fprintf(w, "%-16s%s:%s%c", "parm:", p.name, p.desc, sep)
+			rep.str(p.desc)
 		}
+		rep.byte(sep)
 	}
-	return nil
 }
 
 type param struct {
