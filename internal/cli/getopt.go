@@ -34,12 +34,6 @@ func (o Option) name() string {
 // stopAtFirst is set, parsing stops at the first operand (as insmod needs, so that module
 // parameters are never taken for options).
 func Getopt(args []string, opts []Option, stopAtFirst bool) (parsed []Parsed, operands []string, err error) {
-	byShort := map[byte]Option{}
-	for _, o := range opts {
-		if o.Short != 0 {
-			byShort[o.Short] = o
-		}
-	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -63,7 +57,7 @@ func Getopt(args []string, opts []Option, stopAtFirst bool) (parsed []Parsed, op
 			parsed = append(parsed, Parsed{o.name(), val})
 		case len(a) > 1 && a[0] == '-':
 			for j := 1; j < len(a); j++ {
-				o, ok := byShort[a[j]]
+				o, ok := findShort(opts, a[j])
 				if !ok {
 					return nil, nil, fmt.Errorf("invalid option -- '%c'", a[j])
 				}
@@ -90,6 +84,18 @@ func Getopt(args []string, opts []Option, stopAtFirst bool) (parsed []Parsed, op
 		}
 	}
 	return parsed, operands, nil
+}
+
+// findShort finds a short option; the last with that letter wins, as a map built from
+// the list would have it. A linear search: a tool has a few dozen options and a command
+// line a few letters, and a map would be built on every run.
+func findShort(opts []Option, c byte) (Option, bool) {
+	for i := len(opts) - 1; i >= 0; i-- {
+		if opts[i].Short == c && c != 0 {
+			return opts[i], true
+		}
+	}
+	return Option{}, false
 }
 
 // findLong accepts an unambiguous prefix of a long option, as getopt_long does.

@@ -78,7 +78,17 @@ const (
 	logInfo    = 6
 )
 
-var prioName = map[int]string{logCrit: "FATAL", logErr: "ERROR", logWarning: "WARNING", 5: "NOTICE", logInfo: "INFO", 7: "DEBUG"}
+// prioNames are tools/log.c's prio_to_str, indexed by priority. An array, not a map: a
+// map literal is built at every start-up of every tool.
+var prioNames = [...]string{logCrit: "FATAL", logErr: "ERROR", logWarning: "WARNING", 5: "NOTICE", logInfo: "INFO", 7: "DEBUG"}
+
+// prioName is a priority's name, "" for one that has none.
+func prioName(prio int) string {
+	if prio < 0 || prio >= len(prioNames) {
+		return ""
+	}
+	return prioNames[prio]
+}
 
 // errFatal ends modprobe the way kmod's log_printf does after a FATAL message: exit 1.
 var errFatal = errors.New("fatal")
@@ -110,7 +120,7 @@ func (p *mp) logf(prio int, format string, args ...any) error {
 	if prio > p.verbose {
 		return nil
 	}
-	fmt.Fprintf(p.e.Stderr, "%s: %s: "+format, append([]any{p.e.Prog, prioName[prio]}, args...)...)
+	fmt.Fprintf(p.e.Stderr, "%s: %s: "+format, append([]any{p.e.Prog, prioName(prio)}, args...)...)
 	if prio <= logCrit {
 		return errFatal
 	}
@@ -124,7 +134,9 @@ func (p *mp) LOG(format string, args ...any) error { return p.logf(p.logPrio, fo
 func modprobeTool(e *Env, args []string) int {
 	// The options below extend $MODPROBE_OPTIONS for the commands modprobe runs; when the
 	// tool runs in-process (tests, the library's callers) the caller's value comes back.
-	if old, ok := os.LookupEnv("MODPROBE_OPTIONS"); ok {
+	if e.Exiting {
+		// nothing to give back
+	} else if old, ok := os.LookupEnv("MODPROBE_OPTIONS"); ok {
 		defer os.Setenv("MODPROBE_OPTIONS", old)
 	} else {
 		defer os.Unsetenv("MODPROBE_OPTIONS")
@@ -244,7 +256,7 @@ func modprobeTool(e *Env, args []string) int {
 		o.Dirname = r + "/lib/modules/" + rel
 	}
 	o.Log = func(prio int, fn string, line int, msg string) {
-		fmt.Fprintf(e.Stderr, "%s: %s: ../libkmod/libkmod-module.c:%d %s() %s", e.Prog, prioName[prio], line, fn, msg)
+		fmt.Fprintf(e.Stderr, "%s: %s: ../libkmod/libkmod-module.c:%d %s() %s", e.Prog, prioName(prio), line, fn, msg)
 	}
 	s, err := modprobe.New(o)
 	if err != nil {

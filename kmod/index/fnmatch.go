@@ -218,11 +218,11 @@ loop:
 				normal = true
 				break
 			}
-			class, ok := charClasses[string(name)]
+			in, ok := inClass(string(name), fn)
 			if !ok {
 				return bracketNoMatch, pi
 			}
-			if class(fn) {
+			if in {
 				matched = true
 				break loop
 			}
@@ -446,21 +446,38 @@ func bracketRange(p string, pi int, c, cold, fn byte) (matched, ok bool, npi int
 	return false, true, pi, c
 }
 
-// charClasses are the C locale's ctype classes, which is all fnmatch sees in kmod: no
-// kmod tool calls setlocale.
-var charClasses = map[string]func(byte) bool{
-	"alnum":  func(b byte) bool { return isAlpha(b) || isDigit(b) },
-	"alpha":  isAlpha,
-	"blank":  func(b byte) bool { return b == ' ' || b == '\t' },
-	"cntrl":  func(b byte) bool { return b < 0x20 || b == 0x7f },
-	"digit":  isDigit,
-	"graph":  func(b byte) bool { return b > 0x20 && b < 0x7f },
-	"lower":  func(b byte) bool { return b >= 'a' && b <= 'z' },
-	"print":  func(b byte) bool { return b >= 0x20 && b < 0x7f },
-	"punct":  func(b byte) bool { return b > 0x20 && b < 0x7f && !isAlpha(b) && !isDigit(b) },
-	"space":  func(b byte) bool { return b == ' ' || (b >= '\t' && b <= '\r') },
-	"upper":  func(b byte) bool { return b >= 'A' && b <= 'Z' },
-	"xdigit": func(b byte) bool { return isDigit(b) || (b|0x20 >= 'a' && b|0x20 <= 'f') },
+// inClass reports whether b is in the C locale's ctype class name, which is all fnmatch
+// sees in kmod (no kmod tool calls setlocale); ok is false for an unknown class. A
+// switch rather than a map of functions: a map would be built at every start-up of
+// every tool, and fnmatch rarely meets a class.
+func inClass(name string, b byte) (in, ok bool) {
+	switch name {
+	case "alnum":
+		return isAlpha(b) || isDigit(b), true
+	case "alpha":
+		return isAlpha(b), true
+	case "blank":
+		return b == ' ' || b == '\t', true
+	case "cntrl":
+		return b < 0x20 || b == 0x7f, true
+	case "digit":
+		return isDigit(b), true
+	case "graph":
+		return b > 0x20 && b < 0x7f, true
+	case "lower":
+		return b >= 'a' && b <= 'z', true
+	case "print":
+		return b >= 0x20 && b < 0x7f, true
+	case "punct":
+		return b > 0x20 && b < 0x7f && !isAlpha(b) && !isDigit(b), true
+	case "space":
+		return b == ' ' || (b >= '\t' && b <= '\r'), true
+	case "upper":
+		return b >= 'A' && b <= 'Z', true
+	case "xdigit":
+		return isDigit(b) || (b|0x20 >= 'a' && b|0x20 <= 'f'), true
+	}
+	return false, false
 }
 
 func isAlpha(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }

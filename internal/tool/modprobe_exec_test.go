@@ -1,0 +1,40 @@
+package tool
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"gokmod/internal/testenv"
+	"gokmod/kmod"
+)
+
+// TestModprobeExecAgainstKmod runs the benchmarked dry runs through Exec, the entry the
+// binary uses, which skips what process exit releases (index mappings, the environment
+// restored for in-process callers): the output must still be kmod's.
+func TestModprobeExecAgainstKmod(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	old, had := os.LookupEnv("MODPROBE_OPTIONS")
+	t.Cleanup(func() {
+		if had {
+			os.Setenv("MODPROBE_OPTIONS", old)
+		} else {
+			os.Unsetenv("MODPROBE_OPTIONS")
+		}
+	})
+	alias := "pci:v00001002d00006798sv00001002sd00000B00bc03sc00i00"
+	for _, args := range [][]string{
+		{"-n", "-v", alias}, {"--show-depends", alias}, {"-n", "-v", "btrfs"},
+		{"-n", "-v", "no-such-module"}, {"-R", alias},
+	} {
+		full := append([]string{"-d", k.Root, "-S", k.Release}, args...)
+		os.Unsetenv("MODPROBE_OPTIONS") // Exec leaves its -v there, as a real process would
+		want := mpKmod(t, full...)
+		var o, e bytes.Buffer
+		code := Exec(append([]string{"modprobe"}, full...), &o, &e, kmod.NewHost())
+		got := mpResult{o.String(), e.String(), code}
+		if got != want {
+			t.Errorf("modprobe %s: Exec gave %+v, kmod %+v", short(full), got, want)
+		}
+	}
+}
