@@ -32,7 +32,20 @@ func elfStrings(b []byte) []string {
 		return nil
 	}
 	s := string(b)
-	out := make([]string, 0, countStrings(s))
+	return AppendElfStrings(make([]string, 0, countStrings(s)), s)
+}
+
+// AppendElfStrings appends to dst what ElfStrings gives for a section held
+// in s, as slices of s rather than copies: for a caller that reuses its
+// memory from module to module (modinfo's workers), s may be a view of a
+// buffer it then owns the lifetime of.
+func AppendElfStrings(dst []string, s string) []string {
+	for len(s) > 1 && s[0] == 0 {
+		s = s[1:]
+	}
+	if len(s) <= 1 {
+		return dst
+	}
 	for len(s) > 0 {
 		if s[0] == 0 {
 			s = s[1:]
@@ -42,10 +55,10 @@ func elfStrings(b []byte) []string {
 		if j < 0 {
 			j = len(s)
 		}
-		out = append(out, s[:j])
+		dst = append(dst, s[:j])
 		s = s[j:]
 	}
-	return out
+	return dst
 }
 
 // countStrings counts the NUL-separated non-empty strings in s, to size

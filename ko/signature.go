@@ -2,6 +2,7 @@ package ko
 
 import (
 	"encoding/binary"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -170,15 +171,30 @@ func signatureAt(name string, tail []byte, base int) (*Signature, error) {
 // sig_key and signature values: upper-case "AB:CD:..." with a line break
 // and two tabs after every 20 bytes.
 func KmodHex(b []byte) string {
-	const hexdig = "0123456789ABCDEF"
 	if len(b) == 0 {
 		return ""
 	}
-	// Sized exactly and filled by index, with a countdown instead of a
-	// division per byte: modinfo formats two of these per signed module.
-	n := len(b)*3 - 1 + (len(b)-1)/20*3
-	out := make([]byte, n)
-	p, k := 0, 20
+	out := AppendKmodHex(make([]byte, 0, kmodHexLen(len(b))), b)
+	return unsafe.String(&out[0], len(out))
+}
+
+// kmodHexLen is the length of KmodHex's result for n bytes.
+func kmodHexLen(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return n*3 - 1 + (n-1)/20*3
+}
+
+// AppendKmodHex appends KmodHex(b) to dst, for callers formatting into a
+// buffer they reuse (modinfo formats two per signed module).
+func AppendKmodHex(dst, b []byte) []byte {
+	const hexdig = "0123456789ABCDEF"
+	p := len(dst)
+	dst = slices.Grow(dst, kmodHexLen(len(b)))
+	out := dst[:p+kmodHexLen(len(b))]
+	// Filled by index, with a countdown instead of a division per byte.
+	k := 20
 	for i, c := range b {
 		out[p], out[p+1] = hexdig[c>>4], hexdig[c&15]
 		p += 2
@@ -193,5 +209,5 @@ func KmodHex(b []byte) string {
 			k = 20
 		}
 	}
-	return unsafe.String(&out[0], len(out))
+	return out
 }
