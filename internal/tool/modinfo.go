@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -78,7 +80,7 @@ func prefetchInfo(e *Env, o *modinfoOpts, tree *kmod.Tree, args []string, byName
 	o.free = make(chan []byte, prefetchWindow)
 	var next atomic.Int64
 	work := func() {
-		var r ko.PartialReader // one per worker: its buffers are reused file after file
+		var mem workerMem // one per worker: reused file after file
 		for {
 			o.slots <- struct{}{} // released once the argument is printed
 			i := int(next.Add(1) - 1)
@@ -94,13 +96,14 @@ func prefetchInfo(e *Env, o *modinfoOpts, tree *kmod.Tree, args []string, byName
 				case b := <-o.free:
 					p.rep.out = b[:0]
 				default:
+					p.rep.out = make([]byte, 0, 16<<10) // most reports fit: no regrowth
 				}
 				var kvs []ko.KV
 				var warn string
 				var err error
 				ok := o.field == "filename" // printed without reading the file, as kmod does
 				if !ok && fd >= 0 {
-					kvs, warn, ok = partialInfo(&r, fd, size, m.Path)
+					kvs, warn, ok = mem.partialInfo(fd, size, m.Path)
 				}
 				if !ok {
 					kvs, warn, err = moduleInfoWarn(nil, tree, m)
@@ -357,7 +360,7 @@ func moduleInfoWarn(r *ko.PartialReader, tree *kmod.Tree, m kmod.Module) ([]ko.K
 		if err != nil {
 			return nil, "", err
 		}
-		return splitKV(strs, 0), "", nil
+		return splitKV(strs), "", nil
 	}
 	if m.Path == "" {
 		return nil, "", unix.ENOENT
@@ -377,23 +380,23 @@ func moduleInfoWarn(r *ko.PartialReader, tree *kmod.Tree, m kmod.Module) ([]ko.K
 	if f.Section(".modinfo") == nil {
 		return nil, "", unix.ENOENT
 	}
-	kvs, warn := infoKVs(f.ModInfoStrings(), f.Signature)
+	kvs, warn := appendInfoKVs(nil, f.ModInfoStrings(), f.Signature, ko.KmodHex)
 	return kvs, warn, nil
 }
 
-// infoKVs is kmod_module_get_info's list: the .modinfo strings, then the signature's
-// fields; warn tells of a malformed signature.
-func infoKVs(strs []string, signature func() (*ko.Signature, error)) (kvs []ko.KV, warn string) {
-	kvs = splitKV(strs, 5)
+// appendInfoKVs appends kmod_module_get_info's list to dst: the .modinfo strings, then
+// the signature's fields, hex formatted by hex; warn tells of a malformed signature.
+func appendInfoKVs(dst []ko.KV, strs []string, signature func() (*ko.Signature, error), hex func([]byte) string) (kvs []ko.KV, warn string) {
+	kvs = appendKV(dst, strs, 5)
 	if sig, err := signature(); err != nil {
 		warn = fmt.Sprintf("no signature shown: %v", err)
 	} else if sig != nil {
 		kvs = append(kvs,
 			ko.KV{Key: "sig_id", Value: sig.ID},
 			ko.KV{Key: "signer", Value: sig.Signer},
-			ko.KV{Key: "sig_key", Value: ko.KmodHex(sig.KeyID)},
+			ko.KV{Key: "sig_key", Value: hex(sig.KeyID)},
 			ko.KV{Key: "sig_hashalgo", Value: sig.HashAlgo},
-			ko.KV{Key: "signature", Value: ko.KmodHex(sig.Sig)})
+			ko.KV{Key: "signature", Value: hex(sig.Sig)})
 	}
 	return kvs, warn
 }
@@ -416,22 +419,60 @@ func partialPath(r *ko.PartialReader, path string) (kvs []ko.KV, warn string, ok
 // the ELF header, the file's end (section table, names, signature) and .modinfo, with
 // r's reused buffers (ko.PartialReader). ok=false leaves the file to the full reader,
 // whose errors are the ones kmod's output needs (compressed files go there too).
+// Everything returned is copied out of r's buffers.
 func partialInfo(r *ko.PartialReader, fd int, size int64, path string) (kvs []ko.KV, warn string, ok bool) {
 	p, ok := r.ReadFd(fd, size, path, ".modinfo")
 	if !ok || !p.Sections[0].Found {
 		return nil, "", false
 	}
-	// Everything kept is copied out of r's buffers: the strings by ElfStrings, the
-	// signature's fields by string conversions and KmodHex.
-	kvs, warn = infoKVs(ko.ElfStrings(p.Sections[0].Data), p.Signature)
+	kvs, warn = appendInfoKVs(nil, ko.ElfStrings(p.Sections[0].Data), p.Signature, ko.KmodHex)
 	return kvs, warn, true
+}
+
+// workerMem is what a prefetch worker reuses from one file to the next: the partial
+// reader's buffers, and the entries, strings and hex of the current file. What its
+// partialInfo returns aliases that memory, without a copy: it is valid only until the
+// worker's next file, which is enough because the worker formats each file's report
+// (a copy) before reading the next. Over a whole tree this saves most of the run's
+// allocation, and the collections that went with it.
+type workerMem struct {
+	r    ko.PartialReader
+	strs []string
+	kvs  []ko.KV
+	hex  []byte
+}
+
+// partialInfo is partialInfo with results aliasing m (see workerMem).
+func (m *workerMem) partialInfo(fd int, size int64, path string) (kvs []ko.KV, warn string, ok bool) {
+	p, ok := m.r.ReadFd(fd, size, path, ".modinfo")
+	if !ok || !p.Sections[0].Found {
+		return nil, "", false
+	}
+	data := p.Sections[0].Data
+	m.strs = ko.AppendElfStrings(m.strs[:0], unsafe.String(unsafe.SliceData(data), len(data)))
+	m.hex = m.hex[:0]
+	m.kvs, warn = appendInfoKVs(m.kvs[:0], m.strs, p.Signature, m.appendHex)
+	return m.kvs, warn, true
+}
+
+// appendHex is ko.KmodHex into m.hex; the string stays valid until the next file even if
+// m.hex grows (it keeps the old array alive).
+func (m *workerMem) appendHex(b []byte) string {
+	start := len(m.hex)
+	m.hex = ko.AppendKmodHex(m.hex, b)
+	if len(m.hex) == start {
+		return ""
+	}
+	return unsafe.String(&m.hex[start], len(m.hex)-start)
 }
 
 // splitKV splits "key=value" strings; a string without '=' is a key with itself as value
 // (kmod_module_get_info's quirk).
-// extra is room for entries the caller appends.
-func splitKV(strs []string, extra int) []ko.KV {
-	kvs := make([]ko.KV, 0, len(strs)+extra)
+func splitKV(strs []string) []ko.KV { return appendKV(nil, strs, 0) }
+
+// appendKV is splitKV appending to dst, with room for extra entries after.
+func appendKV(dst []ko.KV, strs []string, extra int) []ko.KV {
+	kvs := slices.Grow(dst, len(strs)+extra)
 	for _, s := range strs {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {

@@ -14,15 +14,16 @@ import (
 )
 
 // TestModinfoPartialSame: on every plain .ko of the trees, modinfo's fast path (the
-// partial reader, both as the workers use it, with the size from their fstat, and as a
-// lookup by name does, without) takes the file and gives the same entries and warning
-// as the full reader (ko.OpenMapped and ko.Parse).
+// partial reader, both as the workers use it, with the size from their fstat and their
+// reused memory, and as a lookup by name does, without) takes the file and gives the
+// same entries and warning as the full reader (ko.OpenMapped and ko.Parse).
 func TestModinfoPartialSame(t *testing.T) {
 	n := 0
 	for _, k := range testenv.RequireKernels(t) {
 		tree := kmod.NewTree(k.ModDir(), nil)
 		defer tree.Close()
 		var r ko.PartialReader
+		var mem workerMem
 		for _, path := range treeModules(t, k) {
 			if filepath.Ext(path) != ".ko" {
 				continue
@@ -44,9 +45,14 @@ func TestModinfoPartialSame(t *testing.T) {
 				continue
 			}
 			kvs, warn, ok = partialInfo(&r, fd, size, path)
-			unix.Close(fd)
 			if !ok || warn != fwarn || !reflect.DeepEqual(kvs, full) {
 				t.Errorf("%s: by fd: ok %v, warning %q (full %q), same entries %v", path, ok, warn, fwarn, reflect.DeepEqual(kvs, full))
+			}
+			// The workers' form, whose entries alias memory reused from file to file.
+			kvs, warn, ok = mem.partialInfo(fd, size, path)
+			unix.Close(fd)
+			if !ok || warn != fwarn || !reflect.DeepEqual(kvs, full) {
+				t.Errorf("%s: worker: ok %v, warning %q (full %q), same entries %v", path, ok, warn, fwarn, reflect.DeepEqual(kvs, full))
 			}
 		}
 	}
