@@ -1,15 +1,10 @@
 package depmod
 
 import (
-	"sync"
+	"bytes"
 
 	"golang.org/x/sys/unix"
 )
-
-// depmod -A's check, depfile_up_to_date, stats every file of the tree. gokmod makes those
-// calls on every core (scanTree), then follows kmod's walk over the results (upToDateDir),
-// so that what is printed — errors in readdir order, none after the first newer module —
-// is kmod's.
 
 // upToDate is depfile_up_to_date: 1 when modules.dep is at least as new (in whole
 // seconds) as every module file, 0 when a module is newer, < 0 on errors.
@@ -25,97 +20,61 @@ func (d *depmod) upToDate() int {
 		d.log.err("could not fstatat(%s, modules.dep): %s\n", d.dirname, strerror(err))
 		return -1
 	}
-	return d.upToDateDir(scanTree(dfd, jobs(d.o.Jobs)), st.Mtim.Sec, d.dirname+"/")
+	path := pathBuf{b: []byte(d.dirname + "/\x00")}
+	return d.upToDateDir(dfd, st.Mtim.Sec, len(d.dirname)+1, &path, &statter{})
 }
 
-// scannedDir is one directory as depfile_up_to_date sees it.
-type scannedDir struct {
-	fd      int // for messages, as kmod prints its fd
-	entries []scannedEntry
-}
-
-type scannedEntry struct {
-	name    string
-	mode    uint32 // S_IFMT bits
-	mtime   int64
-	statErr error
-	sub     *scannedDir // a directory, scanned
-	openErr error       // a directory that could not be opened
-}
-
-// scanTree reads the directory open at fd (closing it) and everything below it, with up
-// to jobs directories at once.
-func scanTree(fd, jobs int) *scannedDir {
-	sem := make(chan struct{}, jobs)
-	var wg sync.WaitGroup
-	var scan func(sd *scannedDir)
-	scan = func(sd *scannedDir) {
-		defer wg.Done()
-		sem <- struct{}{}
-		defer func() { <-sem }()
-		defer unix.Close(sd.fd)
-		dents, _ := readDirents(sd.fd)
-		sd.entries = make([]scannedEntry, 0, len(dents))
-		var s statter
-		for _, de := range dents {
-			if de.name == "build" || de.name == "source" {
-				continue
-			}
-			e := scannedEntry{name: de.name}
-			var st unix.Stat_t
-			if e.statErr = s.fstatat(sd.fd, de.name, &st); e.statErr == nil {
-				e.mode, e.mtime = st.Mode&unix.S_IFMT, st.Mtim.Sec
-			}
-			sd.entries = append(sd.entries, e)
-		}
-		for i := range sd.entries {
-			e := &sd.entries[i]
-			if e.statErr != nil || e.mode != unix.S_IFDIR {
-				continue
-			}
-			sub, err := unix.Openat(sd.fd, e.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				e.openErr = err
-				continue
-			}
-			e.sub = &scannedDir{fd: sub}
-			wg.Add(1)
-			go scan(e.sub)
-		}
-	}
-	root := &scannedDir{fd: fd}
-	wg.Add(1)
-	scan(root)
-	wg.Wait()
-	return root
-}
-
-// upToDateDir is kmod's walk over a scanned directory.
-func (d *depmod) upToDateDir(sd *scannedDir, mtime int64, base string) int {
+// upToDateDir is kmod's walk over one directory (closed on return). It runs on one
+// goroutine: spreading the stats over both cores was measured slower (the dentry cache
+// lookups contend, and goroutines per directory cost more than they save).
+func (d *depmod) upToDateDir(dfd int, mtime int64, baselen int, path *pathBuf, s *statter) int {
+	defer unix.Close(dfd)
+	entries, _ := readDirents(dfd)
 	res := 1
-	for _, e := range sd.entries {
-		if e.statErr != nil {
-			d.log.err("fstatat(%d, %s): %s\n", sd.fd, e.name, strerror(e.statErr))
+	for _, e := range entries {
+		name := e.name
+		if name == "build" || name == "source" {
 			continue
 		}
-		switch e.mode {
+		// kmod stats every entry; the directory entry's type spares the stat of
+		// directories and of files that are not modules, which only an entry vanishing
+		// in between (kmod then reports the fstatat) could tell apart.
+		var st unix.Stat_t
+		switch {
+		case e.typ == unix.DT_DIR:
+			st.Mode = unix.S_IFDIR
+		case e.typ == unix.DT_REG && !d.hasModuleExt(name):
+			continue
+		default:
+			if err := s.fstatat(dfd, name, &st); err != nil {
+				d.log.err("fstatat(%d, %s): %s\n", dfd, name, strerror(err))
+				continue
+			}
+		}
+		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			if e.openErr != nil {
-				d.log.err("openat(%d, %s, O_RDONLY): %s\n", sd.fd, e.name, strerror(e.openErr))
+			path.set(baselen, name)
+			sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
 				continue
 			}
-			res = d.upToDateDir(e.sub, mtime, base+e.name+"/")
+			path.set(baselen, name+"/")
+			res = d.upToDateDir(sub, mtime, baselen+len(name)+1, path, s)
 		case unix.S_IFREG:
-			if !d.hasModuleExt(e.name) {
+			if !d.hasModuleExt(name) {
 				continue
 			}
-			if e.mtime <= mtime {
+			path.set(baselen, name)
+			if st.Mtim.Sec <= mtime {
 				res = 1
 			} else {
 				res = 0
 			}
 		default:
-			d.log.err("unsupported file type %s: %o\n", base+e.name, e.mode)
+			// kmod prints its path buffer, which still holds the last directory or
+			// module it wrote there, not this entry.
+			d.log.err("unsupported file type %s: %o\n", path, st.Mode&unix.S_IFMT)
 			continue
 		}
 		if res == 0 {
@@ -123,4 +82,24 @@ func (d *depmod) upToDateDir(sd *scannedDir, mtime int64, base string) int {
 		}
 	}
 	return res
+}
+
+// pathBuf is depfile_up_to_date's PATH_MAX buffer: names are copied in at an offset,
+// NUL-terminated, over whatever was there, and it prints up to the first NUL.
+type pathBuf struct{ b []byte }
+
+func (p *pathBuf) set(at int, name string) {
+	if need := at + len(name) + 1; len(p.b) < need {
+		p.b = append(p.b, make([]byte, need-len(p.b))...)
+	}
+	copy(p.b[at:], name)
+	p.b[at+len(name)] = 0
+}
+
+func (p *pathBuf) String() string {
+	b := p.b
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
