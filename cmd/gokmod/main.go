@@ -4,11 +4,14 @@ package main
 
 import (
 	"os"
+	"runtime"
 
+	"gokmod/cmd/gokmod/internal/oneproc"
 	"gokmod/internal/tool"
 	"gokmod/kmod"
 )
 
 func main() {
-	os.Exit(tool.Exec(os.Args, os.Stdout, os.Stderr, kmod.NewHost()))
+	parallel := func() { runtime.GOMAXPROCS(oneproc.Prev) }
+	os.Exit(tool.Exec(os.Args, os.Stdout, os.Stderr, kmod.NewHost(), parallel))
 }

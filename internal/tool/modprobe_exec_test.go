@@ -31,10 +31,32 @@ func TestModprobeExecAgainstKmod(t *testing.T) {
 		os.Unsetenv("MODPROBE_OPTIONS") // Exec leaves its -v there, as a real process would
 		want := mpKmod(t, full...)
 		var o, e bytes.Buffer
-		code := Exec(append([]string{"modprobe"}, full...), &o, &e, kmod.NewHost())
+		code := Exec(append([]string{"modprobe"}, full...), &o, &e, kmod.NewHost(), nil)
 		got := mpResult{o.String(), e.String(), code}
 		if got != want {
 			t.Errorf("modprobe %s: Exec gave %+v, kmod %+v", short(full), got, want)
+		}
+	}
+}
+
+// TestExecParallelHook checks that Exec gives the other Ps back (its parallel hook)
+// before a tool that may work in parallel, and not before modprobe.
+func TestExecParallelHook(t *testing.T) {
+	for _, c := range []struct {
+		argv []string
+		want bool
+	}{
+		{[]string{"gokmod", "modprobe", "-h"}, false},
+		{[]string{"modprobe", "-h"}, false},
+		{[]string{"gokmod", "depmod", "-h"}, true},
+		{[]string{"/sbin/depmod", "-h"}, true},
+		{[]string{"gokmod", "-V"}, false},
+	} {
+		called := false
+		var o, e bytes.Buffer
+		Exec(c.argv, &o, &e, kmod.NewHost(), func() { called = true })
+		if called != c.want {
+			t.Errorf("%q: parallel hook called %v, want %v", c.argv, called, c.want)
 		}
 	}
 }

@@ -71,19 +71,32 @@ func find(name string) *Tool {
 // through a symlink named after the tool, as kmod's multi-call binary is. Everything the
 // tool acquired is released when it returns, so it can run many times in one process.
 func Main(argv []string, stdout, stderr io.Writer, host *kmod.Host) int {
-	return run(argv, stdout, stderr, host, false)
+	return run(argv, stdout, stderr, host, false, nil)
 }
 
 // Exec is Main for a process that exits with the result right after: resources the
-// kernel reclaims at exit are left to it (see Env.Exiting).
-func Exec(argv []string, stdout, stderr io.Writer, host *kmod.Host) int {
-	return run(argv, stdout, stderr, host, true)
+// kernel reclaims at exit are left to it (see Env.Exiting). parallel, if not nil, is
+// called before any tool but the serial ones (see serial): the binary starts with
+// GOMAXPROCS=1 and parallel gives the other Ps back.
+func Exec(argv []string, stdout, stderr io.Writer, host *kmod.Host, parallel func()) int {
+	return run(argv, stdout, stderr, host, true, parallel)
 }
 
-func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool) int {
+// serial names the tools that never run work in parallel, so that one P is all they
+// can use: a second one only brings threads that spin up, look for work and compete
+// with the one doing it.
+func serial(name string) bool { return name == "modprobe" }
+
+func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool, parallel func()) int {
+	start := func(t *Tool, prog string, args []string) int {
+		if parallel != nil && !serial(t.Name) {
+			parallel()
+		}
+		return t.Run(&Env{Prog: prog, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting}, args)
+	}
 	base := filepath.Base(argv[0])
 	if t := find(base); t != nil {
-		return t.Run(&Env{Prog: base, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting}, argv[1:])
+		return start(t, base, argv[1:])
 	}
 	if len(argv) < 2 {
 		usage(stderr)
@@ -103,7 +116,7 @@ func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool)
 		usage(stderr)
 		return 1
 	}
-	return t.Run(&Env{Prog: t.Name, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting}, argv[2:])
+	return start(t, t.Name, argv[2:])
 }
 
 func usage(w io.Writer) {
