@@ -19,8 +19,9 @@ import (
 // A read takes the ELF header, then the file's end in one read (the signature
 // trailer, the section table, and the section names that the linker places
 // just before the table), then each wanted section that the end does not
-// hold. The end read stops short at the end of the file, which gives the size
-// without an fstat.
+// hold. The caller passes the file's size if a stat of its own gave it;
+// otherwise the end read is repeated until it stops short at the end of the
+// file, which gives the size without an fstat.
 //
 // It accepts a module only if Parse would, checking the same things of the
 // section table (every section with file contents inside the module image,
@@ -44,10 +45,10 @@ type PartialReader struct {
 	p     Partial
 }
 
-// Partial is what a PartialReader read of one module. It and every slice it
-// hands out (section data, Signature's Raw and KeyID) live in the reader's
-// buffers: they are valid until the reader's next Read, and must not be
-// modified.
+// Partial is what a PartialReader read of one module. It (the same value is
+// returned by every Read) and every slice it hands out (section data,
+// Signature's Raw and KeyID) live in the reader's buffers: they are valid
+// until the reader's next Read, and must not be modified.
 type Partial struct {
 	// Name identifies the file in errors (as given to Read).
 	Name string
@@ -107,7 +108,8 @@ func (r *PartialReader) ReadFd(fd int, size int64, name string, want ...string) 
 }
 
 // Read reads the sections called want (see PartialReader) from the module
-// that ra reads, name being its name for errors. size is the file's size if
+// that ra reads, name being its name for errors; a name holding a NUL
+// matches no section, as with File.Section. size is the file's size if
 // the caller knows it (from a stat it made anyway), which saves the read that
 // would find the end; -1 if not. ok=false means the module must be read by
 // Open or Parse instead; Read never reports why, since their errors are the
