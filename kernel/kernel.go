@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gokmod/ko"
 )
@@ -247,7 +248,11 @@ func FromHost() (*Kernel, error) {
 	return k, nil
 }
 
-var bannerVersion = regexp.MustCompile(`\) #[^\n(]*Debian (\d+)\.(\d+)\.(\d+)`)
+// bannerVersion is compiled on first use: at package initialization it would cost every
+// gokmod command's start-up.
+var bannerVersion = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\) #[^\n(]*Debian (\d+)\.(\d+)\.(\d+)`)
+})
 
 // Load builds a Kernel from explicit file locations.
 func Load(f Files) (*Kernel, error) {
@@ -321,7 +326,7 @@ func (k *Kernel) readVmlinux(path string) error {
 	}
 	k.Certs = v.certificates()
 	if ro := v.f.Section(".rodata"); ro != nil && k.Version.Major == 0 {
-		if m := bannerVersion.FindSubmatch(v.bytes(ro)); m != nil {
+		if m := bannerVersion().FindSubmatch(v.bytes(ro)); m != nil {
 			k.Version = parseVersion(string(m[1]) + "." + string(m[2]) + "." + string(m[3]))
 		}
 	}
