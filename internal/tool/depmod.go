@@ -42,8 +42,9 @@ func depmodHelp(w io.Writer) {
 		"\t-o, --outdir=DIR     Output directory for generated files\n"+
 		"\t    --moduledir=DIR  Use DIR instead of /lib/modules\n"+
 		"\t-j, --jobs=N         Read N modules at once (default: one per CPU)\n"+
-		"\t    --cache=FILE     Keep the per-module cache in FILE (default:\n"+
-		"\t                     modules.gokmod-cache beside the output files)\n"+
+		"\t    --cache          Use the per-module cache (modules.gokmod-cache beside\n"+
+		"\t                     the output files); the default without -b and -o\n"+
+		"\t    --cache-file=FILE  Keep the cache in FILE (implies --cache)\n"+
 		"\t    --no-cache       Read every module, neither reading nor writing the cache\n")
 }
 
@@ -61,7 +62,7 @@ func depmodTool(e *Env, args []string) int {
 		{Short: 'r'}, {Long: "root"}, {Short: 'm'}, {Long: "map"},
 		{Short: 'o', Long: "outdir", HasArg: true}, {Long: "moduledir", HasArg: true},
 		{Short: 'j', Long: "jobs", HasArg: true},
-		{Long: "cache", HasArg: true}, {Long: "no-cache"},
+		{Long: "cache"}, {Long: "cache-file", HasArg: true}, {Long: "no-cache"},
 	}, depmodHelp)
 	if !ok {
 		return status
@@ -107,9 +108,11 @@ func depmodTool(e *Env, args []string) int {
 		case "moduledir":
 			o.ModuleDir = p.Arg
 		case "cache":
-			o.CachePath = p.Arg
+			o.Cache = depmod.CacheOn
+		case "cache-file":
+			o.Cache, o.CachePath = depmod.CacheOn, p.Arg
 		case "no-cache":
-			o.NoCache = true
+			o.Cache = depmod.CacheOff
 		case "jobs":
 			if _, err := fmt.Sscanf(p.Arg, "%d", &o.Jobs); err != nil || o.Jobs < 1 {
 				fmt.Fprintf(e.Stderr, "%s: ERROR: bad --jobs value '%s'\n", e.Prog, p.Arg)

@@ -13,14 +13,14 @@ import (
 )
 
 // BenchmarkDepmodTree is a full depmod, in process, of Debian's 6.1 tree (plain .ko),
-// hard-linked into a temporary directory, without the per-module cache: every module is
-// read each time.
+// hard-linked into a temporary directory (under -b, so without the per-module cache):
+// every module is read each time.
 // scripts/bench-depmod.sh times the binary against kmod's.
 func BenchmarkDepmodTree(b *testing.B) {
 	k := testenv.RequireKernels(b)[0]
 	root := b.TempDir()
 	copyTree(b, k.ModDir(), root, k.Release)
-	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard, NoCache: true}
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
 	for b.Loop() {
 		if err := depmod.Run(o); err != nil {
 			b.Fatal(err)
@@ -36,7 +36,7 @@ func BenchmarkDepmodTouched(b *testing.B) {
 	k := testenv.RequireKernels(b)[0]
 	root := b.TempDir()
 	dir := copyTree(b, k.ModDir(), root, k.Release)
-	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard, Cache: depmod.CacheOn}
 	if err := depmod.Run(o); err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func BenchmarkDepmodAdded(b *testing.B) {
 	k := testenv.RequireKernels(b)[0]
 	root := b.TempDir()
 	dir := copyTree(b, k.ModDir(), root, k.Release)
-	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard, Cache: depmod.CacheOn}
 	mods := moduleFiles(b, dir)
 	i := 0
 	for b.Loop() {
@@ -105,6 +105,22 @@ func BenchmarkDepmodAdded(b *testing.B) {
 		if err := os.Rename(p+".away", p); err != nil {
 			b.Fatal(err)
 		}
+		b.StartTimer()
+		if err := depmod.Run(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDepmodFirst is a full depmod that makes the cache: the first run on a tree.
+func BenchmarkDepmodFirst(b *testing.B) {
+	k := testenv.RequireKernels(b)[0]
+	root := b.TempDir()
+	dir := copyTree(b, k.ModDir(), root, k.Release)
+	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard, Cache: depmod.CacheOn}
+	for b.Loop() {
+		b.StopTimer()
+		os.Remove(filepath.Join(dir, depmod.CacheFile))
 		b.StartTimer()
 		if err := depmod.Run(o); err != nil {
 			b.Fatal(err)

@@ -115,14 +115,30 @@ type moduleCache struct {
 	crc     uint32         // the CRC-32C of its bytes before the trailer
 	dead    int            // bytes of records replaced by later ones
 
+	mapped []byte // the cache file's mapping, if any
+
 	mu      sync.Mutex
 	changed []*module // modules whose record must be written
 }
 
+// closeCache releases the cache file's mapping, once nothing the run keeps points into it.
+func (d *depmod) closeCache() {
+	d.stopReaders() // they compare records with what they read
+	if d.cache != nil && d.cache.mapped != nil {
+		unix.Munmap(d.cache.mapped)
+		d.cache.mapped = nil
+	}
+}
+
 // openCache reads the cache; any problem leaves it empty, with the reason kept.
 func (d *depmod) openCache() {
-	if d.o.NoCache {
+	switch d.o.Cache {
+	case CacheOff:
 		return
+	case CacheAuto:
+		if d.o.CachePath == "" && (d.o.BaseDir != "" || d.o.OutDir != "" || d.o.Root != "") {
+			return
+		}
 	}
 	p := d.o.CachePath
 	if p == "" {
@@ -141,11 +157,18 @@ func (d *depmod) openCache() {
 		c.why = "cannot stat, or too large"
 		return
 	}
-	data := make([]byte, st.Size)
-	if n, _ := preadMax(fd, data, 0); n != len(data) {
-		c.why = "short read"
+	// Mapped, not read: reading means faulting in megabytes of fresh heap. The records'
+	// strings point into the mapping, which closeCache releases when the run is over.
+	if st.Size == 0 {
+		c.why = "empty"
 		return
 	}
+	data, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_POPULATE)
+	if err != nil {
+		c.why = err.Error()
+		return
+	}
+	c.mapped = data
 	if err := c.parse(data); err != nil {
 		c.why = err.Error()
 		clear(c.entries)
@@ -302,12 +325,16 @@ func (d *depmod) decodeCached() {
 // modules.order decide), the symbol prefix, where the tree is, and the built-in lists.
 func (d *depmod) inputsDigest() [sha256.Size]byte {
 	h := sha256.New()
-	var b []byte
+	b := make([]byte, 0, 64<<10)
 	b = appendStr(b, cacheMagic)
 	b = appendStr(b, d.dirname)
 	b = appendStr(b, d.outdir)
 	b = append(b, d.o.SymPrefix)
 	for _, m := range d.mods {
+		if len(b) > 60<<10 { // hashed in pieces: one buffer, no growth
+			h.Write(b)
+			b = b[:0]
+		}
 		b = appendStr(b, m.path)
 		b = appendStr(b, m.relpath)
 		b = appendStr(b, m.name)
@@ -323,41 +350,55 @@ func (d *depmod) inputsDigest() [sha256.Size]byte {
 	return sum
 }
 
-// reusable returns the previous outputs' bytes when they are what this run would
-// compute: every module's data as recorded, the same other inputs, no message that
-// computing them would print, and the files untouched since written.
-func (d *depmod) reusable() ([][]byte, bool) {
+// reusable reports whether the output files are what this run would compute: every
+// module's data as recorded, the same other inputs, no message that computing them would
+// print, and the files untouched since written.
+func (d *depmod) reusable() bool {
 	c := d.cache
 	if c == nil || c.outputs == nil || d.o.DryRun || d.o.ErrSyms || d.o.WarnDups || d.o.Verbose > 0 {
-		return nil, false
+		return false
 	}
 	for _, m := range d.mods {
 		if !m.cache.same || m.data != nil && m.data.symErr != nil {
-			return nil, false
+			return false
 		}
 	}
 	if len(d.mods) != len(c.entries) {
-		return nil, false
+		return false
 	}
 	d.digest = d.inputsDigest()
 	if d.digest != c.outputs.inputs || len(c.outputs.files) != len(outputs) {
-		return nil, false
+		return false
 	}
-	out := make([][]byte, len(outputs))
-	for i, o := range outputs {
-		p := d.real(d.outdir + "/" + o.name)
+	for _, o := range outputs {
 		var st unix.Stat_t
 		want, ok := c.outputs.files[o.name]
-		if !ok || unix.Stat(p, &st) != nil || keyOf(&st) != want {
-			return nil, false
+		if !ok || unix.Stat(d.real(d.outdir+"/"+o.name), &st) != nil || keyOf(&st) != want {
+			return false
 		}
-		data, err := os.ReadFile(p)
-		if err != nil || int64(len(data)) != want.size {
-			return nil, false
-		}
-		out[i] = data
 	}
-	return out, true
+	return true
+}
+
+// keepOutputs is what a run does when the outputs are reusable: the files stay as they
+// are (byte for byte what kmod would write again), and modules.dep's times are set to
+// now, as a rewrite would, so that depmod -A sees the tree up to date. The files' keys
+// are gathered for the cache.
+func (d *depmod) keepOutputs() error {
+	dir := d.real(d.outdir)
+	now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, dir+"/modules.dep", now, 0); err != nil {
+		return err
+	}
+	d.written = map[string]fileKey{}
+	for _, o := range outputs {
+		var st unix.Stat_t
+		if err := unix.Stat(dir+"/"+o.name, &st); err != nil {
+			return err
+		}
+		d.written[o.name] = keyOf(&st)
+	}
+	return nil
 }
 
 // saveCache records this run: the modules' new records and the outputs (nil when they
@@ -505,9 +546,10 @@ func (d *depmod) appendCache(rec []byte) bool {
 	add = binary.LittleEndian.AppendUint32(add, crc)
 	add = append(add, cacheMagic...)
 	at := int64(c.size - len(cacheMagic) - 4)
+	// A failed or short write leaves a file whose end does not check: ignored next time.
+	// It is not truncated: another depmod may have it mapped (openCache).
 	n, err := unix.Pwrite(fd, add, at)
 	if err != nil || n != len(add) {
-		unix.Ftruncate(fd, 0) // whatever is there now would not check: make it plainly empty
 		return false
 	}
 	if trace {

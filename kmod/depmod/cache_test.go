@@ -165,7 +165,7 @@ func TestCacheAgainstKmod(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // distinct mtimes between steps
 		kr := runKmod(t, kroot, k.Release)
 		stats = depmod.CacheStats{}
-		gr := runGo(t, groot, k.Release, depmod.Options{})
+		gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
 		compare(t, st.name, kr, gr, kroot, groot)
 		st.check(t, stats)
 		t.Logf("%s: %+v", st.name, stats)

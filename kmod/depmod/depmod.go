@@ -46,10 +46,10 @@ type Options struct {
 	Files []string
 	// Jobs bounds the modules read at once; 0 means GOMAXPROCS.
 	Jobs int
-	// NoCache turns off gokmod's per-module cache (cache.go), which a full run (-a)
-	// otherwise reads and updates; CachePath, when set, is where it lives instead of
-	// CacheFile in the output directory (a real path: Root does not apply).
-	NoCache   bool
+	// Cache says whether a full run (-a) reads and updates gokmod's per-module cache
+	// (cache.go). CachePath, when set, is where it lives instead of CacheFile in the
+	// output directory (a real path: Root does not apply), and implies CacheAuto means on.
+	Cache     CacheMode
 	CachePath string
 	// Root prefixes every absolute path depmod reads or writes — the module directory,
 	// depmod.d, external directories — while the paths written into the files stay as
@@ -62,6 +62,19 @@ type Options struct {
 	Prog           string    // name in messages; "depmod" when empty
 	Stdout, Stderr io.Writer // nil means os.Stdout, os.Stderr
 }
+
+// CacheMode is Options.Cache.
+type CacheMode int
+
+const (
+	// CacheAuto uses the cache for the system's own tree — no -b, -o or Root — which
+	// depmod is run on again and again as packages come and go, and not for a tree
+	// under a base directory, most often an image being built (mkinitramfs runs
+	// depmod -b on the initramfs tree), which would carry the cache file.
+	CacheAuto CacheMode = iota
+	CacheOn
+	CacheOff
+)
 
 // ErrFailed is returned (wrapped) when depmod fails after reporting why on Stderr, as
 // kmod's depmod exits with status 1. A FATAL message has then been printed.
@@ -208,6 +221,7 @@ func Run(o Options) error {
 			d.log.err("%s\n", w.Msg)
 		}
 		d.openCache()
+		defer d.closeCache()
 		d.phase("cache")
 		if err := d.search(); err != nil {
 			return d.log.crit("could not search modules: %s\n", strerror(err))
@@ -235,17 +249,14 @@ func Run(o Options) error {
 	d.buildArray()
 	d.sortByOrder()
 	d.stopReaders()
-	if prev, ok := d.reusable(); ok {
+	if d.reusable() {
 		d.reused = true
-		d.phase("reuse")
-		gen := make([]*generated, len(outputs))
-		for i := range gen {
-			gen[i] = &generated{data: prev[i]}
+		if err := d.keepOutputs(); err == nil {
+			d.phase("kept")
+			d.saveCache(d.written)
+			return nil
 		}
-		err := d.write(gen)
-		d.phase("output")
-		d.saveCache(d.written)
-		return err
+		d.reused = false // the files changed under us: compute them after all
 	}
 	d.decodeCached()
 	if err := d.loadModules(); err != nil {

@@ -213,6 +213,11 @@ func TestAgainstKmod(t *testing.T) {
 				lines := strings.Count(kr.stderr, "\n") + strings.Count(kr.stdout, "\n")
 				testenv.Report(t, "depmod %s: %d files byte-identical, %d output lines identical", c.name, len(kr.files), lines)
 			}
+			// Under -b the cache is off unless asked for: an image being built must
+			// not carry it.
+			if _, err := os.Stat(filepath.Join(groot, "lib/modules", k.Release, depmod.CacheFile)); err == nil {
+				t.Errorf("depmod -b wrote %s without --cache", depmod.CacheFile)
+			}
 		})
 	}
 }
