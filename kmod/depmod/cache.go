@@ -244,16 +244,6 @@ type cacheSlot struct {
 	same   bool   // the data equals the cache's (a valid record, or read again alike)
 }
 
-// statAt keys the module file name in the directory open at dfd, whose path is path, and
-// finds its record.
-func (c *moduleCache) statAt(s *statter, dfd int, name, path string) cacheSlot {
-	var st unix.Stat_t
-	if s.fstatat(dfd, name, &st) != nil {
-		return cacheSlot{}
-	}
-	return c.slot(path, &st)
-}
-
 func (c *moduleCache) slot(path string, st *unix.Stat_t) cacheSlot {
 	sl := cacheSlot{key: keyOf(st), keyOK: true}
 	if e, ok := c.entries[path]; ok && e.key == sl.key {
@@ -266,8 +256,9 @@ func (c *moduleCache) slot(path string, st *unix.Stat_t) cacheSlot {
 // record. A valid record is decoded later (decodeCached), and only if the outputs must
 // be computed. It runs in the reader goroutines.
 func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
-	// The stat (made by the search) comes before the read: a file changed in between
-	// is keyed by its older state, and read again next time.
+	// The stat comes before the read: a file changed in between is keyed by its older
+	// state, and read again next time. It is made here, in parallel, rather than by the
+	// walk, which then only lists directories.
 	if !m.cache.keyOK {
 		var st unix.Stat_t
 		if unix.Stat(path, &st) == nil {
@@ -275,7 +266,12 @@ func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 		}
 	}
 	if m.cache.cached != nil {
-		return nil
+		// Decoded now, beside the walk, though a run whose outputs turn out reusable
+		// will not need it: on a spare core it costs less than decoding afterwards.
+		if md, ok := decodeData(m.cache.cached); ok {
+			return md
+		}
+		m.cache.cached, m.cache.same = nil, false
 	}
 	md := r.readModule(path)
 	if m.cache.keyOK && md.symErr == nil {

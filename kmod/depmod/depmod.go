@@ -130,7 +130,6 @@ type depmod struct {
 	t0      time.Time
 
 	cache   *moduleCache       // nil: not used
-	statter statter            // the search's, for the cache's keys
 	digest  [32]byte           // of the outputs' inputs besides module data, once computed
 	written map[string]fileKey // the output files written quietly (for the cache)
 	reused  bool

@@ -186,11 +186,7 @@ func (d *depmod) searchFile(dfd int, path, name string) error {
 		d.del(old)
 	}
 	// kmod stats the file here (kmod_module_new_from_path); readdir just listed it.
-	var slot cacheSlot
-	if d.cache != nil { // keyed here, where the directory is open: cheaper than by path
-		slot = d.cache.statAt(&d.statter, dfd, name, d.real(path))
-	}
-	if err := d.add(path, modname, slot); err != nil {
+	if err := d.add(path, modname, cacheSlot{}); err != nil {
 		d.log.err("could not add module %s: %s\n", path, strerror(err))
 		return err
 	}
