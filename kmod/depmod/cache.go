@@ -27,15 +27,22 @@ import (
 // When every module's data is the same as when the cache last recorded the output files
 // (a module touched, or rebuilt without changing its aliases, exports or symbols, as a
 // DKMS rebuild or a package reinstall does) and those files are still the ones written
-// then, their bytes are what kmod would compute again: they are written again (new files,
-// renamed over, as always) without being recomputed.
+// then, their bytes are what kmod would compute again: they are kept as they are, and
+// modules.dep's times set to now, as a rewrite would (see keepOutputs).
+//
+// A record made within racyWindow of its file's last change may describe a file changed
+// again within the same timestamp tick; it is used only after the file is read again
+// and found alike (as git treats racily clean entries). A cache made by another gokmod
+// build (another executable) is ignored whole: what it extracted may differ.
 //
 // The cache is checksummed as a whole and parsed with every length bounds-checked: a
 // corrupt, foreign or truncated cache is ignored, never trusted, and rewritten.
 //
 // Layout (little-endian): cacheMagic, records, a CRC-32C of everything before it, and
 // cacheMagic again. A record is a uvarint length and that many bytes, starting with its
-// kind: recModule (path, key, data: see encodeEntry) or recOutputs (see outputsRecord).
+// kind: recBuild first (the identity of the executable that made the cache), then
+// recModule (path, key, racy flag, data: see encodeEntry) and recOutputs (see
+// outputsRecord).
 // Later records replace earlier ones for the same path, so a run that changed a few
 // modules appends their records and a new trailer instead of rewriting the file; the
 // CRC-32C is extended, not recomputed. Every write ends with an outputs record, so the
@@ -48,9 +55,29 @@ const CacheFile = "modules.gokmod-cache"
 const cacheMagic = "gokmod depmod cache 2\n"
 
 const (
+	recBuild   = 'B'
 	recModule  = 'M'
 	recOutputs = 'O'
 )
+
+// racyWindow is how recent a file's last change must be for its record to be checked
+// by reading the file again: above the coarsest timestamp granularity in use (whole
+// seconds on some file systems).
+var racyWindow = 2 * time.Second
+
+// buildIdentity names the running executable by its file's key: a cache made by any
+// other build is not trusted. "" when it cannot be known (then no cache is used).
+var buildIdentity = sync.OnceValue(func() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	var st unix.Stat_t
+	if unix.Stat(exe, &st) != nil {
+		return ""
+	}
+	return exe + "\x00" + string(keyOf(&st).append(nil))
+})
 
 // castagnoli is made on first use: a table made at package initialization would cost
 // every gokmod command, cached or not, at start-up.
@@ -92,6 +119,7 @@ func (d *decoder) key() fileKey {
 // cacheEntry is one module's cached data, still encoded.
 type cacheEntry struct {
 	key  fileKey
+	racy bool   // made within racyWindow of the file's change: check before use
 	raw  []byte // the whole record, written again as is when still valid
 	body []byte // its data part
 }
@@ -105,15 +133,16 @@ type outputsRecord struct {
 
 // moduleCache is the cache as loaded, and what the run found.
 type moduleCache struct {
-	path    string // where it is read from and written to
-	entries map[string]cacheEntry
-	outputs *outputsRecord // nil: unknown
-	loaded  bool           // a valid cache was read
-	why     string         // why not, for the trace
-	fileKey fileKey        // the cache file's state when read
-	size    int            // its length
-	crc     uint32         // the CRC-32C of its bytes before the trailer
-	dead    int            // bytes of records replaced by later ones
+	path       string // where it is read from and written to
+	entries    map[string]cacheEntry
+	outputs    *outputsRecord // nil: unknown
+	loaded     bool           // a valid cache was read
+	why        string         // why not, for the trace
+	fileKey    fileKey        // the cache file's state when read
+	size       int            // its length
+	crc        uint32         // the CRC-32C of its bytes before the trailer
+	dead       int            // bytes of records replaced by later ones
+	outputsLen int            // bytes of the last outputs record
 
 	mapped []byte // the cache file's mapping, if any
 
@@ -146,30 +175,37 @@ func (d *depmod) openCache() {
 	}
 	c := &moduleCache{path: p, entries: map[string]cacheEntry{}}
 	d.cache = c
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	id := buildIdentity()
+	if id == "" {
+		d.cache = nil
+		return
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		c.why = err.Error()
 		return
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Size > 1<<30 {
-		c.why = "cannot stat, or too large"
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size <= 0 || st.Size > 1<<30 {
+		c.why = "not a regular file, empty, or too large"
 		return
 	}
-	// Mapped, not read: reading means faulting in megabytes of fresh heap. The records'
-	// strings point into the mapping, which closeCache releases when the run is over.
-	if st.Size == 0 {
-		c.why = "empty"
-		return
-	}
-	data, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_POPULATE)
+	// Read into anonymous memory populated in one call: fresh heap would take a page
+	// fault per 4 KiB, and a mapping of the file itself would turn its truncation by
+	// anyone during the run into SIGBUS. The records' strings point into this memory,
+	// which closeCache releases when the run is over.
+	data, err := unix.Mmap(-1, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
 		c.why = err.Error()
 		return
 	}
 	c.mapped = data
-	if err := c.parse(data); err != nil {
+	if n, _ := preadMax(fd, data, 0); n != len(data) {
+		c.why = "short read"
+		return
+	}
+	if err := c.parse(data, id); err != nil {
 		c.why = err.Error()
 		clear(c.entries)
 		c.outputs = nil
@@ -180,7 +216,10 @@ func (d *depmod) openCache() {
 
 var errCorrupt = errors.New("corrupt cache")
 
-func (c *moduleCache) parse(data []byte) error {
+// errOtherBuild is a valid cache made by another gokmod executable.
+var errOtherBuild = errors.New("made by another gokmod build")
+
+func (c *moduleCache) parse(data []byte, id string) error {
 	n := len(cacheMagic)
 	if len(data) < 2*n+4 || string(data[:n]) != cacheMagic || string(data[len(data)-n:]) != cacheMagic {
 		return fmt.Errorf("%w: not a gokmod depmod cache", errCorrupt)
@@ -190,24 +229,33 @@ func (c *moduleCache) parse(data []byte) error {
 	if c.crc != binary.LittleEndian.Uint32(data[end:]) {
 		return fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
-	for p := data[n:end]; len(p) > 0; {
+	first := true
+	for p := data[n:end]; len(p) > 0; first = false {
 		l, k := binary.Uvarint(p)
 		if k <= 0 || l == 0 || l > uint64(len(p)-k) {
 			return fmt.Errorf("%w: record length", errCorrupt)
 		}
 		raw := p[:k+int(l)]
 		d := decoder{b: p[k+1 : k+int(l)]}
+		if first != (p[k] == recBuild) {
+			return fmt.Errorf("%w: the build record must come first, once", errCorrupt)
+		}
 		switch p[k] {
+		case recBuild:
+			if string(d.b) != id {
+				return errOtherBuild
+			}
 		case recModule:
 			path := d.str()
 			key := d.key()
-			if d.err {
+			racy := d.byte()
+			if d.err || racy > 1 {
 				return fmt.Errorf("%w: module record", errCorrupt)
 			}
 			if old, ok := c.entries[path]; ok {
 				c.dead += len(old.raw)
 			}
-			c.entries[path] = cacheEntry{key: key, raw: raw, body: d.b}
+			c.entries[path] = cacheEntry{key: key, racy: racy == 1, raw: raw, body: d.b}
 		case recOutputs:
 			o := &outputsRecord{files: map[string]fileKey{}}
 			if len(d.b) < sha256.Size {
@@ -225,7 +273,8 @@ func (c *moduleCache) parse(data []byte) error {
 			if nf := len(o.files); nf == 0 {
 				o = nil // an empty record: the outputs are not known
 			}
-			c.outputs = o
+			c.dead += c.outputsLen
+			c.outputs, c.outputsLen = o, len(raw)
 		default:
 			return fmt.Errorf("%w: record kind %d", errCorrupt, p[k])
 		}
@@ -239,6 +288,7 @@ func (c *moduleCache) parse(data []byte) error {
 type cacheSlot struct {
 	key    fileKey
 	keyOK  bool
+	racy   bool   // the file changed less than racyWindow before it was keyed
 	cached []byte // data part of a valid record: decoded instead of reading the file
 	raw    []byte // the record to write
 	same   bool   // the data equals the cache's (a valid record, or read again alike)
@@ -246,15 +296,16 @@ type cacheSlot struct {
 
 func (c *moduleCache) slot(path string, st *unix.Stat_t) cacheSlot {
 	sl := cacheSlot{key: keyOf(st), keyOK: true}
-	if e, ok := c.entries[path]; ok && e.key == sl.key {
+	last := max(sl.key.mtimeNs, sl.key.ctimeNs)
+	sl.racy = time.Now().UnixNano()-last < int64(racyWindow)
+	if e, ok := c.entries[path]; ok && e.key == sl.key && !e.racy {
 		sl.cached, sl.raw, sl.same = e.body, e.raw, true
 	}
 	return sl
 }
 
-// readCached stats a module and, unless its record is valid, reads it and makes the
-// record. A valid record is decoded later (decodeCached), and only if the outputs must
-// be computed. It runs in the reader goroutines.
+// readCached stats a module and decodes its valid record, or reads it and makes the
+// record. It runs in the reader goroutines.
 func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 	// The stat comes before the read: a file changed in between is keyed by its older
 	// state, and read again next time. It is made here, in parallel, rather than by the
@@ -271,12 +322,12 @@ func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 		if md, ok := decodeData(m.cache.cached); ok {
 			return md
 		}
-		m.cache.cached, m.cache.same = nil, false
+		m.cache.cached, m.cache.raw, m.cache.same = nil, nil, false
 	}
 	md := r.readModule(path)
 	if m.cache.keyOK && md.symErr == nil {
 		data := encodeData(md)
-		m.cache.raw = encodeEntry(path, m.cache.key, data)
+		m.cache.raw = encodeEntry(path, m.cache.key, m.cache.racy, data)
 		old, ok := c.entries[path]
 		m.cache.same = ok && bytes.Equal(old.body, data)
 		c.mu.Lock()
@@ -284,36 +335,6 @@ func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 		c.mu.Unlock()
 	}
 	return md
-}
-
-// decodeCached decodes the valid records of the modules not read, on every core. A record
-// that does not decode (which the checksum makes next to impossible) is read instead.
-func (d *depmod) decodeCached() {
-	if d.cache == nil {
-		return
-	}
-	var wg sync.WaitGroup
-	n := jobs(d.o.Jobs)
-	for w := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var r reader
-			for i := w; i < len(d.mods); i += n {
-				m := d.mods[i]
-				if m.data != nil {
-					continue
-				}
-				if md, ok := decodeData(m.cache.cached); ok {
-					m.data = md
-					continue
-				}
-				m.cache.cached, m.cache.same = nil, false
-				m.data = r.readCached(d.cache, m, d.real(m.path))
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // inputsDigest covers what the outputs depend on besides the modules' data: the module
@@ -376,24 +397,46 @@ func (d *depmod) reusable() bool {
 	return true
 }
 
+// utimensNow is futimens(fd, NULL): the file's times set to now (utimensat with a NULL
+// path, which x/sys/unix does not spell).
+func utimensNow(fd int) error {
+	ts := [2]unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // keepOutputs is what a run does when the outputs are reusable: the files stay as they
 // are (byte for byte what kmod would write again), and modules.dep's times are set to
 // now, as a rewrite would, so that depmod -A sees the tree up to date. The files' keys
 // are gathered for the cache.
+//
+// The keys recorded are those reusable checked, and modules.dep's is taken through the
+// descriptor whose times were set: a file renamed over one of them meanwhile (another
+// depmod) is never recorded as this run's.
 func (d *depmod) keepOutputs() error {
-	dir := d.real(d.outdir)
-	now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, dir+"/modules.dep", now, 0); err != nil {
+	fd, err := unix.Open(d.real(d.outdir+"/modules.dep"), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || keyOf(&st) != d.cache.outputs.files["modules.dep"] {
+		return unix.ESTALE
+	}
+	if err := utimensNow(fd); err != nil {
+		return err
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
 	d.written = map[string]fileKey{}
-	for _, o := range outputs {
-		var st unix.Stat_t
-		if err := unix.Stat(dir+"/"+o.name, &st); err != nil {
-			return err
-		}
-		d.written[o.name] = keyOf(&st)
+	for name, k := range d.cache.outputs.files {
+		d.written[name] = k
 	}
+	d.written["modules.dep"] = keyOf(&st)
 	return nil
 }
 
@@ -414,8 +457,17 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 	if c == nil || d.o.DryRun {
 		return
 	}
+	// The outputs are recorded only if every module's record describes what they were
+	// computed from: a module that could not be read (or keyed) leaves them unknown.
+	complete := len(written) == len(outputs)
+	for _, m := range d.mods {
+		if m.cache.raw == nil || !m.cache.keyOK || m.data != nil && m.data.symErr != nil {
+			complete = false
+			break
+		}
+	}
 	rec := []byte{recOutputs}
-	if len(written) == len(outputs) {
+	if complete {
 		if d.digest == ([sha256.Size]byte{}) {
 			d.digest = d.inputsDigest()
 		}
@@ -445,8 +497,10 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 	}
 	// A new file: the records are written where they lie (the old cache's bytes or the
 	// new records), with the checksum extended over each, instead of assembling megabytes.
-	parts := make([][]byte, 0, len(d.mods)+3)
+	parts := make([][]byte, 0, len(d.mods)+4)
 	parts = append(parts, []byte(cacheMagic))
+	build := append([]byte{recBuild}, buildIdentity()...)
+	parts = append(parts, append(binary.AppendUvarint(nil, uint64(len(build))), build...))
 	for _, m := range d.mods {
 		if len(m.cache.raw) > 0 {
 			parts = append(parts, m.cache.raw)
@@ -555,10 +609,15 @@ func (d *depmod) appendCache(rec []byte) bool {
 }
 
 // encodeEntry is one module's record: its path and key, then its data.
-func encodeEntry(path string, key fileKey, data []byte) []byte {
+func encodeEntry(path string, key fileKey, racy bool, data []byte) []byte {
 	e := []byte{recModule}
 	e = appendStr(e, path)
 	e = key.append(e)
+	if racy {
+		e = append(e, 1)
+	} else {
+		e = append(e, 0)
+	}
 	e = append(e, data...)
 	return append(binary.AppendUvarint(nil, uint64(len(e))), e...)
 }

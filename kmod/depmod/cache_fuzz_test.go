@@ -8,8 +8,8 @@ import (
 	"gokmod/ko"
 )
 
-// FuzzCache feeds the cache parser and decoder records with a valid checksum, so that
-// the fuzzer gets past it: whatever the records say, parsing must fail cleanly or give
+// FuzzCache feeds the cache parser and decoder records with a valid checksum and build
+// record, so that the fuzzer gets past them: whatever the records say, parsing must fail cleanly or give
 // entries that decode or are rejected, never panic or allocate without bound.
 func FuzzCache(f *testing.F) {
 	md := &modData{
@@ -17,15 +17,17 @@ func FuzzCache(f *testing.F) {
 		exports: []ko.KmodSymbol{{Name: "foo_init", CRC: 0x1234, Bind: ko.BindGlobal}},
 		depSyms: []ko.KmodSymbol{{Name: "printk", CRC: 7, Bind: ko.BindUndef}},
 	}
-	f.Add(encodeEntry("/lib/modules/x/kernel/a.ko", fileKey{1, 2, 3, 4, 5}, encodeData(md)))
+	f.Add(encodeEntry("/lib/modules/x/kernel/a.ko", fileKey{1, 2, 3, 4, 5}, false, encodeData(md)))
 	f.Add([]byte{3, recOutputs, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, records []byte) {
-		data := append([]byte(cacheMagic), records...)
+		const id = "fuzz build"
+		data := append([]byte(cacheMagic), byte(len(id)+1), recBuild)
+		data = append(append(data, id...), records...)
 		data = binary.LittleEndian.AppendUint32(data, crc32.Checksum(data, castagnoliTable()))
 		data = append(data, cacheMagic...)
 		c := &moduleCache{entries: map[string]cacheEntry{}}
-		if c.parse(data) != nil {
+		if c.parse(data, id) != nil {
 			return
 		}
 		for _, e := range c.entries {
@@ -43,4 +45,20 @@ func FuzzCache(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCacheOtherBuild checks that a valid cache made by another executable is not used.
+func TestCacheOtherBuild(t *testing.T) {
+	rec := append([]byte{recBuild}, "another build"...)
+	data := append([]byte(cacheMagic), byte(len(rec)))
+	data = append(data, rec...)
+	data = binary.LittleEndian.AppendUint32(data, crc32.Checksum(data, castagnoliTable()))
+	data = append(data, cacheMagic...)
+	c := &moduleCache{entries: map[string]cacheEntry{}}
+	if err := c.parse(data, "this build"); err != errOtherBuild {
+		t.Fatalf("parse: %v, want %v", err, errOtherBuild)
+	}
+	if err := c.parse(data, "another build"); err != nil {
+		t.Fatalf("parse with its own build: %v", err)
+	}
 }

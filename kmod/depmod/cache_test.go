@@ -1,6 +1,7 @@
 package depmod_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +28,10 @@ func TestCacheAgainstKmod(t *testing.T) {
 	var stats depmod.CacheStats
 	depmod.SetCacheHook(func(s depmod.CacheStats) { stats = s })
 	defer depmod.SetCacheHook(nil)
+	// The steps follow each other within milliseconds, inside the window in which a
+	// record is re-checked (TestCacheRacy covers it): without it, the counts below are
+	// exactly the modules each step changed.
+	defer depmod.SetRacyWindow(0)()
 
 	rel := func(p string) string { r, _ := filepath.Rel(kdir, p); return r }
 	mods := moduleFiles(t, kdir)
@@ -101,6 +106,37 @@ func TestCacheAgainstKmod(t *testing.T) {
 				t.Errorf("%+v, want one module read and the outputs computed", s)
 			}
 		}},
+		{"module cut short (unreadable)", func() {
+			both(func(d string) {
+				p := filepath.Join(d, tun)
+				data, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(p+".whole", data, 0o644)
+				os.WriteFile(p+".new", data[:100], 0o644)
+				os.Rename(p+".new", p)
+			})
+		}, func(t *testing.T, s depmod.CacheStats) {
+			// Reread counts new records; a module that cannot be read makes none.
+			if s.Reused || s.Reread != 0 {
+				t.Errorf("%+v, want no record made and the outputs computed", s)
+			}
+		}},
+		{"module restored after it could not be read", func() {
+			both(func(d string) {
+				p := filepath.Join(d, tun)
+				if err := os.Rename(p+".whole", p); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}, func(t *testing.T, s depmod.CacheStats) {
+			// Its data is as recorded before it was cut, but the outputs of the run
+			// that could not read it are not what the data says: computed.
+			if s.Reused || s.Reread != 1 {
+				t.Errorf("%+v, want one module read and the outputs computed", s)
+			}
+		}},
 		{"module rewritten in place, mtime set back", func() {
 			both(func(d string) {
 				p := filepath.Join(d, tun)
@@ -170,7 +206,7 @@ func TestCacheAgainstKmod(t *testing.T) {
 		st.check(t, stats)
 		t.Logf("%s: %+v", st.name, stats)
 	}
-	testenv.Report(t, "depmod cache: %d steps (touch, rewrite, remove, add, in-place with mtime set back, corrupt/truncated cache, edited output) byte-identical to kmod", len(steps))
+	testenv.Report(t, "depmod cache: %d steps (touch, rewrite, remove, add, unreadable and restored, in-place with mtime set back, corrupt/truncated cache, edited output) byte-identical to kmod", len(steps))
 }
 
 // copyFile writes src's contents to a new file renamed over dst.
@@ -222,4 +258,31 @@ func subTree(tb testing.TB, src, root, rel, sub string, copyFiles bool) string {
 		tb.Fatal(err)
 	}
 	return dst
+}
+
+// TestCacheRacy checks that a record made just after its file changed is not trusted
+// as is: the next run reads the file again, and still keeps the outputs when the data is
+// alike.
+func TestCacheRacy(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	tmp := t.TempDir()
+	kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+	subTree(t, k.ModDir(), kroot, k.Release, "kernel/drivers/net/phy", false)
+	gdir := subTree(t, k.ModDir(), groot, k.Release, "kernel/drivers/net/phy", true)
+	var stats depmod.CacheStats
+	depmod.SetCacheHook(func(s depmod.CacheStats) { stats = s })
+	defer depmod.SetCacheHook(nil)
+	defer depmod.SetRacyWindow(time.Hour)() // every file here changed within the hour
+	n := len(moduleFiles(t, gdir))
+	for i, want := range []depmod.CacheStats{
+		{Loaded: false, Reread: n, Reused: false}, // no cache yet
+		{Loaded: true, Reread: n, Reused: true},   // every record racy: read again, alike
+	} {
+		stats = depmod.CacheStats{}
+		gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
+		compare(t, fmt.Sprint("run ", i+1), runKmod(t, kroot, k.Release), gr, kroot, groot)
+		if stats != want {
+			t.Errorf("run %d: %+v, want %+v", i+1, stats, want)
+		}
+	}
 }

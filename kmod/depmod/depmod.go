@@ -257,7 +257,11 @@ func Run(o Options) error {
 		}
 		d.reused = false // the files changed under us: compute them after all
 	}
-	d.decodeCached()
+	if d.cache != nil && d.digest == ([32]byte{}) {
+		// Before the outputs are computed: inputs that change afterwards then make
+		// the digest differ next time, never match outputs computed from older ones.
+		d.digest = d.inputsDigest()
+	}
 	if err := d.loadModules(); err != nil {
 		return err
 	}

@@ -1,4 +1,14 @@
 package depmod
 
+import "time"
+
 // SetCacheHook makes every Run report what it did with the cache to f (nil: stop).
 func SetCacheHook(f func(CacheStats)) { cacheHook = f }
+
+// SetRacyWindow changes how recent a change makes a record racy, and returns a function
+// that restores it.
+func SetRacyWindow(d time.Duration) (restore func()) {
+	old := racyWindow
+	racyWindow = d
+	return func() { racyWindow = old }
+}

@@ -101,19 +101,23 @@ func (d *depmod) write(gen []*generated) error {
 			return ErrFailed
 		}
 		werr := writeAll(fd, data)
-		if cerr := unix.Close(fd); werr == nil {
-			werr = cerr
-		}
 		if err := unix.Renameat(dfd, tmp, dfd, o.name); err != nil {
+			unix.Close(fd)
 			d.log.crit("renameat(%s, %s, %s, %s): %s\n", d.outdir, tmp, d.outdir, o.name, strerror(err))
 			return ErrFailed
+		}
+		// The key comes from the descriptor, not the name: another depmod may rename
+		// its own file over this one at any moment.
+		var st unix.Stat_t
+		keyed := d.cache != nil && gen[i].log.Len() == 0 && unix.Fstat(fd, &st) == nil
+		if cerr := unix.Close(fd); werr == nil {
+			werr = cerr
 		}
 		if werr != nil {
 			d.log.err("Could not create index '%s'. Output is truncated: %s\n", o.name, strerror(unix.ENOSPC))
 			return ErrFailed
 		}
-		var st unix.Stat_t
-		if d.cache != nil && gen[i].log.Len() == 0 && unix.Fstatat(dfd, o.name, &st, 0) == nil {
+		if keyed {
 			if d.written == nil {
 				d.written = map[string]fileKey{}
 			}

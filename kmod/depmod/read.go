@@ -89,7 +89,9 @@ func (r *reader) extract(path string, data []byte) *modData {
 	}
 	f, err := ko.Parse(path, data)
 	if err != nil {
-		return &modData{symErr: err}
+		// kmod reports its own ELF checks' errno (EINVAL for a cut-short module, where
+		// ko says ENOEXEC).
+		return &modData{symErr: ko.KmodElfErrno(data)}
 	}
 	md := &modData{info: depmodInfo(f)}
 	if v, ok := newElfView(f); ok {
