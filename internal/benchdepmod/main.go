@@ -40,6 +40,7 @@ import (
 var (
 	runs   = flag.Int("n", 7, "runs of each depmod command")
 	gokmod = flag.String("gokmod", "bin/gokmod", "gokmod binary")
+	plain  = flag.Bool("plain", false, "skip the compressed trees and the xz decoders (minutes)")
 )
 
 type sample struct {
@@ -309,17 +310,17 @@ func main() {
 	k61 := ks[0]
 	depmodBench("depmod, 6.1 tree (.ko), fresh copy", k61.ModDir(), k61.Release, *runs)
 	incrementalBench(k61.ModDir(), k61.Release, *runs)
-	if len(ks) > 1 {
+	if len(ks) > 1 && !*plain {
 		depmodBench("depmod, 6.12 tree (.ko.xz), fresh copy", ks[1].ModDir(), ks[1].Release, max(*runs/2, 3))
 	}
 	cache, _ := testenv.Cache()
 	for _, m := range []string{"zst", "xz"} {
 		d := filepath.Join(cache, "depmod-trees", k61.Release+"-"+m)
-		if _, err := os.Stat(filepath.Join(d, ".ready")); err == nil {
+		if _, err := os.Stat(filepath.Join(d, ".ready")); err == nil && !*plain {
 			depmodBench("depmod, 6.1 tree recompressed ."+m, d, k61.Release, max(*runs/2, 3))
 		}
 	}
-	if len(ks) > 1 {
+	if len(ks) > 1 && !*plain {
 		fmt.Println("pure-Go xz decoders on the 6.12 tree:")
 		xzDecoders(ks[1].ModDir())
 	}
