@@ -1,0 +1,154 @@
+package depmod
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"gokmod/ko"
+)
+
+// The cache, part 4: a module's record, encoded and decoded with every length checked.
+
+// encodeEntry is one module's record: its path and key, then its data.
+func encodeEntry(path string, key fileKey, racy bool, data []byte) []byte {
+	e := []byte{recModule}
+	e = appendStr(e, path)
+	e = key.append(e)
+	if racy {
+		e = append(e, 1)
+	} else {
+		e = append(e, 0)
+	}
+	e = append(e, data...)
+	return append(binary.AppendUvarint(nil, uint64(len(e))), e...)
+}
+
+// encodeData is what depmod uses of a module: its .modinfo entries (alias/softdep),
+// exports and needed symbols.
+func encodeData(md *modData) []byte {
+	var e []byte
+	e = binary.AppendUvarint(e, uint64(len(md.info)))
+	for _, kv := range md.info {
+		e = appendStr(e, kv.Key)
+		e = appendStr(e, kv.Value)
+	}
+	for _, syms := range [][]ko.KmodSymbol{md.exports, md.depSyms} {
+		e = binary.AppendUvarint(e, uint64(len(syms)))
+		for _, s := range syms {
+			e = appendStr(e, s.Name)
+			e = binary.LittleEndian.AppendUint64(e, s.CRC)
+			e = append(e, s.Bind)
+		}
+	}
+	return e
+}
+
+// decodeData is encodeEntry's data part back. The strings point into the cache's bytes,
+// which are never modified.
+func decodeData(b []byte) (*modData, bool) {
+	d := decoder{b: b}
+	md := &modData{}
+	if n := d.count(2); n > 0 {
+		md.info = make([]ko.KV, n)
+		for i := range md.info {
+			md.info[i] = ko.KV{Key: d.str(), Value: d.str()}
+		}
+	}
+	if n := d.count(10); n > 0 {
+		md.exports = make([]ko.KmodSymbol, n)
+		for i := range md.exports {
+			md.exports[i] = ko.KmodSymbol{Name: d.str(), CRC: d.fixed64(), Bind: d.byte()}
+		}
+	}
+	// The needed symbols — most of the data — stay encoded: loadDependencies walks
+	// them once. They are checked here, so that walk cannot fail.
+	n := d.count(10)
+	raw := d.b
+	for range n {
+		d.str()
+		d.fixed64()
+		d.byte()
+	}
+	if d.err || len(d.b) != 0 {
+		return nil, false
+	}
+	md.depRaw, md.nDepRaw = raw, n
+	md.hasDepSym = n > 0
+	return md, true
+}
+
+// eachDepSym calls f with each symbol a module needs, decoded or still encoded.
+func (md *modData) eachDepSym(f func(ko.KmodSymbol)) {
+	for _, s := range md.depSyms {
+		f(s)
+	}
+	d := decoder{b: md.depRaw}
+	for range md.nDepRaw {
+		f(ko.KmodSymbol{Name: d.str(), CRC: d.fixed64(), Bind: d.byte()})
+	}
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// decoder reads what encodeEntry wrote; any overrun sets err and yields zero values.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) u64() uint64 {
+	v, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+// count reads a number of items each at least min bytes long, so that a corrupt count
+// cannot make a huge allocation.
+func (d *decoder) count(min int) int {
+	n := d.u64()
+	if n > uint64(len(d.b)/min) {
+		d.err, d.b = true, nil
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.u64()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return ""
+	}
+	if n == 0 {
+		return ""
+	}
+	s := unsafe.String(&d.b[0], int(n))
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) fixed64() uint64 {
+	if len(d.b) < 8 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
