@@ -262,12 +262,14 @@ func Run(o Options) error {
 		// the digest differ next time, never match outputs computed from older ones.
 		d.digest = d.inputsDigest()
 	}
+	var gen generation
+	d.startGenerating(&gen, afterRead)
 	if err := d.loadModules(); err != nil {
+		gen.wg.Wait()
 		return err
 	}
 	d.phase("read")
-	var gen generation
-	d.startGenerating(&gen, false)
+	d.startGenerating(&gen, afterSymbols)
 	d.loadDependencies(checkSymvers, printUnknown)
 	if !d.calculateDependencies() {
 		gen.wg.Wait()

@@ -25,18 +25,27 @@ type outputFile struct {
 	name string
 	text func(*depmod) []byte
 	bin  func(*depmod) ([]byte, error)
-	deps bool // needs the dependencies computed; the others start as soon as modules are read
+	// stage is when it can be computed: afterRead (the modules read and ordered),
+	// afterSymbols (their exports in the symbol table) or afterDeps (dependencies known).
+	// The earlier ones run while the later stages are worked out.
+	stage int
 }
+
+const (
+	afterRead = iota
+	afterSymbols
+	afterDeps
+)
 
 // Outputs lists the files depmod writes, in the order it writes them.
 var outputs = []outputFile{
-	{name: "modules.dep", text: (*depmod).depText, deps: true},
-	{name: "modules.dep.bin", bin: (*depmod).depBin, deps: true},
+	{name: "modules.dep", text: (*depmod).depText, stage: afterDeps},
+	{name: "modules.dep.bin", bin: (*depmod).depBin, stage: afterDeps},
 	{name: "modules.alias", text: (*depmod).aliasText},
 	{name: "modules.alias.bin", bin: (*depmod).aliasBin},
 	{name: "modules.softdep", text: (*depmod).softdepText},
-	{name: "modules.symbols", text: (*depmod).symbolsText},
-	{name: "modules.symbols.bin", bin: (*depmod).symbolsBin},
+	{name: "modules.symbols", text: (*depmod).symbolsText, stage: afterSymbols},
+	{name: "modules.symbols.bin", bin: (*depmod).symbolsBin, stage: afterSymbols},
 	{name: "modules.builtin.bin", bin: (*depmod).builtinBin},
 	{name: "modules.builtin.alias.bin", bin: (*depmod).builtinAliasBin},
 	{name: "modules.devname", text: (*depmod).devnameText},
@@ -55,7 +64,7 @@ func Files() []string {
 // order; otherwise each file is written to NAME.PID.USEC.SEC in the directory and renamed
 // over NAME, so readers (and a crash) only ever see a whole old or a whole new file.
 func (d *depmod) output(g *generation) error {
-	d.startGenerating(g, true)
+	d.startGenerating(g, afterDeps)
 	g.wg.Wait()
 	return d.write(g.gen)
 }
@@ -141,22 +150,22 @@ type generation struct {
 	wg  sync.WaitGroup
 }
 
-// startGenerating starts computing the output files that need the dependencies (deps),
-// or those that do not, which run while the dependencies are being worked out. The
-// index files are skipped with -n, as kmod's callbacks return at once when writing to
-// stdout.
-func (d *depmod) startGenerating(g *generation, deps bool) {
+// startGenerating starts computing the output files of a stage. The index files are
+// skipped with -n, as kmod's callbacks return at once when writing to stdout.
+func (d *depmod) startGenerating(g *generation, stage int) {
 	if g.gen == nil {
 		d.depL = &lazyLines{}
-		d.owned = d.ownedSymbols()
 		g.gen = make([]*generated, len(outputs))
 		for i := range g.gen {
 			g.gen[i] = &generated{}
 		}
 	}
+	if stage == afterSymbols {
+		d.owned = d.ownedSymbols()
+	}
 	for i, o := range outputs {
 		gi := g.gen[i]
-		if o.deps != deps || d.o.DryRun && o.bin != nil {
+		if o.stage != stage || d.o.DryRun && o.bin != nil {
 			continue
 		}
 		dd := *d
