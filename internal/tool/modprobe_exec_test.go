@@ -40,7 +40,8 @@ func TestModprobeExecAgainstKmod(t *testing.T) {
 }
 
 // TestExecParallelHook checks that Exec gives the other Ps back (its parallel hook)
-// before a tool that may work in parallel, and not before modprobe.
+// before a tool that may work in parallel, and not before modprobe, insmod, rmmod or
+// lsmod.
 func TestExecParallelHook(t *testing.T) {
 	for _, c := range []struct {
 		argv []string
@@ -51,6 +52,10 @@ func TestExecParallelHook(t *testing.T) {
 		{[]string{"gokmod", "depmod", "-h"}, true},
 		{[]string{"/sbin/depmod", "-h"}, true},
 		{[]string{"gokmod", "-V"}, false},
+		{[]string{"insmod", "-h"}, false},
+		{[]string{"gokmod", "rmmod", "-h"}, false},
+		{[]string{"lsmod", "-h"}, false},
+		{[]string{"modinfo", "-h"}, true},
 	} {
 		called := false
 		var o, e bytes.Buffer

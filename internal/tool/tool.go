@@ -85,7 +85,14 @@ func Exec(argv []string, stdout, stderr io.Writer, host *kmod.Host, parallel fun
 // serial names the tools that never run work in parallel, so that one P is all they
 // can use: a second one only brings threads that spin up, look for work and compete
 // with the one doing it.
-func serial(name string) bool { return name == "modprobe" }
+// insmod, rmmod and lsmod are among them: they make a system call or two and print.
+func serial(name string) bool {
+	switch name {
+	case "modprobe", "insmod", "rmmod", "lsmod":
+		return true
+	}
+	return false
+}
 
 func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool, parallel func()) int {
 	start := func(t *Tool, prog string, args []string) int {
