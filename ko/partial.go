@@ -1,9 +1,11 @@
 package ko
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -35,14 +37,15 @@ import (
 // The zero value is ready to use. A PartialReader reuses its buffers from one
 // Read to the next; it is not safe for concurrent use (use one per goroutine).
 type PartialReader struct {
-	hdr   [ehsize64]byte
-	tail  []byte
-	buf   []byte
-	names []byte
-	secs  []partialSec
-	idx   []int
-	fd    fdReaderAt
-	p     Partial
+	hdr     [ehsize64]byte
+	tail    []byte
+	buf     []byte
+	names   []byte
+	secs    []partialSec
+	idx     []int
+	pending []int
+	fd      fdReaderAt
+	p       Partial
 }
 
 // Partial is what a PartialReader read of one module. It (the same value is
@@ -54,11 +57,40 @@ type Partial struct {
 	Name string
 	// Size is the file's size, signature trailer included.
 	Size int64
+	// Machine is the ELF header's e_machine.
+	Machine uint16
 	// Sections holds one entry per name asked for, in the order asked.
 	Sections []PartialSection
 
 	tail    []byte // the file from tailOff to its end
 	tailOff int64
+	ra      io.ReaderAt
+	secs    []partialSec
+}
+
+// NumSections is the number of sections in the module's section table.
+func (p *Partial) NumSections() int { return len(p.secs) }
+
+// SectionData reads section i's contents, as Section.Data gives them, into new
+// memory (Read checked that every section lies inside the module). It is for the
+// odd section a caller finds it needs after Read, such as the one a CRC symbol
+// points into; ok is false if i is out of range or the read fails.
+func (p *Partial) SectionData(i int) ([]byte, bool) {
+	if i < 0 || i >= len(p.secs) {
+		return nil, false
+	}
+	s := p.secs[i]
+	if dataSize(s) == 0 {
+		return nil, true
+	}
+	if s.size > partialMaxSection {
+		return nil, false
+	}
+	d := make([]byte, s.size)
+	if n, ok := readMax(p.ra, d, int64(s.off)); !ok || n < len(d) {
+		return nil, false
+	}
+	return d, true
 }
 
 // PartialSection is one section asked of PartialReader.Read.
@@ -98,6 +130,9 @@ const (
 	partialMaxTail = 4 << 20
 	// partialMaxSection bounds one wanted section or the name table.
 	partialMaxSection = 64 << 20
+	// partialGap is how far apart two wanted sections may lie and still be read
+	// together, the bytes between them read and dropped.
+	partialGap = 4 << 10
 )
 
 // ReadFd is Read on an open file descriptor; the descriptor's offset is not
@@ -214,7 +249,8 @@ func (r *PartialReader) Read(ra io.ReaderAt, size int64, name string, want ...st
 	// Name every section (Parse rejects a name offset outside the table, for any
 	// section) and find the wanted ones.
 	out := &r.p
-	*out = Partial{Name: name, Size: int64(fileSize), Sections: out.Sections[:0], tail: tail, tailOff: int64(tailOff)}
+	*out = Partial{Name: name, Size: int64(fileSize), Machine: le.Uint16(eh[18:]), Sections: out.Sections[:0],
+		tail: tail, tailOff: int64(tailOff), ra: ra, secs: secs}
 	idx := r.idx[:0] // section index per wanted name; -1 not yet found, -2 never (a NUL in the name)
 	for _, wn := range want {
 		out.Sections = append(out.Sections, PartialSection{})
@@ -250,10 +286,9 @@ func (r *PartialReader) Read(ra io.ReaderAt, size int64, name string, want ...st
 			extra += secs[i].size
 		}
 	}
-	if uint64(cap(r.buf)) < extra {
-		r.buf = make([]byte, extra+extra/4)
-	}
-	buf := r.buf[:0]
+	// The rest are read in file order, neighbours within partialGap of each other in
+	// one read (.symtab and .strtab follow each other).
+	pending := r.pending[:0]
 	for w, i := range idx {
 		if i < 0 {
 			continue
@@ -267,13 +302,50 @@ func (r *PartialReader) Read(ra io.ReaderAt, size int64, name string, want ...st
 			out.Sections[w].Data = d
 			continue
 		}
-		start := len(buf)
-		buf = buf[:start+int(s.size)]
-		d := buf[start:len(buf):len(buf)]
-		if n, ok := readMax(ra, d, int64(s.off)); !ok || n < len(d) {
+		pending = append(pending, w)
+	}
+	slices.SortFunc(pending, func(a, b int) int { return cmp.Compare(secs[idx[a]].off, secs[idx[b]].off) })
+	r.pending = pending
+	// group returns how many pending sections from the first are read together, and
+	// the span of the file that read covers.
+	group := func(pending []int) (n int, start, end uint64) {
+		start, end = secs[idx[pending[0]]].off, secs[idx[pending[0]]].off+secs[idx[pending[0]]].size
+		for n = 1; n < len(pending); n++ {
+			s := secs[idx[pending[n]]]
+			if s.off < end || s.off-end > partialGap {
+				break
+			}
+			end = s.off + s.size
+		}
+		return n, start, end
+	}
+	total := uint64(0)
+	for p := pending; len(p) > 0; {
+		n, start, end := group(p)
+		total += end - start
+		p = p[n:]
+	}
+	if total > extra+uint64(len(pending))*partialGap {
+		return nil, false // cannot happen: each gap is at most partialGap
+	}
+	if uint64(cap(r.buf)) < total {
+		r.buf = make([]byte, total+total/4)
+	}
+	buf := r.buf[:0]
+	for len(pending) > 0 {
+		n, start, end := group(pending)
+		at := len(buf)
+		buf = buf[:at+int(end-start)]
+		d := buf[at:]
+		if got, ok := readMax(ra, d, int64(start)); !ok || got < len(d) {
 			return nil, false
 		}
-		out.Sections[w].Data = d
+		for _, w := range pending[:n] {
+			s := secs[idx[w]]
+			p := int(s.off - start)
+			out.Sections[w].Data = d[p : p+int(s.size) : p+int(s.size)]
+		}
+		pending = pending[n:]
 	}
 	return out, true
 }

@@ -29,7 +29,7 @@ type modData struct {
 // mmap/munmap (whose TLB shootdowns dominate on a multi-threaded process) and no garbage.
 type reader struct {
 	buf, out []byte
-	tail     []byte // the end of a module (partial.go)
+	pr       ko.PartialReader
 	sc       symScratch
 }
 

@@ -21,10 +21,10 @@ const (
 	crcPrefix = "__crc_"
 )
 
-// elfView is the part of a module the fast path reads: the section table and the
+// elfView is the part of a module the fast path reads: the number of sections and the
 // contents of the few sections depmod needs.
 type elfView struct {
-	secs     []secInfo
+	nsecs    int
 	sectData func(i int) []byte // contents of section i (for CRCs in other sections)
 	symtab   []byte
 	strtab   []byte
@@ -84,28 +84,12 @@ func (v *elfView) scr() *symScratch {
 	return v.scratch
 }
 
-type secInfo struct {
-	typ       uint32
-	off, size uint64
-}
-
-// fileBytes is Section.Data's length rule: nothing for SHT_NOBITS and SHT_NULL.
-func (s secInfo) fileSize() uint64 {
-	if s.typ == ko.SHTNobits || s.typ == ko.SHTNull {
-		return 0
-	}
-	return s.size
-}
-
 // newElfView adapts a parsed module, for files the partial reader leaves to ko.
 func newElfView(f *ko.File) (*elfView, bool) {
 	if f.Class != 64 || f.ByteOrder != binary.LittleEndian || f.Machine == 2 || f.Machine == 43 {
 		return nil, false
 	}
-	v := &elfView{}
-	for _, s := range f.Sections {
-		v.secs = append(v.secs, secInfo{typ: s.Type, off: s.Offset, size: s.Size})
-	}
+	v := &elfView{nsecs: len(f.Sections)}
 	v.sectData = func(i int) []byte { d, _ := f.Sections[i].Data(); return d }
 	st, ss := f.Section(".strtab"), f.Section(".symtab")
 	if st != nil && ss != nil && fileSize(ss)%symEnt64 == 0 {
@@ -187,7 +171,7 @@ func (v *elfView) resolveCRC(crc uint64, shndx uint16) uint64 {
 	if shndx == shnAbs || shndx == shnUndef {
 		return crc
 	}
-	if int(shndx) >= len(v.secs) {
+	if int(shndx) >= v.nsecs {
 		return ^uint64(0)
 	}
 	// Every CRC of a module lives in the same section or two: read each once.
