@@ -4,6 +4,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"gokmod/internal/sysfile"
 )
 
 // confFile is one configuration file to parse: logical is the path kmod would open
@@ -41,24 +45,24 @@ func (f fsys) real(logical string) string {
 	return logical
 }
 
-// readFile reads a file by its logical path, reusing buf's storage (see readFile).
+// readFile reads a file by its logical path, reusing buf's storage (sysfile.ReadFile).
 func (f fsys) readFile(logical string, buf []byte) ([]byte, error) {
-	return readFile(f.real(logical), buf)
+	return sysfile.ReadFile(f.real(logical), buf, 0)
 }
 
 // listConfigs adds the files of one configuration path: a regular file by its base
 // name, or the directory's entries that accept() keeps. Directories among them are
 // skipped with a warning from nested. A path that does not exist is skipped silently.
 func (f fsys) listConfigs(l *confList, path string, accept func(name string) bool, nested func(dir, name string)) bool {
-	mode, err := statMode(f.real(path))
+	st, err := sysfile.Stat(f.real(path))
 	if err != nil {
 		return false
 	}
-	if !isDirMode(mode) {
+	if !isDir(st) {
 		l.insert(baseName(path), path)
 		return true
 	}
-	names, err := readDirNames(f.real(path))
+	names, err := sysfile.ReadDirNames(f.real(path))
 	if err != nil {
 		return false
 	}
@@ -66,7 +70,7 @@ func (f fsys) listConfigs(l *confList, path string, accept func(name string) boo
 		if !accept(name) {
 			continue
 		}
-		if emode, err := statMode(filepath.Join(f.real(path), name)); err == nil && isDirMode(emode) {
+		if est, err := sysfile.Stat(filepath.Join(f.real(path), name)); err == nil && isDir(est) {
 			nested(path, name)
 			continue
 		}
@@ -94,3 +98,5 @@ func modprobeAccepts(name string) bool {
 func depmodAccepts(name string) bool {
 	return name != "" && name[0] != '.' && len(name) >= 6 && strings.HasSuffix(name, ".conf")
 }
+
+func isDir(st unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
