@@ -93,32 +93,7 @@ func run(name string, args ...string) (sample, error) {
 // tree makes ROOT/lib/modules/REL from a module directory with hard links, without the
 // files depmod writes.
 func tree(src, root, rel string) {
-	dst := filepath.Join(root, "lib/modules", rel)
-	skip := map[string]bool{"build": true, "source": true}
-	for _, g := range depmod.Files() {
-		skip[g] = true
-	}
-	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		r, _ := filepath.Rel(src, p)
-		if r != "." && skip[r] {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		t := filepath.Join(dst, r)
-		if d.IsDir() {
-			return os.MkdirAll(t, 0o755)
-		}
-		if os.Link(p, t) != nil {
-			b, _ := os.ReadFile(p)
-			os.WriteFile(t, b, 0o644)
-		}
-		return nil
-	})
+	must(testenv.LinkTree(src, filepath.Join(root, "lib/modules", rel), depmod.Files()))
 }
 
 func same(a, b, rel string) bool {

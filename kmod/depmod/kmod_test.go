@@ -35,44 +35,12 @@ func hostDepmod(tb testing.TB) string {
 	return ""
 }
 
-// copyTree makes ROOT/lib/modules/REL from a module directory: module files and
-// directories hard-linked (copied across file systems), the generated files left out,
-// kernel-build inputs (modules.order, modules.builtin, modules.builtin.modinfo) copied.
+// copyTree makes ROOT/lib/modules/REL from a module directory with testenv.LinkTree,
+// leaving out the files depmod writes.
 func copyTree(tb testing.TB, src, root, rel string) string {
 	tb.Helper()
 	dst := filepath.Join(root, "lib/modules", rel)
-	skip := map[string]bool{"build": true, "source": true}
-	for _, g := range generated {
-		skip[g] = true
-	}
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		r, _ := filepath.Rel(src, p)
-		if r != "." && skip[r] {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		t := filepath.Join(dst, r)
-		if d.IsDir() {
-			return os.MkdirAll(t, 0o755)
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
-		}
-		if err := os.Link(p, t); err != nil {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(t, b, 0o644)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := testenv.LinkTree(src, dst, generated); err != nil {
 		tb.Fatal(err)
 	}
 	return dst
