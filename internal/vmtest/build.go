@@ -27,16 +27,30 @@ func StaticBinary(pkg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "gokmod-guestbin-")
+	// The binary lives in the git-ignored cache under a fixed name, so test processes
+	// leave nothing behind in /tmp. Packages testing in parallel may build the same
+	// binary at once: each writes its own temporary file and renames it into place,
+	// and a guest image being made from the old file keeps reading the old inode.
+	cache, err := testenv.Cache()
 	if err != nil {
 		return "", err
 	}
+	dir := filepath.Join(cache, "guestbin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
 	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
+	cmd := exec.Command("go", "build", "-trimpath", "-o", tmp, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
 		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return "", err
 	}
 	builtPaths[pkg] = out
 	return out, nil
