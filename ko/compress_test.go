@@ -125,7 +125,7 @@ func TestDecompressCorrupt(t *testing.T) {
 }
 
 // TestXZHugeDictionary checks that a block header claiming a 4 GiB
-// dictionary is refused before ulikunitz/xz would allocate it.
+// dictionary is refused before the decoder would allocate it.
 func TestXZHugeDictionary(t *testing.T) {
 	z := compress(t, XZ, []byte("hello"))
 	// Stream header (12 bytes), then the block header: size, flags,

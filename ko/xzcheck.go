@@ -9,10 +9,10 @@ import (
 )
 
 // checkXZ walks every xz stream from the end (footer, index, block headers)
-// before decoding. ulikunitz/xz allocates the dictionary size a block header
-// claims (up to 4 GiB) before reading any data, so a 100-byte file could
-// otherwise make the process die of an allocation failure; the index also
-// states the uncompressed size, which lets a bomb be refused up front.
+// before decoding. A block header may claim a dictionary of up to 4 GiB, which a
+// decoder allocates before reading any data (the decoder's own limit is a second
+// guard); the index also states the uncompressed size, which lets a bomb be
+// refused up front rather than after decoding a gigabyte.
 func checkXZ(b []byte) error {
 	end := len(b)
 	var total uint64
