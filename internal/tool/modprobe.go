@@ -414,6 +414,9 @@ func (p *mp) insmod(alias string, extra *string) error {
 	hooks.RunInstall = func(m *modprobe.Module, cmd string) error {
 		return p.runInstall(m, cmd)
 	}
+	if p.dryRun {
+		hooks.States = modprobe.NewStateMemo()
+	}
 	var last error
 	for _, m := range mods {
 		if p.lookOnly {

@@ -72,6 +72,9 @@ func (s *Session) Load(ctx context.Context, name string, o LoadOptions) error {
 		extra = &o.Params
 	}
 	hooks := ProbeHooks{Action: o.Action, RunInstall: o.RunInstall, ctx: ctx}
+	if o.DryRun {
+		hooks.States = NewStateMemo()
+	}
 	var last error
 	for _, m := range mods {
 		if _, err := s.Probe(m, flags, extra, hooks); err != nil {

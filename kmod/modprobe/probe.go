@@ -44,8 +44,35 @@ type ProbeHooks struct {
 	// RunInstall runs an install command ($CMDLINE_OPTS already replaced); nil runs it
 	// with /bin/sh -c, MODPROBE_MODULE set to the module name, as system(3) does.
 	RunInstall func(m *Module, cmd string) error
+	// States, when not nil, keeps the kernel's answer about each module for the probes
+	// of one dry run. A dry run changes nothing, and kmod asks /sys/module again for
+	// every module on every list it walks: an alias that resolves to two drivers
+	// sharing ten dependencies reads each of those twice or three times over. It is
+	// used only with DryRun; a probe that loads modules asks every time, as kmod.
+	States *StateMemo
 
 	ctx context.Context // Load's: checked before each step
+}
+
+// StateMemo remembers whether modules are in the kernel, for ProbeHooks.States. Make a
+// new one for each dry run: it never forgets, so a module loaded meanwhile by someone
+// else stays absent in it.
+type StateMemo struct{ in map[*Module]bool }
+
+// NewStateMemo returns an empty memo.
+func NewStateMemo() *StateMemo { return &StateMemo{in: map[*Module]bool{}} }
+
+// inKernel is module_is_inkernel, answered from the memo in a dry run.
+func (h *ProbeHooks) inKernel(m *Module, flags ProbeFlags) bool {
+	if h.States == nil || flags&DryRun == 0 {
+		return m.inKernel()
+	}
+	in, ok := h.States.in[m]
+	if !ok {
+		in = m.inKernel()
+		h.States.in[m] = in
+	}
+	return in
 }
 
 // probeList is kmod_module_get_probe_list.
@@ -100,7 +127,7 @@ func (s *Session) fillSoftdep(m *Module, list *[]*Module) {
 // the error of the first required module that failed (an *InsertError or a
 // *CommandError, both unwrapping to the errno). A module already loaded is success.
 func (s *Session) Probe(m *Module, flags ProbeFlags, extra *string, hooks ProbeHooks) (ProbeFlags, error) {
-	if flags&IgnoreLoaded == 0 && m.inKernel() {
+	if flags&IgnoreLoaded == 0 && hooks.inKernel(m, flags) {
 		if flags&FailOnLoaded != 0 {
 			return 0, &Error{Op: "insert", Module: m.name, Err: unix.EEXIST}
 		}
@@ -134,7 +161,7 @@ func (s *Session) Probe(m *Module, flags ProbeFlags, extra *string, hooks ProbeH
 		}
 		mopts, hasOpts := x.Options()
 		cmd, hasCmd := x.InstallCommand()
-		if flags&IgnoreLoaded == 0 && x.inKernel() {
+		if flags&IgnoreLoaded == 0 && hooks.inKernel(x, flags) {
 			err = &Error{Op: "insert", Module: x.name, Err: unix.EEXIST}
 		} else {
 			var xopts *string
