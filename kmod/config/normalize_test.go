@@ -197,3 +197,57 @@ func TestModprobeDKmod30(t *testing.T) {
 		t.Fatalf("only %d cases", n)
 	}
 }
+
+// aliasNormalizeRef is the plain transcription of alias_normalize that AliasNormalize
+// replaced with a check-first version; they must agree on every input.
+func aliasNormalizeRef(alias string) (string, error) {
+	alias = cstring(alias)
+	if len(alias) > pathMax-1 {
+		alias = alias[:pathMax-1]
+	}
+	b := []byte(alias)
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '-':
+			b[i] = '_'
+		case ']':
+			return "", ErrUnmatchedBracket
+		case '[':
+			for i < len(b) && b[i] != ']' {
+				i++
+			}
+			if i == len(b) {
+				return "", ErrUnmatchedBracket
+			}
+		}
+	}
+	return string(b), nil
+}
+
+// TestAliasNormalizeAgreesWithReference tries every string of up to 7 characters over
+// the alphabet that matters ("-", "[", "]", "_", "a", NUL).
+func TestAliasNormalizeAgreesWithReference(t *testing.T) {
+	const alphabet = "-[]_a\x00"
+	n := 0
+	var walk func(s string)
+	walk = func(s string) {
+		n++
+		got, gerr := AliasNormalize(s)
+		want, werr := aliasNormalizeRef(s)
+		if got != want || (gerr == nil) != (werr == nil) {
+			t.Fatalf("AliasNormalize(%q) = %q, %v; reference %q, %v", s, got, gerr, want, werr)
+		}
+		if len(s) == 7 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			walk(s + alphabet[i:i+1])
+		}
+	}
+	walk("")
+	long := strings.Repeat("a-", pathMax)
+	if got, _ := AliasNormalize(long); len(got) != pathMax-1 {
+		t.Errorf("long alias: %d bytes, want %d", len(got), pathMax-1)
+	}
+	t.Logf("%d strings compared", n)
+}

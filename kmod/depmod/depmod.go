@@ -125,6 +125,7 @@ type depmod struct {
 	byName  map[string]*module // modules_by_name
 	byUnc   map[string]*module // modules_by_uncrelpath
 	symbols map[string]*symbol
+	symSlab []symbol   // backing for the modules' exports (loadModules)
 	owned   []*symbol  // the symbols modules export, in kmod's order
 	depL    *lazyLines // modules.dep's lines, shared by the goroutines that need them
 	t0      time.Time
@@ -244,6 +245,9 @@ func Run(o Options) error {
 		}
 	}
 
+	if d.cache != nil {
+		d.cache.wait() // a tree without modules has no reader to wait for it
+	}
 	d.phase("search")
 	d.buildArray()
 	d.sortByOrder()

@@ -23,6 +23,11 @@ func (d *depmod) addSymbol(name string, prefixSkipped bool, crc uint64, owner *m
 	if !prefixSkipped && name != "" && name[0] == d.o.SymPrefix {
 		name = name[1:]
 	}
+	if len(d.symSlab) < cap(d.symSlab) {
+		d.symSlab = append(d.symSlab, symbol{name: name, owner: owner, crc: crc})
+		d.symbols[name] = &d.symSlab[len(d.symSlab)-1]
+		return
+	}
 	d.symbols[name] = &symbol{name: name, owner: owner, crc: crc}
 }
 

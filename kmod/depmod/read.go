@@ -157,6 +157,10 @@ func (d *depmod) startReaders() {
 			defer wg.Done()
 			var r reader
 			for batch := range q {
+				if d.cache != nil {
+					// Set before the first batch was sent; read while the search runs.
+					d.cache.wait()
+				}
 				for _, m := range batch {
 					if d.cache != nil {
 						m.data = r.readCached(d.cache, m, d.real(m.path))
@@ -201,10 +205,21 @@ func (d *depmod) stopReaders() {
 // later module, as in kmod.
 func (d *depmod) loadModules() error {
 	d.stopReaders()
+	n := 0
 	for _, m := range d.mods {
 		if m.data == nil { // not queued (cannot happen): read it now
 			m.data = readModule(d.real(m.path))
 		}
+		n += len(m.data.exports)
+	}
+	// Sized once, with the symbols in one slab: grown entry by entry, the table of
+	// Debian's 14,000 exports rehashes a dozen times into fresh pages.
+	syms := make(map[string]*symbol, len(d.symbols)+n)
+	for k, v := range d.symbols {
+		syms[k] = v
+	}
+	d.symbols, d.symSlab = syms, make([]symbol, 0, n)
+	for _, m := range d.mods {
 		if m.data.symErr != nil {
 			d.log.err("failed to load symbols from %s: %s\n", m.path, strerror(m.data.symErr))
 			continue
