@@ -1,5 +1,7 @@
 package index
 
+import "strings"
+
 // Fnmatch reports whether name matches the shell pattern, with the semantics of glibc's
 // fnmatch(pattern, name, 0) in the C locale, which is what libkmod calls for wildcard
 // aliases, install/remove/softdep stanzas and config aliases. Go's path.Match is not a
@@ -35,10 +37,8 @@ func hasMeta(p string) bool {
 
 // cstring cuts s at its first NUL byte, where C would see the string end.
 func cstring(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return s[:i]
-		}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
 	}
 	return s
 }

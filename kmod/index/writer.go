@@ -55,7 +55,15 @@ func NewBuilder() *Builder {
 }
 
 func checkASCII(what, s string) error {
-	for i := 0; i < len(s); i++ {
+	// Eight bytes at a time: depmod checks every key and value of its indexes (the
+	// modules.dep.bin values are whole dependency lists).
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if (s[i]|s[i+1]|s[i+2]|s[i+3]|s[i+4]|s[i+5]|s[i+6]|s[i+7])&0x80 != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= childMax {
 			return fmt.Errorf("%w: %s %q has byte %#x", ErrNotASCII, what, s, s[i])
 		}
