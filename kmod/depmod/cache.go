@@ -311,13 +311,16 @@ type cacheSlot struct {
 	cached []byte // data part of a valid record: decoded instead of reading the file
 	raw    []byte // the record to write
 	same   bool   // the data equals the cache's (a valid record, or read again alike)
+	known  bool   // the cache has a record for the path, valid or not
 }
 
 func (c *moduleCache) slot(path string, st *unix.Stat_t) cacheSlot {
 	sl := cacheSlot{key: keyOf(st), keyOK: true}
 	last := max(sl.key.mtimeNs, sl.key.ctimeNs)
 	sl.racy = time.Now().UnixNano()-last < int64(racyWindow)
-	if e, ok := c.entries[path]; ok && e.key == sl.key && !e.racy {
+	e, ok := c.entries[path]
+	sl.known = ok
+	if ok && e.key == sl.key && !e.racy {
 		sl.cached, sl.raw, sl.same = e.body, e.raw, true
 	}
 	return sl

@@ -62,7 +62,11 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 	live, present := 0, 0
 	for _, m := range d.mods {
 		live += len(m.cache.raw)
-		if _, ok := c.entries[d.real(m.path)]; ok {
+		if m.cache.keyOK { // slot looked the path up
+			if m.cache.known {
+				present++
+			}
+		} else if _, ok := c.entries[d.real(m.path)]; ok {
 			present++
 		}
 	}

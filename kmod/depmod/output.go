@@ -70,73 +70,6 @@ func (d *depmod) output(g *generation) error {
 	return d.write(g.gen)
 }
 
-// write is depmod_output's writing, of contents computed or reused (reusable).
-func (d *depmod) write(gen []*generated) error {
-	d.phase("generate")
-	if d.o.DryRun {
-		for i, o := range outputs {
-			d.log.w.Write(gen[i].log.Bytes())
-			if o.text != nil {
-				if _, err := d.stdout.Write(gen[i].data); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	dir, err := os.Open(d.real(d.outdir))
-	if err != nil {
-		return d.log.crit("could not open directory %s: %s\n", d.outdir, strerror(err))
-	}
-	defer dir.Close()
-	dfd := int(dir.Fd())
-	now := time.Now()
-	usec, sec := now.Nanosecond()/1000, now.Unix()
-	for i, o := range outputs {
-		data, genErr := gen[i].data, gen[i].err
-		tmp := fmt.Sprintf("%s.%d.%d.%d", o.name, os.Getpid(), usec, sec)
-		const flags = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
-		fd, err := unix.Openat(dfd, tmp, flags, 0o644)
-		if err != nil {
-			d.log.err("openat(%s, %s, %o, %o): %s\n", d.outdir, tmp, flags&^unix.O_CLOEXEC, 0o644, strerror(err))
-			continue
-		}
-		d.log.w.Write(gen[i].log.Bytes())
-		if genErr != nil {
-			unix.Close(fd)
-			if err := unix.Unlinkat(dfd, tmp, 0); err != nil {
-				d.log.err("unlinkat(%s, %s): %s\n", d.outdir, tmp, strerror(err))
-			}
-			d.log.err("Could not write index '%s': %s\n", o.name, strerror(genErr))
-			return ErrFailed
-		}
-		werr := writeAll(fd, data)
-		if err := unix.Renameat(dfd, tmp, dfd, o.name); err != nil {
-			unix.Close(fd)
-			d.log.crit("renameat(%s, %s, %s, %s): %s\n", d.outdir, tmp, d.outdir, o.name, strerror(err))
-			return ErrFailed
-		}
-		// The key comes from the descriptor, not the name: another depmod may rename
-		// its own file over this one at any moment.
-		var st unix.Stat_t
-		keyed := d.cache != nil && gen[i].log.Len() == 0 && unix.Fstat(fd, &st) == nil
-		if cerr := unix.Close(fd); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			d.log.err("Could not create index '%s'. Output is truncated: %s\n", o.name, strerror(unix.ENOSPC))
-			return ErrFailed
-		}
-		if keyed {
-			if d.written == nil {
-				d.written = map[string]fileKey{}
-			}
-			d.written[o.name] = keyOf(&st)
-		}
-	}
-	return nil
-}
-
 // generated is one output file's contents and the messages its generation logged.
 type generated struct {
 	data []byte
@@ -185,20 +118,6 @@ func (d *depmod) startGenerating(g *generation, stage int) {
 			}
 		}()
 	}
-}
-
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }
 
 // allDeps is mod_get_all_sorted_dependencies: every module m needs, directly or not,

@@ -1,0 +1,167 @@
+package depmod
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// write is depmod_output's writing, of contents computed or reused (reusable): each
+// file goes to NAME.PID.USEC.SEC in the directory and is renamed over NAME, in kmod's
+// table order, with kmod's messages and its stop at the first failure.
+//
+// The temporary files are written first, on all cores, and their writeback started
+// (sync_file_range): renaming over an existing file makes ext4 allocate the new file's
+// delayed blocks and start its writeback (auto_da_alloc), half a millisecond or more per
+// file, which one after the other were most of the time spent writing. The crash safety
+// is ext4's with kmod: the data's writeback is under way before the rename. The renames
+// and everything reported stay in table order; files that kmod would not have reached
+// after a failure are removed unrenamed.
+func (d *depmod) write(gen []*generated) error {
+	d.phase("generate")
+	if d.o.DryRun {
+		for i, o := range outputs {
+			d.log.w.Write(gen[i].log.Bytes())
+			if o.text != nil {
+				if _, err := d.stdout.Write(gen[i].data); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	dir, err := os.Open(d.real(d.outdir))
+	if err != nil {
+		return d.log.crit("could not open directory %s: %s\n", d.outdir, strerror(err))
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	now := time.Now()
+	usec, sec := now.Nanosecond()/1000, now.Unix()
+	files := make([]tempFile, len(outputs))
+	for i, o := range outputs {
+		files[i] = tempFile{name: fmt.Sprintf("%s.%d.%d.%d", o.name, os.Getpid(), usec, sec), fd: -1}
+	}
+	prepareFiles(dfd, gen, files, jobs(d.o.Jobs))
+	defer func() { // the files not renamed after a failure, as if never made
+		for i := range files {
+			if f := &files[i]; f.fd >= 0 {
+				unix.Close(f.fd)
+				unix.Unlinkat(dfd, f.name, 0)
+			}
+		}
+	}()
+	for i, o := range outputs {
+		f := &files[i]
+		genErr := gen[i].err
+		if genErr != nil {
+			// kmod creates the file, then finds it has nothing to write.
+			f.fd, f.openErr = unix.Openat(dfd, f.name, createFlags, 0o644)
+		}
+		if f.openErr != nil {
+			d.log.err("openat(%s, %s, %o, %o): %s\n", d.outdir, f.name, createFlags&^unix.O_CLOEXEC, 0o644, strerror(f.openErr))
+			continue
+		}
+		d.log.w.Write(gen[i].log.Bytes())
+		if genErr != nil {
+			unix.Close(f.fd)
+			f.fd = -1
+			if err := unix.Unlinkat(dfd, f.name, 0); err != nil {
+				d.log.err("unlinkat(%s, %s): %s\n", d.outdir, f.name, strerror(err))
+			}
+			d.log.err("Could not write index '%s': %s\n", o.name, strerror(genErr))
+			return ErrFailed
+		}
+		fd := f.fd
+		if err := unix.Renameat(dfd, f.name, dfd, o.name); err != nil {
+			unix.Close(fd)
+			f.fd = -1
+			d.log.crit("renameat(%s, %s, %s, %s): %s\n", d.outdir, f.name, d.outdir, o.name, strerror(err))
+			return ErrFailed
+		}
+		f.fd = -1
+		// The key comes from the descriptor, not the name: another depmod may rename
+		// its own file over this one at any moment.
+		var st unix.Stat_t
+		keyed := d.cache != nil && gen[i].log.Len() == 0 && unix.Fstat(fd, &st) == nil
+		werr := f.writeErr
+		if cerr := unix.Close(fd); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			d.log.err("Could not create index '%s'. Output is truncated: %s\n", o.name, strerror(unix.ENOSPC))
+			return ErrFailed
+		}
+		if keyed {
+			if d.written == nil {
+				d.written = map[string]fileKey{}
+			}
+			d.written[o.name] = keyOf(&st)
+		}
+	}
+	return nil
+}
+
+const createFlags = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
+
+// tempFile is one output's temporary file: open (fd >= 0) until renamed or removed.
+type tempFile struct {
+	name     string
+	fd       int
+	openErr  error
+	writeErr error
+}
+
+// prepareFiles creates and writes the temporary files of the outputs that were computed,
+// spread over workers goroutines, and starts their writeback.
+func prepareFiles(dfd int, gen []*generated, files []tempFile, workers int) {
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				k := i
+				i++
+				next.Unlock()
+				if k >= len(files) {
+					return
+				}
+				if gen[k].err != nil {
+					continue
+				}
+				f := &files[k]
+				f.fd, f.openErr = unix.Openat(dfd, f.name, createFlags, 0o644)
+				if f.openErr != nil {
+					f.fd = -1
+					continue
+				}
+				f.writeErr = writeAll(f.fd, gen[k].data)
+				if f.writeErr == nil && len(gen[k].data) > 0 {
+					unix.SyncFileRange(f.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
