@@ -37,8 +37,8 @@ import (
 // Layout (little-endian): cacheMagic, records, a CRC-32C of everything before it, and
 // cacheMagic again. A record is a uvarint length and that many bytes, starting with its
 // kind: recBuild first (the identity of the executable that made the cache), then
-// recModule (path, key, racy flag, data: see encodeEntry) and recOutputs (see
-// outputsRecord).
+// recNames (entries of the needed-symbol table, cache_names.go), recModule (path, key,
+// racy flag, data: see encodeEntry) and recOutputs (see outputsRecord).
 // Later records replace earlier ones for the same path, so a run that changed a few
 // modules appends their records and a new trailer instead of rewriting the file; the
 // CRC-32C is extended, not recomputed. Every write ends with an outputs record, so the
@@ -48,12 +48,13 @@ import (
 // modules.* with a kernel, so the cache goes with it.
 const CacheFile = "modules.gokmod-cache"
 
-const cacheMagic = "gokmod depmod cache 2\n"
+const cacheMagic = "gokmod depmod cache 3\n"
 
 const (
 	recBuild   = 'B'
 	recModule  = 'M'
 	recOutputs = 'O'
+	recNames   = 'N' // needed symbols (cache_names.go)
 )
 
 // racyWindow is how recent a file's last change must be for its record to be checked
@@ -142,6 +143,11 @@ type moduleCache struct {
 
 	mapped []byte // the cache file's mapping, if any
 
+	names       []neededSym // the needed-symbol table: the file's, then this run's additions
+	namesLoaded int         // how many came from the file
+	namesMu     sync.Mutex  // intern's, while readers run
+	nameIdx     map[neededSym]uint32
+
 	// ready is closed when the file has been read (load). Until then only the search
 	// runs: the readers, the first to look at entries, wait for it.
 	ready chan struct{}
@@ -224,10 +230,10 @@ func (c *moduleCache) load(id string) {
 	if err := c.parse(data, id); err != nil {
 		c.why = err.Error()
 		clear(c.entries)
-		c.outputs = nil
+		c.outputs, c.names = nil, nil
 		return
 	}
-	c.loaded, c.fileKey, c.size = true, keyOf(&st), len(data)
+	c.loaded, c.fileKey, c.size, c.namesLoaded = true, keyOf(&st), len(data), len(c.names)
 }
 
 var errCorrupt = errors.New("corrupt cache")
@@ -275,6 +281,10 @@ func (c *moduleCache) parse(data []byte, id string) error {
 				c.dead += len(old.raw)
 			}
 			c.entries[path] = cacheEntry{key: key, racy: racy == 1, raw: raw, body: d.b}
+		case recNames:
+			if !c.parseNames(d) {
+				return fmt.Errorf("%w: names record", errCorrupt)
+			}
 		case recOutputs:
 			o := &outputsRecord{files: map[string]fileKey{}}
 			if len(d.b) < sha256.Size {
@@ -341,14 +351,14 @@ func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 	if m.cache.cached != nil {
 		// Decoded now, beside the walk, though a run whose outputs turn out reusable
 		// will not need it: on a spare core it costs less than decoding afterwards.
-		if md, ok := decodeData(m.cache.cached); ok {
+		if md, ok := decodeData(m.cache.cached, c.namesLoaded); ok {
 			return md
 		}
 		m.cache.cached, m.cache.raw, m.cache.same = nil, nil, false
 	}
 	md := r.readModule(path)
 	if m.cache.keyOK && md.symErr == nil {
-		data := encodeData(md)
+		data := encodeData(md, c.intern(md.depSyms))
 		m.cache.raw = encodeEntry(path, m.cache.key, m.cache.racy, data)
 		old, ok := c.entries[path]
 		m.cache.same = ok && bytes.Equal(old.body, data)

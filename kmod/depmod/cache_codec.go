@@ -24,28 +24,31 @@ func encodeEntry(path string, key fileKey, racy bool, data []byte) []byte {
 }
 
 // encodeData is what depmod uses of a module: its .modinfo entries (alias/softdep),
-// exports and needed symbols.
-func encodeData(md *modData) []byte {
+// exports, and the needed symbols as indexes into the cache's table (needs, from
+// moduleCache.intern).
+func encodeData(md *modData, needs []uint32) []byte {
 	var e []byte
 	e = binary.AppendUvarint(e, uint64(len(md.info)))
 	for _, kv := range md.info {
 		e = appendStr(e, kv.Key)
 		e = appendStr(e, kv.Value)
 	}
-	for _, syms := range [][]ko.KmodSymbol{md.exports, md.depSyms} {
-		e = binary.AppendUvarint(e, uint64(len(syms)))
-		for _, s := range syms {
-			e = appendStr(e, s.Name)
-			e = binary.LittleEndian.AppendUint64(e, s.CRC)
-			e = append(e, s.Bind)
-		}
+	e = binary.AppendUvarint(e, uint64(len(md.exports)))
+	for _, s := range md.exports {
+		e = appendStr(e, s.Name)
+		e = binary.LittleEndian.AppendUint64(e, s.CRC)
+		e = append(e, s.Bind)
+	}
+	e = binary.AppendUvarint(e, uint64(len(needs)))
+	for _, i := range needs {
+		e = binary.AppendUvarint(e, uint64(i))
 	}
 	return e
 }
 
-// decodeData is encodeEntry's data part back. The strings point into the cache's bytes,
-// which are never modified.
-func decodeData(b []byte) (*modData, bool) {
+// decodeData is encodeEntry's data part back, for a table of nnames needed symbols. The
+// strings point into the cache's bytes, which are never modified.
+func decodeData(b []byte, nnames int) (*modData, bool) {
 	d := decoder{b: b}
 	md := &modData{}
 	if n := d.count(2); n > 0 {
@@ -62,29 +65,38 @@ func decodeData(b []byte) (*modData, bool) {
 	}
 	// The needed symbols — most of the data — stay encoded: loadDependencies walks
 	// them once. They are checked here, so that walk cannot fail.
-	n := d.count(10)
+	n := d.count(1)
 	raw := d.b
 	for range n {
-		d.str()
-		d.fixed64()
-		d.byte()
+		if d.u64() >= uint64(nnames) {
+			return nil, false
+		}
 	}
 	if d.err || len(d.b) != 0 {
 		return nil, false
 	}
-	md.depRaw, md.nDepRaw = raw, n
+	md.needRaw, md.nNeedRaw = raw, n
 	md.hasDepSym = n > 0
 	return md, true
 }
 
-// eachDepSym calls f with each symbol a module needs, decoded or still encoded.
-func (md *modData) eachDepSym(f func(ko.KmodSymbol)) {
-	for _, s := range md.depSyms {
-		f(s)
-	}
-	d := decoder{b: md.depRaw}
-	for range md.nDepRaw {
-		f(ko.KmodSymbol{Name: d.str(), CRC: d.fixed64(), Bind: d.byte()})
+// eachNeed calls f with the table index of each needed symbol kept encoded by
+// decodeData.
+func (md *modData) eachNeed(f func(int)) {
+	// decodeData checked every varint: they are read here without checks.
+	b, i := md.needRaw, 0
+	for range md.nNeedRaw {
+		v, shift := 0, 0
+		for {
+			c := b[i]
+			i++
+			v |= int(c&0x7f) << shift
+			if c < 0x80 {
+				break
+			}
+			shift += 7
+		}
+		f(v)
 	}
 }
 

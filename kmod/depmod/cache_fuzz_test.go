@@ -17,7 +17,9 @@ func FuzzCache(f *testing.F) {
 		exports: []ko.KmodSymbol{{Name: "foo_init", CRC: 0x1234, Bind: ko.BindGlobal}},
 		depSyms: []ko.KmodSymbol{{Name: "printk", CRC: 7, Bind: ko.BindUndef}},
 	}
-	f.Add(encodeEntry("/lib/modules/x/kernel/a.ko", fileKey{1, 2, 3, 4, 5}, false, encodeData(md)))
+	c := &moduleCache{}
+	needs := c.intern(md.depSyms)
+	f.Add(append(appendNames(nil, c.names), encodeEntry("/lib/modules/x/kernel/a.ko", fileKey{1, 2, 3, 4, 5}, false, encodeData(md, needs))...))
 	f.Add([]byte{3, recOutputs, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, records []byte) {
@@ -31,17 +33,22 @@ func FuzzCache(f *testing.F) {
 			return
 		}
 		for _, e := range c.entries {
-			md, ok := decodeData(e.body)
+			md, ok := decodeData(e.body, len(c.names))
 			if !ok {
 				continue
 			}
-			if md.hasDepSym != (md.nDepRaw > 0) {
+			if md.hasDepSym != (md.nNeedRaw > 0) {
 				t.Fatal("hasDepSym inconsistent")
 			}
 			n := 0
-			md.eachDepSym(func(ko.KmodSymbol) { n++ })
-			if n != md.nDepRaw {
-				t.Fatalf("eachDepSym gave %d symbols, want %d", n, md.nDepRaw)
+			md.eachNeed(func(i int) {
+				if i < 0 || i >= len(c.names) {
+					t.Fatalf("need %d outside a table of %d", i, len(c.names))
+				}
+				n++
+			})
+			if n != md.nNeedRaw {
+				t.Fatalf("eachNeed gave %d symbols, want %d", n, md.nNeedRaw)
 			}
 		}
 	})

@@ -79,6 +79,9 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 	parts = append(parts, []byte(cacheMagic))
 	build := append([]byte{recBuild}, buildIdentity()...)
 	parts = append(parts, append(binary.AppendUvarint(nil, uint64(len(build))), build...))
+	if len(c.names) > 0 { // the whole table: the records kept use its indexes
+		parts = append(parts, appendNames(nil, c.names))
+	}
 	for _, m := range d.mods {
 		if len(m.cache.raw) > 0 {
 			parts = append(parts, m.cache.raw)
@@ -164,6 +167,9 @@ func (d *depmod) appendCache(rec []byte) bool {
 		return false
 	}
 	var add []byte
+	if n := c.newNames(); len(n) > 0 { // before the records that use them
+		add = appendNames(add, n)
+	}
 	for _, m := range c.changed {
 		if m.cache.raw != nil && d.byName[m.name] == m { // not set aside for another of its name
 			add = append(add, m.cache.raw...)

@@ -186,28 +186,48 @@ func isHex(c byte) bool {
 // The symbol lookups (189,000 of them for Debian's 6.1 tree) are spread over the cores:
 // each module's dependencies are found by one goroutine, which reads the symbol table
 // and writes only that module's list. The use counts and every message then follow in
-// module order, as kmod makes them.
+// module order, as kmod makes them. Modules from the cache name their needs by index in
+// its table of needed symbols, each of which is looked up once, beforehand.
 func (d *depmod) loadDependencies(checkSymvers, printUnknown bool) {
-	show := d.o.Verbose > 0
-	notes := make([][]depNote, len(d.mods))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := jobs(d.o.Jobs); w > 0; w-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				start := int(next.Add(64)) - 64
-				if start >= len(d.mods) {
-					return
-				}
-				for i := start; i < min(start+64, len(d.mods)); i++ {
-					notes[i] = d.moduleDependencies(d.mods[i], checkSymvers, printUnknown, show)
-				}
-			}
-		}()
+	var names []neededSym
+	var resolved []*symbol
+	if d.cache != nil {
+		names = d.cache.names
+		resolved = make([]*symbol, len(names))
+		d.forEach(len(names), func(i int) { resolved[i] = d.findSymbol(names[i].name) })
 	}
-	wg.Wait()
+	notes := make([][]depNote, len(d.mods))
+	show := d.o.Verbose > 0
+	d.forEach(len(d.mods), func(i int) {
+		m := d.mods[i]
+		if !m.data.hasDepSym {
+			return
+		}
+		need := func(name string, crc uint64, bind byte, sym *symbol) {
+			weak := bind == ko.BindWeak
+			if sym == nil {
+				if printUnknown && !weak {
+					notes[i] = append(notes[i], depNote{true, m.path + " needs unknown symbol " + name + "\n"})
+				}
+				return
+			}
+			if checkSymvers && sym.crc != crc && !weak && printUnknown {
+				notes[i] = append(notes[i], depNote{true, m.path + " disagrees about version of symbol " + name + "\n"})
+			}
+			if sym.owner == nil || slices.Contains(m.deps, sym.owner) {
+				return
+			}
+			m.deps = append(m.deps, sym.owner)
+			if show {
+				notes[i] = append(notes[i], depNote{false, m.path + " needs \"" + sym.name + "\": " + sym.owner.path + "\n"})
+			}
+		}
+		for _, ds := range m.data.depSyms {
+			need(ds.Name, ds.CRC, ds.Bind, d.findSymbol(ds.Name))
+		}
+		m.data.eachNeed(func(k int) { need(names[k].name, names[k].crc, names[k].bind, resolved[k]) })
+		m.data.depSyms, m.data.needRaw = nil, nil
+	})
 	for i, m := range d.mods {
 		for _, n := range notes[i] {
 			if n.warn {
@@ -228,35 +248,26 @@ type depNote struct {
 	text string
 }
 
-// moduleDependencies finds the modules owning the symbols m needs, in the order of its
-// first need of each, and returns the messages kmod would print meanwhile.
-func (d *depmod) moduleDependencies(m *module, checkSymvers, printUnknown, show bool) []depNote {
-	if !m.data.hasDepSym {
-		return nil
-	}
-	var notes []depNote
-	m.data.eachDepSym(func(ds ko.KmodSymbol) {
-		sym := d.findSymbol(ds.Name)
-		weak := ds.Bind == ko.BindWeak
-		if sym == nil {
-			if printUnknown && !weak {
-				notes = append(notes, depNote{true, m.path + " needs unknown symbol " + ds.Name + "\n"})
+// forEach calls f for every index below n, on jobs goroutines taking 64 at a time.
+func (d *depmod) forEach(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := jobs(d.o.Jobs); w > 0; w-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(64)) - 64
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+64, n); i++ {
+					f(i)
+				}
 			}
-			return
-		}
-		if checkSymvers && sym.crc != ds.CRC && !weak && printUnknown {
-			notes = append(notes, depNote{true, m.path + " disagrees about version of symbol " + ds.Name + "\n"})
-		}
-		if sym.owner == nil || slices.Contains(m.deps, sym.owner) {
-			return
-		}
-		m.deps = append(m.deps, sym.owner)
-		if show {
-			notes = append(notes, depNote{false, m.path + " needs \"" + sym.name + "\": " + sym.owner.path + "\n"})
-		}
-	})
-	m.data.depSyms, m.data.depRaw = nil, nil
-	return notes
+		}()
+	}
+	wg.Wait()
 }
 
 // calculateDependencies is depmod_calculate_dependencies: a topological sort that numbers

@@ -20,8 +20,8 @@ type modData struct {
 	symErr    error // why the file could not be read, reported as kmod does
 	info      []ko.KV
 	depSyms   []ko.KmodSymbol
-	depRaw    []byte // or, from the cache, nDepRaw of them still encoded (eachDepSym)
-	nDepRaw   int
+	needRaw   []byte // or, from the cache, nNeedRaw table indexes still encoded (eachNeed)
+	nNeedRaw  int
 	hasDepSym bool
 }
 
