@@ -351,7 +351,7 @@ func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 	if m.cache.cached != nil {
 		// Decoded now, beside the walk, though a run whose outputs turn out reusable
 		// will not need it: on a spare core it costs less than decoding afterwards.
-		if md, ok := decodeData(m.cache.cached, c.namesLoaded); ok {
+		if md, ok := decodeData(m.cache.cached, c.namesLoaded, &r.arena); ok {
 			return md
 		}
 		m.cache.cached, m.cache.raw, m.cache.same = nil, nil, false

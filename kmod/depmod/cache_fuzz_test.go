@@ -33,7 +33,11 @@ func FuzzCache(f *testing.F) {
 			return
 		}
 		for _, e := range c.entries {
-			md, ok := decodeData(e.body, len(c.names))
+			md, ok := decodeData(e.body, len(c.names), nil)
+			var arena decodeArena
+			if md2, ok2 := decodeData(e.body, len(c.names), &arena); ok2 != ok || ok && (len(md2.info) != len(md.info) || len(md2.exports) != len(md.exports)) {
+				t.Fatal("decoding into an arena differs")
+			}
 			if !ok {
 				continue
 			}

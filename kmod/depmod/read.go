@@ -31,6 +31,7 @@ type reader struct {
 	buf, out []byte
 	pr       ko.PartialReader
 	sc       symScratch
+	arena    decodeArena // for the records decoded from the cache
 }
 
 // readModule extracts what depmod needs from one module file.
