@@ -20,6 +20,11 @@ import (
 // is ext4's with kmod: the data's writeback is under way before the rename. The renames
 // and everything reported stay in table order; files that kmod would not have reached
 // after a failure are removed unrenamed.
+//
+// Writing ahead needs room for all ten files at once, where kmod frees each old file
+// before writing the next: if any file cannot be created or written ahead (a full disk,
+// a quota, the descriptor limit), every file written ahead is removed and the outputs
+// are written one after the other as kmod does, with kmod's failures if any remain.
 func (d *depmod) write(gen []*generated) error {
 	d.phase("generate")
 	if d.o.DryRun {
@@ -45,7 +50,15 @@ func (d *depmod) write(gen []*generated) error {
 	for i, o := range outputs {
 		files[i] = tempFile{name: fmt.Sprintf("%s.%d.%d.%d", o.name, os.Getpid(), usec, sec), fd: -1}
 	}
-	prepareFiles(dfd, gen, files, jobs(d.o.Jobs))
+	if !prepareFiles(dfd, gen, files, jobs(d.o.Jobs)) {
+		for i := range files {
+			if f := &files[i]; f.fd >= 0 {
+				unix.Close(f.fd)
+				unix.Unlinkat(dfd, f.name, 0)
+			}
+			files[i] = tempFile{name: files[i].name, fd: -1}
+		}
+	}
 	defer func() { // the files not renamed after a failure, as if never made
 		for i := range files {
 			if f := &files[i]; f.fd >= 0 {
@@ -57,8 +70,9 @@ func (d *depmod) write(gen []*generated) error {
 	for i, o := range outputs {
 		f := &files[i]
 		genErr := gen[i].err
-		if genErr != nil {
-			// kmod creates the file, then finds it has nothing to write.
+		if !f.written {
+			// kmod's way: created now (also when there is nothing to write), written
+			// below.
 			f.fd, f.openErr = unix.Openat(dfd, f.name, createFlags, 0o644)
 		}
 		if f.openErr != nil {
@@ -76,6 +90,9 @@ func (d *depmod) write(gen []*generated) error {
 			return ErrFailed
 		}
 		fd := f.fd
+		if !f.written {
+			f.writeErr = writeAll(fd, gen[i].data)
+		}
 		if err := unix.Renameat(dfd, f.name, dfd, o.name); err != nil {
 			unix.Close(fd)
 			f.fd = -1
@@ -111,13 +128,15 @@ const createFlags = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC
 type tempFile struct {
 	name     string
 	fd       int
+	written  bool // by prepareFiles
 	openErr  error
 	writeErr error
 }
 
 // prepareFiles creates and writes the temporary files of the outputs that were computed,
-// spread over workers goroutines, and starts their writeback.
-func prepareFiles(dfd int, gen []*generated, files []tempFile, workers int) {
+// spread over workers goroutines, and starts their writeback. It reports whether all of
+// them could be.
+func prepareFiles(dfd int, gen []*generated, files []tempFile, workers int) bool {
 	var next sync.Mutex
 	i := 0
 	var wg sync.WaitGroup
@@ -143,6 +162,7 @@ func prepareFiles(dfd int, gen []*generated, files []tempFile, workers int) {
 					continue
 				}
 				f.writeErr = writeAll(f.fd, gen[k].data)
+				f.written = true
 				if f.writeErr == nil && len(gen[k].data) > 0 {
 					unix.SyncFileRange(f.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 				}
@@ -150,6 +170,12 @@ func prepareFiles(dfd int, gen []*generated, files []tempFile, workers int) {
 		}()
 	}
 	wg.Wait()
+	for _, f := range files {
+		if f.openErr != nil || f.writeErr != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func writeAll(fd int, b []byte) error {
