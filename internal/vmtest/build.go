@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,7 +40,9 @@ func StaticBinary(pkg string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, filepath.Base(pkg))
+	// The cache may be shared by several checkouts (GOKMOD_CACHE): the name says whose.
+	sum := sha256.Sum256([]byte(root + "\x00" + pkg))
+	out := filepath.Join(dir, fmt.Sprintf("%s-%x", filepath.Base(pkg), sum[:6]))
 	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
 	cmd := exec.Command("go", "build", "-trimpath", "-o", tmp, pkg)
 	cmd.Dir = root
