@@ -105,24 +105,25 @@ func (a *decodeArena) kvs(n int) []ko.KV {
 	if a == nil {
 		return make([]ko.KV, n)
 	}
-	if cap(a.kv)-len(a.kv) < n {
-		a.kv = make([]ko.KV, 0, max(n, 4096))
-	}
-	k := len(a.kv)
-	a.kv = a.kv[:k+n]
-	return a.kv[k : k+n : k+n]
+	return take(&a.kv, n, 4096)
 }
 
 func (a *decodeArena) syms(n int) []ko.KmodSymbol {
 	if a == nil {
 		return make([]ko.KmodSymbol, n)
 	}
-	if cap(a.sym)-len(a.sym) < n {
-		a.sym = make([]ko.KmodSymbol, 0, max(n, 2048))
+	return take(&a.sym, n, 2048)
+}
+
+// take cuts n items off the block, starting a new block of at least size when it is
+// full.
+func take[T any](block *[]T, n, size int) []T {
+	if cap(*block)-len(*block) < n {
+		*block = make([]T, 0, max(n, size))
 	}
-	k := len(a.sym)
-	a.sym = a.sym[:k+n]
-	return a.sym[k : k+n : k+n]
+	k := len(*block)
+	*block = (*block)[:k+n]
+	return (*block)[k : k+n : k+n]
 }
 
 // eachNeed calls f with the table index of each needed symbol kept encoded by
