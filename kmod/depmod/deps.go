@@ -249,19 +249,23 @@ type depNote struct {
 }
 
 // forEach calls f for every index below n, on jobs goroutines taking 64 at a time.
-func (d *depmod) forEach(n int, f func(i int)) {
+func (d *depmod) forEach(n int, f func(i int)) { parallelFor(n, jobs(d.o.Jobs), 64, f) }
+
+// parallelFor calls f for every index below n, on workers goroutines taking chunk
+// indexes at a time.
+func parallelFor(n, workers, chunk int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := jobs(d.o.Jobs); w > 0; w-- {
+	for w := workers; w > 0; w-- {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				start := int(next.Add(64)) - 64
+				start := int(next.Add(int64(chunk))) - chunk
 				if start >= n {
 					return
 				}
-				for i := start; i < min(start+64, n); i++ {
+				for i := start; i < min(start+chunk, n); i++ {
 					f(i)
 				}
 			}

@@ -3,7 +3,6 @@ package depmod
 import (
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -137,39 +136,22 @@ type tempFile struct {
 // spread over workers goroutines, and starts their writeback. It reports whether all of
 // them could be.
 func prepareFiles(dfd int, gen []*generated, files []tempFile, workers int) bool {
-	var next sync.Mutex
-	i := 0
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				next.Lock()
-				k := i
-				i++
-				next.Unlock()
-				if k >= len(files) {
-					return
-				}
-				if gen[k].err != nil {
-					continue
-				}
-				f := &files[k]
-				f.fd, f.openErr = unix.Openat(dfd, f.name, createFlags, 0o644)
-				if f.openErr != nil {
-					f.fd = -1
-					continue
-				}
-				f.writeErr = writeAll(f.fd, gen[k].data)
-				f.written = true
-				if f.writeErr == nil && len(gen[k].data) > 0 {
-					unix.SyncFileRange(f.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	parallelFor(len(files), workers, 1, func(k int) {
+		if gen[k].err != nil {
+			return
+		}
+		f := &files[k]
+		f.fd, f.openErr = unix.Openat(dfd, f.name, createFlags, 0o644)
+		if f.openErr != nil {
+			f.fd = -1
+			return
+		}
+		f.writeErr = writeAll(f.fd, gen[k].data)
+		f.written = true
+		if f.writeErr == nil && len(gen[k].data) > 0 {
+			unix.SyncFileRange(f.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		}
+	})
 	for _, f := range files {
 		if f.openErr != nil || f.writeErr != nil {
 			return false
