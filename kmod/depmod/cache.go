@@ -147,6 +147,7 @@ type moduleCache struct {
 	namesLoaded int         // how many came from the file
 	namesMu     sync.Mutex  // intern's, while readers run
 	nameIdx     map[neededSym]uint32
+	scans       int // intern calls answered without nameIdx
 
 	// ready is closed when the file has been read (load). Until then only the search
 	// runs: the readers, the first to look at entries, wait for it.

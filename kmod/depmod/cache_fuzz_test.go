@@ -3,6 +3,7 @@ package depmod
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"testing"
 
 	"gokmod/ko"
@@ -71,5 +72,48 @@ func TestCacheOtherBuild(t *testing.T) {
 	}
 	if err := c.parse(data, "another build"); err != nil {
 		t.Fatalf("parse with its own build: %v", err)
+	}
+}
+
+// TestInternScanAndMapAgree interns the same modules once through intern's first calls
+// (a pass over the table) and once through its map, from tables with duplicate entries
+// and modules needing a symbol twice: the indexes must be the same.
+func TestInternScanAndMapAgree(t *testing.T) {
+	sym := func(name string, crc uint64) ko.KmodSymbol {
+		return ko.KmodSymbol{Name: name, CRC: crc, Bind: ko.BindUndef}
+	}
+	table := []neededSym{{"a", 1, ko.BindUndef}, {"b", 2, ko.BindUndef}, {"a", 1, ko.BindUndef}, {"c", 3, ko.BindWeak}}
+	mods := [][]ko.KmodSymbol{
+		{sym("a", 1), sym("x", 9), sym("a", 1), sym("x", 9)},
+		{sym("c", 3), sym("b", 2), sym("y", 8)},
+		{sym("x", 9), sym("z", 7), sym("c", 3)},
+		{},
+		{sym("y", 8), sym("q", 1), sym("q", 1)},
+		{sym("q", 1), sym("b", 2)},
+	}
+	run := func(scans int) ([][]uint32, []neededSym) {
+		c := &moduleCache{names: slices.Clone(table), namesLoaded: len(table), scans: scans}
+		var out [][]uint32
+		for _, m := range mods {
+			out = append(out, c.intern(m))
+		}
+		return out, c.names
+	}
+	scanned, scanNames := run(0) // four calls by pass, then the map
+	mapped, mapNames := run(4)   // the map from the start
+	for i := range mods {
+		if !slices.Equal(scanned[i], mapped[i]) {
+			t.Errorf("module %d: by pass %v, by map %v", i, scanned[i], mapped[i])
+		}
+	}
+	if !slices.Equal(scanNames, mapNames) {
+		t.Errorf("tables differ: %v and %v", scanNames, mapNames)
+	}
+	for i, m := range mods {
+		for j, s := range m {
+			if e := scanNames[scanned[i][j]]; e.name != s.Name || e.crc != s.CRC {
+				t.Errorf("module %d symbol %d: %v indexes %v", i, j, s, e)
+			}
+		}
 	}
 }

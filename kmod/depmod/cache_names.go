@@ -2,6 +2,7 @@ package depmod
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"gokmod/ko"
 )
@@ -38,6 +39,7 @@ func appendNames(b []byte, syms []neededSym) []byte {
 // parseNames adds a recNames record's entries (after the kind byte) to the table.
 func (c *moduleCache) parseNames(d decoder) bool {
 	n := d.count(10)
+	c.names = slices.Grow(c.names, n)
 	for range n {
 		c.names = append(c.names, neededSym{name: d.str(), crc: d.fixed64(), bind: d.byte()})
 	}
@@ -46,10 +48,44 @@ func (c *moduleCache) parseNames(d decoder) bool {
 
 // intern returns the table indexes of syms, adding those it lacks. Readers call it in
 // parallel, once per module read from its file.
+//
+// The first few calls of a run look the module's symbols up by one pass over the table
+// instead of indexing the whole table: after one module was added or replaced, that is
+// all there is to intern, and a map of Debian's 18,000 entries would cost more than the
+// pass (1.2 MB of fresh memory).
 func (c *moduleCache) intern(syms []ko.KmodSymbol) []uint32 {
 	out := make([]uint32, len(syms))
 	c.namesMu.Lock()
 	defer c.namesMu.Unlock()
+	if c.nameIdx == nil && c.scans < 4 {
+		c.scans++
+		want := make(map[neededSym]int, len(syms))
+		for i, s := range syms {
+			k := neededSym{name: s.Name, crc: s.CRC, bind: s.Bind}
+			if _, dup := want[k]; !dup {
+				want[k] = i
+			}
+			out[i] = ^uint32(0)
+		}
+		for idx, s := range c.names {
+			if i, ok := want[s]; ok && out[i] == ^uint32(0) {
+				out[i] = uint32(idx)
+			}
+		}
+		for i, s := range syms {
+			if out[i] != ^uint32(0) {
+				continue
+			}
+			k := neededSym{name: s.Name, crc: s.CRC, bind: s.Bind}
+			if first := want[k]; first != i { // needed twice by this module
+				out[i] = out[first]
+				continue
+			}
+			out[i] = uint32(len(c.names))
+			c.names = append(c.names, k)
+		}
+		return out
+	}
 	if c.nameIdx == nil {
 		c.nameIdx = make(map[neededSym]uint32, len(c.names)+len(syms))
 		for i, s := range c.names {

@@ -123,11 +123,11 @@ func (d *depmod) startGenerating(g *generation, stage int) {
 // allDeps is mod_get_all_sorted_dependencies: every module m needs, directly or not,
 // ordered by the topological index. epoch marks the modules seen in this call: callers
 // pass a number no earlier call used (depLines, the only caller, runs in one goroutine).
-func allDeps(m *module, epoch int) []*module {
+func allDeps(m *module, epoch int, out []*module) []*module {
+	out = out[:0]
 	if len(m.deps) == 0 {
-		return nil
+		return out
 	}
-	var out []*module
 	var fill func(*module)
 	fill = func(x *module) {
 		for _, dep := range x.deps {
@@ -144,26 +144,30 @@ func allDeps(m *module, epoch int) []*module {
 	return out
 }
 
-// depLine is a modules.dep line without its newline.
-func depLine(m *module, epoch int) string {
-	var b strings.Builder
-	b.WriteString(m.outPath())
-	b.WriteByte(':')
-	for _, dep := range allDeps(m, epoch) {
-		b.WriteByte(' ')
-		b.WriteString(dep.outPath())
-	}
-	return b.String()
-}
-
 // depLines are every module's modules.dep line, in module order: computed once for
-// modules.dep and modules.dep.bin, which are generated side by side.
+// modules.dep and modules.dep.bin, which are generated side by side. The lines are made
+// in one buffer, which with their newlines is modules.dep itself, and cut from it.
 func (d *depmod) depLines() []string {
 	l := d.depL
 	l.once.Do(func() {
-		l.lines = make([]string, len(d.mods))
+		// Debian's modules.dep holds about 130 bytes a module.
+		buf := make([]byte, 0, 160*len(d.mods))
+		ends := make([]int, len(d.mods))
+		var deps []*module
 		for i, m := range d.mods {
-			l.lines[i] = depLine(m, i+1)
+			buf = append(append(buf, m.outPath()...), ':')
+			deps = allDeps(m, i+1, deps)
+			for _, dep := range deps {
+				buf = append(append(buf, ' '), dep.outPath()...)
+			}
+			ends[i] = len(buf)
+			buf = append(buf, '\n')
+		}
+		l.text, l.lines = buf, make([]string, len(d.mods))
+		start := 0
+		for i, end := range ends { // buf is not written again
+			l.lines[i] = unsafe.String(&buf[start], end-start)
+			start = end + 1
 		}
 	})
 	return l.lines
@@ -173,19 +177,12 @@ func (d *depmod) depLines() []string {
 type lazyLines struct {
 	once  sync.Once
 	lines []string
+	text  []byte // the lines, each with its newline
 }
 
 func (d *depmod) depText() []byte {
-	lines := d.depLines()
-	n := 0
-	for _, l := range lines {
-		n += len(l) + 1
-	}
-	b := make([]byte, 0, n)
-	for _, l := range lines {
-		b = append(append(b, l...), '\n')
-	}
-	return b
+	d.depLines()
+	return d.depL.text
 }
 
 // indexBuild collects the insertions of one index and the warnings kmod prints between
