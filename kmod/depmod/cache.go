@@ -252,9 +252,10 @@ func (c *moduleCache) parse(data []byte, id string) error {
 	if c.crc != binary.LittleEndian.Uint32(data[end:]) {
 		return fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
-	// Records are about 1.7 KB each in Debian's trees: a table sized from the file's
-	// length is not rehashed a dozen times as it grows.
-	c.entries = make(map[string]cacheEntry, len(data)/2048)
+	// Module records take about 700 bytes of the file each in Debian's trees (with the
+	// needed-symbol table): a map sized from the file's length is not rehashed a dozen
+	// times as it grows.
+	c.entries = make(map[string]cacheEntry, len(data)/640)
 	first := true
 	for p := data[n:end]; len(p) > 0; first = false {
 		l, k := binary.Uvarint(p)

@@ -19,16 +19,15 @@ type Entry struct {
 func BuildPostOrder(entries []Entry) (data []byte, dups []bool, err error) {
 	dups = make([]bool, len(entries))
 	items := make([]keyItem, len(entries))
-	vals := make([]string, len(entries))
 	for i, e := range entries {
-		k, v := cstring(e.Key), cstring(e.Value)
+		k := cstring(e.Key)
 		if err := checkASCII("key", k); err != nil {
 			return nil, nil, err
 		}
-		if err := checkASCII("value", v); err != nil {
+		if err := checkASCII("value", cstring(e.Value)); err != nil {
 			return nil, nil, err
 		}
-		items[i], vals[i] = keyItem{key: k, i: i}, v
+		items[i] = keyItem{key: k, i: i}
 	}
 	sortKeys(items, 0)
 	// Each run of equal keys, in insertion order, becomes one key whose values are
@@ -44,15 +43,16 @@ func BuildPostOrder(entries []Entry) (data []byte, dups []bool, err error) {
 		start := len(all)
 		for j := lo; j < hi; j++ {
 			i := items[j].i
+			v := cstring(entries[i].Value) // cut again rather than kept for every entry
 			list := all[start:]
 			for _, x := range list {
-				if x.Value == vals[i] {
+				if x.Value == v {
 					dups[i] = true
 					break
 				}
 			}
 			// insertValue appends within all's array, which has room for every entry.
-			list = insertValue(list, Value{Priority: entries[i].Priority, Value: vals[i]})
+			list = insertValue(list, Value{Priority: entries[i].Priority, Value: v})
 			all = all[:start+len(list)]
 		}
 		list := all[start:len(all):len(all)]
