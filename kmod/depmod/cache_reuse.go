@@ -3,7 +3,6 @@ package depmod
 import (
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -32,9 +31,12 @@ func (d *depmod) inputsDigest() [sha256.Size]byte {
 		b = appendStr(b, m.name)
 	}
 	h.Write(b)
-	for _, f := range []string{"modules.builtin", "modules.builtin.modinfo"} {
-		data, err := os.ReadFile(d.real(d.dirname + "/" + f))
-		h.Write([]byte(fmt.Sprintf("%s %v %d\n", f, err == nil, len(data))))
+	for _, f := range []struct {
+		name string
+		read func() ([]byte, error)
+	}{{"modules.builtin", d.builtin}, {"modules.builtin.modinfo", d.builtinModinfo}} {
+		data, err := f.read()
+		h.Write([]byte(fmt.Sprintf("%s %v %d\n", f.name, err == nil, len(data))))
 		h.Write(data)
 	}
 	var sum [sha256.Size]byte

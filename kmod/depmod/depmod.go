@@ -130,13 +130,17 @@ type depmod struct {
 	depL    *lazyLines // modules.dep's lines, shared by the goroutines that need them
 	t0      time.Time
 
-	cache   *moduleCache       // nil: not used
-	digest  [32]byte           // of the outputs' inputs besides module data, once computed
-	written map[string]fileKey // the output files written quietly (for the cache)
-	reused  bool
-	readq   chan []*module // modules found, read while the search goes on
-	pending []*module      // found, not yet handed to the readers
-	readWG  *sync.WaitGroup
+	cache  *moduleCache // nil: not used
+	digest [32]byte     // of the outputs' inputs besides module data, once computed
+
+	// builtin and builtinModinfo read modules.builtin and modules.builtin.modinfo once:
+	// the cache's digest and the outputs made from them see the same bytes.
+	builtin, builtinModinfo func() ([]byte, error)
+	written                 map[string]fileKey // the output files written quietly (for the cache)
+	reused                  bool
+	readq                   chan []*module // modules found, read while the search goes on
+	pending                 []*module      // found, not yet handed to the readers
+	readWG                  *sync.WaitGroup
 }
 
 // Run does what `depmod` does with these options. It returns nil on success; on failure
@@ -175,6 +179,10 @@ func Run(o Options) error {
 	}
 	d.dirname = root + moddir + "/" + d.kver
 	d.outdir = d.dirname
+	d.builtin = sync.OnceValues(func() ([]byte, error) { return os.ReadFile(d.real(d.dirname + "/modules.builtin")) })
+	d.builtinModinfo = sync.OnceValues(func() ([]byte, error) {
+		return os.ReadFile(d.real(d.dirname + "/modules.builtin.modinfo"))
+	})
 	if o.OutDir != "" {
 		d.outdir = makeAbsolute(o.OutDir) + moddir + "/" + d.kver
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -347,7 +346,7 @@ func (d *depmod) symbolsBin() ([]byte, error) {
 // builtinBin is output_builtin_bin: modules.builtin's names (nil when the file is
 // missing, which leaves any old index in place).
 func (d *depmod) builtinBin() ([]byte, error) {
-	data, err := os.ReadFile(d.real(d.dirname + "/modules.builtin"))
+	data, err := d.builtin()
 	if err != nil {
 		// kmod has already created the file: it ends up empty.
 		d.log.warn("could not open %s at %s: %s\n", "modules.builtin", d.dirname, strerror(err))
@@ -381,7 +380,7 @@ func BuiltinEntries(data []byte, bad func(line string)) []string {
 func isAlpha(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
 
 func (d *depmod) builtinAliasBin() ([]byte, error) {
-	data, err := os.ReadFile(d.real(d.dirname + "/modules.builtin.modinfo"))
+	data, err := d.builtinModinfo()
 	if err != nil {
 		d.log.warn("could not open %s at %s: %s\n", "modules.builtin.modinfo", d.dirname, strerror(err))
 		return []byte{}, nil
