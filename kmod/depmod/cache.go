@@ -38,7 +38,8 @@ import (
 // cacheMagic again. A record is a uvarint length and that many bytes, starting with its
 // kind: recBuild first (the identity of the executable that made the cache), then
 // recNames (entries of the needed-symbol table, cache_names.go), recModule (path, key,
-// racy flag, data: see encodeEntry) and recOutputs (see outputsRecord).
+// racy flag, data: see encodeEntry), recDir (a directory's listing, cache_dirs.go) and
+// recOutputs (see outputsRecord).
 // Later records replace earlier ones for the same path, so a run that changed a few
 // modules appends their records and a new trailer instead of rewriting the file; the
 // CRC-32C is extended, not recomputed. Every write ends with an outputs record, so the
@@ -48,7 +49,7 @@ import (
 // modules.* with a kernel, so the cache goes with it.
 const CacheFile = "modules.gokmod-cache"
 
-const cacheMagic = "gokmod depmod cache 3\n"
+const cacheMagic = "gokmod depmod cache 4\n"
 
 const (
 	recBuild   = 'B'
@@ -85,6 +86,9 @@ type CacheStats struct {
 	Loaded bool // a valid cache was read
 	Reread int  // modules read from their files
 	Reused bool // the previous outputs were written again without recomputing them
+
+	DirsCached int // directories searched from their recorded listing
+	DirsListed int // directories read
 }
 
 var cacheHook func(CacheStats)
@@ -132,14 +136,15 @@ type outputsRecord struct {
 type moduleCache struct {
 	path       string // where it is read from and written to
 	entries    map[string]cacheEntry
-	outputs    *outputsRecord // nil: unknown
-	loaded     bool           // a valid cache was read
-	why        string         // why not, for the trace
-	fileKey    fileKey        // the cache file's state when read
-	size       int            // its length
-	crc        uint32         // the CRC-32C of its bytes before the trailer
-	dead       int            // bytes of records replaced by later ones
-	outputsLen int            // bytes of the last outputs record
+	dirs       map[string]dirEntry // directory listings (cache_dirs.go)
+	outputs    *outputsRecord      // nil: unknown
+	loaded     bool                // a valid cache was read
+	why        string              // why not, for the trace
+	fileKey    fileKey             // the cache file's state when read
+	size       int                 // its length
+	crc        uint32              // the CRC-32C of its bytes before the trailer
+	dead       int                 // bytes of records replaced by later ones
+	outputsLen int                 // bytes of the last outputs record
 
 	mapped []byte // the cache file's mapping, if any
 
@@ -152,6 +157,10 @@ type moduleCache struct {
 	// ready is closed when the file has been read (load). Until then only the search
 	// runs: the readers, the first to look at entries, wait for it.
 	ready chan struct{}
+	// dirsReady is closed once dirs is read, before the rest (parseDirs); dirsOK says
+	// whether it was.
+	dirsReady chan struct{}
+	dirsOK    bool
 
 	mu      sync.Mutex
 	changed []*module // modules whose record must be written
@@ -190,12 +199,19 @@ func (d *depmod) openCache() {
 	if id == "" {
 		return
 	}
-	c := &moduleCache{path: p, entries: map[string]cacheEntry{}, ready: make(chan struct{})}
+	c := &moduleCache{path: p, entries: map[string]cacheEntry{}, ready: make(chan struct{}), dirsReady: make(chan struct{})}
 	d.cache = c
 	// The file is read and checked while the search walks the tree (about 5 ms of
 	// 7 MB read, CRC and records for Debian's 6.1 tree, when one core would be idle).
 	go func() {
 		defer close(c.ready)
+		defer func() {
+			select {
+			case <-c.dirsReady:
+			default:
+				close(c.dirsReady) // load gave up before parseDirs
+			}
+		}()
 		c.load(id)
 	}()
 }
@@ -230,6 +246,8 @@ func (c *moduleCache) load(id string) {
 	}
 	if err := c.parse(data, id); err != nil {
 		c.why = err.Error()
+		// The directory listings stay usable if parseDirs took them: they were checked
+		// by the checksum and the build record, and the search may be using them.
 		clear(c.entries)
 		c.outputs, c.names = nil, nil
 		return
@@ -243,21 +261,66 @@ var errCorrupt = errors.New("corrupt cache")
 var errOtherBuild = errors.New("made by another gokmod build")
 
 func (c *moduleCache) parse(data []byte, id string) error {
+	body, err := c.verify(data, id)
+	if err != nil {
+		return err
+	}
+	c.parseDirs(body)
+	if c.dirsReady != nil {
+		close(c.dirsReady)
+	}
+	return c.parseRecords(body)
+}
+
+// verify checks the cache's framing, checksum and build record, and returns its records.
+func (c *moduleCache) verify(data []byte, id string) ([]byte, error) {
 	n := len(cacheMagic)
 	if len(data) < 2*n+4 || string(data[:n]) != cacheMagic || string(data[len(data)-n:]) != cacheMagic {
-		return fmt.Errorf("%w: not a gokmod depmod cache", errCorrupt)
+		return nil, fmt.Errorf("%w: not a gokmod depmod cache", errCorrupt)
 	}
 	end := len(data) - n - 4
 	c.crc = crc32.Checksum(data[:end], castagnoliTable())
 	if c.crc != binary.LittleEndian.Uint32(data[end:]) {
-		return fmt.Errorf("%w: checksum mismatch", errCorrupt)
+		return nil, fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
+	body := data[n:end]
+	l, k := binary.Uvarint(body)
+	if k <= 0 || l == 0 || l > uint64(len(body)-k) || body[k] != recBuild {
+		return nil, fmt.Errorf("%w: the build record must come first, once", errCorrupt)
+	}
+	if string(body[k+1:k+int(l)]) != id {
+		return nil, errOtherBuild
+	}
+	return body, nil
+}
+
+// parseDirs reads the directory records first, so that parse lets the search use them
+// (dirsReady) while the rest is parsed: the walk starts before the cache is read, and
+// each directory it reads before then is one more getdents.
+func (c *moduleCache) parseDirs(body []byte) {
+	c.dirs = make(map[string]dirEntry, len(body)/3000)
+	for p := body; len(p) > 0; {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l == 0 || l > uint64(len(p)-k) {
+			break // parseRecords reports it
+		}
+		if p[k] == recDir && !c.parseDir(decoder{b: p[k+1 : k+int(l)]}, p[:k+int(l)]) {
+			clear(c.dirs)
+			return
+		}
+		p = p[k+int(l):]
+	}
+	c.dirsOK = true
+}
+
+// parseRecords reads every record but the directories'.
+func (c *moduleCache) parseRecords(body []byte) error {
 	// Module records take about 700 bytes of the file each in Debian's trees (with the
 	// needed-symbol table): a map sized from the file's length is not rehashed a dozen
 	// times as it grows.
-	c.entries = make(map[string]cacheEntry, len(data)/640)
+	c.entries = make(map[string]cacheEntry, len(body)/640)
 	first := true
-	for p := data[n:end]; len(p) > 0; first = false {
+	for p := body; len(p) > 0; first = false {
 		l, k := binary.Uvarint(p)
 		if k <= 0 || l == 0 || l > uint64(len(p)-k) {
 			return fmt.Errorf("%w: record length", errCorrupt)
@@ -268,10 +331,7 @@ func (c *moduleCache) parse(data []byte, id string) error {
 			return fmt.Errorf("%w: the build record must come first, once", errCorrupt)
 		}
 		switch p[k] {
-		case recBuild:
-			if string(d.b) != id {
-				return errOtherBuild
-			}
+		case recBuild: // checked by verify
 		case recModule:
 			path := d.str()
 			key := d.key()
@@ -283,6 +343,10 @@ func (c *moduleCache) parse(data []byte, id string) error {
 				c.dead += len(old.raw)
 			}
 			c.entries[path] = cacheEntry{key: key, racy: racy == 1, raw: raw, body: d.b}
+		case recDir:
+			if !c.dirsOK {
+				return fmt.Errorf("%w: directory record", errCorrupt)
+			}
 		case recNames:
 			if !c.parseNames(d) {
 				return fmt.Errorf("%w: names record", errCorrupt)

@@ -21,6 +21,7 @@ func FuzzCache(f *testing.F) {
 	c := &moduleCache{}
 	needs := c.intern(md.depSyms)
 	f.Add(append(appendNames(nil, c.names), encodeEntry("/lib/modules/x/kernel/a.ko", fileKey{1, 2, 3, 4, 5}, false, encodeData(md, needs))...))
+	f.Add(encodeDir("/lib/modules/x/kernel", fileKey{1, 2, 3, 4, 5}, false, []dirent{{"a.ko", 8}, {"sub", 4}, {"build", 10}}))
 	f.Add([]byte{3, recOutputs, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, records []byte) {
@@ -32,6 +33,24 @@ func FuzzCache(f *testing.F) {
 		c := &moduleCache{entries: map[string]cacheEntry{}}
 		if c.parse(data, id) != nil {
 			return
+		}
+		for path, e := range c.dirs {
+			entries, ok := decodeListing(e.body)
+			if !ok {
+				continue
+			}
+			// Encoded again and parsed, the listing is the same.
+			c2 := &moduleCache{dirs: map[string]dirEntry{}}
+			again := encodeDir(path, e.key, e.racy, entries)
+			_, k := binary.Uvarint(again)
+			if !c2.parseDir(decoder{b: again[k+1:]}, again) {
+				t.Fatalf("listing of %q does not parse again", path)
+			}
+			e2 := c2.dirs[path]
+			entries2, ok := decodeListing(e2.body)
+			if !ok || e2.key != e.key || e2.racy != e.racy || !slices.Equal(entries, entries2) {
+				t.Fatalf("listing of %q: %v, parsed again %v", path, entries, entries2)
+			}
 		}
 		for _, e := range c.entries {
 			md, ok := decodeData(e.body, len(c.names), nil)

@@ -20,12 +20,13 @@ import (
 // reports nothing: a cache that cannot be written only makes the next run slower.
 func (d *depmod) saveCache(written map[string]fileKey) {
 	if d.cache != nil && cacheHook != nil {
-		cacheHook(CacheStats{Loaded: d.cache.loaded, Reread: len(d.cache.changed), Reused: d.reused})
+		cacheHook(CacheStats{Loaded: d.cache.loaded, Reread: len(d.cache.changed), Reused: d.reused,
+			DirsCached: d.dirsCached, DirsListed: d.dirsListed})
 	}
 	if d.cache != nil && trace {
 		c := d.cache
-		fmt.Fprintf(d.o.Stderr, "depmod: trace: cache %s: loaded %v (%s), %d records, %d read again, outputs known %v\n",
-			c.path, c.loaded, c.why, len(c.entries), len(c.changed), c.outputs != nil)
+		fmt.Fprintf(d.o.Stderr, "depmod: trace: cache %s: loaded %v (%s), %d records, %d read again, outputs known %v, directories %d from the cache, %d read\n",
+			c.path, c.loaded, c.why, len(c.entries), len(c.changed), c.outputs != nil, d.dirsCached, d.dirsListed)
 	}
 	c := d.cache
 	if c == nil || d.o.DryRun {
@@ -70,7 +71,8 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 			present++
 		}
 	}
-	if c.loaded && present == len(c.entries) && c.dead < live/2 && d.appendCache(rec) {
+	freshDirs, dirsPresent := d.freshDirs()
+	if c.loaded && present == len(c.entries) && dirsPresent == len(c.dirs) && c.dead < live/2 && d.appendCache(freshDirs, rec) {
 		return
 	}
 	// A new file: the records are written where they lie (the old cache's bytes or the
@@ -86,6 +88,9 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 		if len(m.cache.raw) > 0 {
 			parts = append(parts, m.cache.raw)
 		}
+	}
+	for _, r := range d.dirsRun {
+		parts = append(parts, r.raw)
 	}
 	parts = append(parts, rec)
 	crc := uint32(0)
@@ -152,10 +157,11 @@ func writeParts(fd int, parts [][]byte) (int, error) {
 	return total, nil
 }
 
-// appendCache adds the changed modules' records and rec to the cache file in place of its
-// trailer, when the file is still the one read. A crash half-way leaves a file whose
-// trailer does not check: ignored next time, as any corrupt cache.
-func (d *depmod) appendCache(rec []byte) bool {
+// appendCache adds the changed modules' records, the directories' new listings (dirs)
+// and rec to the cache file in place of its trailer, when the file is still the one
+// read. A crash half-way leaves a file whose trailer does not check: ignored next time,
+// as any corrupt cache.
+func (d *depmod) appendCache(dirs [][]byte, rec []byte) bool {
 	c := d.cache
 	fd, err := unix.Open(c.path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -174,6 +180,9 @@ func (d *depmod) appendCache(rec []byte) bool {
 		if m.cache.raw != nil && d.byName[m.name] == m { // not set aside for another of its name
 			add = append(add, m.cache.raw...)
 		}
+	}
+	for _, r := range dirs {
+		add = append(add, r...)
 	}
 	add = append(add, rec...)
 	crc := crc32.Update(c.crc, castagnoliTable(), add)

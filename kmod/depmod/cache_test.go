@@ -55,6 +55,33 @@ func TestCacheAgainstKmod(t *testing.T) {
 	// both applies a change to the same file of both trees.
 	both := func(f func(dir string)) { f(kdir); f(gdir) }
 	cachePath := filepath.Join(gdir, depmod.CacheFile)
+	// Each step counts the directories read rather than taken from the cache.
+	defer depmod.SetWaitForListings(true)()
+	ndirs := countDirs(t, gdir)
+	net := filepath.Dir(filepath.Dir(dummy)) // kernel/drivers/net, where the new directories go
+	mkdir := func(p string) {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename := func(from, to string) {
+		if err := os.Rename(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The module directory itself is read again after a run that wrote the outputs in
+	// it: renaming them over the old ones changes it.
+	var prev depmod.CacheStats
+	listed := func(want int) func(t *testing.T, s depmod.CacheStats) {
+		return func(t *testing.T, s depmod.CacheStats) {
+			if !prev.Reused {
+				want++
+			}
+			if !s.Loaded || s.DirsListed != want || s.DirsCached != ndirs-want {
+				t.Errorf("%+v, want %d of the %d directories read, the others from the cache", s, want, ndirs)
+			}
+		}
+	}
 
 	steps := []struct {
 		name   string
@@ -196,6 +223,55 @@ func TestCacheAgainstKmod(t *testing.T) {
 				t.Errorf("%+v, want one module read and the outputs reused", s)
 			}
 		}},
+		// Directory listings (cache_dirs.go): a directory is read again when an entry
+		// is added to it, removed from it or renamed in it, or when it is replaced.
+		{"nothing changed: every listing from the cache", func() {}, listed(0)},
+		{"module added in a new directory", func() {
+			both(func(d string) {
+				mkdir(filepath.Join(d, net, "zznew"))
+				copyFile(t, filepath.Join(d, dummy), filepath.Join(d, net, "zznew", "zzdummy.ko"))
+			})
+			ndirs++
+		}, listed(2)}, // its parent and itself
+		{"module added to a directory listed from the cache", func() {
+			both(func(d string) { copyFile(t, filepath.Join(d, tun), filepath.Join(d, net, "zznew", "zztun.ko")) })
+		}, listed(1)},
+		{"module renamed", func() {
+			both(func(d string) {
+				rename(filepath.Join(d, net, "zznew", "zztun.ko"), filepath.Join(d, net, "zznew", "zztun2.ko"))
+			})
+		}, listed(1)},
+		{"directory renamed", func() {
+			both(func(d string) { rename(filepath.Join(d, net, "zznew"), filepath.Join(d, net, "zznew2")) })
+		}, listed(2)},
+		{"directory replaced by another of the same name", func() {
+			both(func(d string) {
+				other := filepath.Join(d, net, "zzother")
+				mkdir(other)
+				copyFile(t, filepath.Join(d, e1000e), filepath.Join(other, "zze1000e.ko"))
+				rename(filepath.Join(d, net, "zznew2"), filepath.Join(d, net, "zzold"))
+				rename(other, filepath.Join(d, net, "zznew2"))
+			})
+			ndirs++
+		}, listed(3)}, // the parent, and both directories under their new names
+		{"directory removed", func() {
+			both(func(d string) {
+				if err := os.RemoveAll(filepath.Join(d, net, "zzold")); err != nil {
+					t.Fatal(err)
+				}
+			})
+			ndirs--
+		}, listed(1)},
+		{"module linked from a directory listed from the cache", func() {
+			// A symbolic link makes the listing one the cache does not keep: its
+			// directory is read every time, and kmod's stat follows the link.
+			both(func(d string) {
+				if err := os.Symlink("dummy.ko", filepath.Join(d, filepath.Dir(dummy), "zzlink.ko")); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}, listed(1)},
+		{"nothing changed, a directory with a link", func() {}, listed(1)},
 	}
 	for _, st := range steps {
 		st.change()
@@ -206,8 +282,24 @@ func TestCacheAgainstKmod(t *testing.T) {
 		compare(t, st.name, kr, gr, kroot, groot)
 		st.check(t, stats)
 		t.Logf("%s: %+v", st.name, stats)
+		prev = stats
 	}
-	testenv.Report(t, "depmod cache: %d steps (touch, rewrite, remove, add, unreadable and restored, in-place with mtime set back, corrupt/truncated cache, edited output) byte-identical to kmod", len(steps))
+	testenv.Report(t, "depmod cache: %d steps (touch, rewrite, remove, add, unreadable and restored, in-place with mtime set back, corrupt/truncated cache, edited output, directories added, renamed, replaced, removed, linked) byte-identical to kmod", len(steps))
+}
+
+// countDirs counts the directories of the tree at dir, itself included.
+func countDirs(t *testing.T, dir string) int {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // copyFile writes src's contents to a new file renamed over dst.
@@ -263,7 +355,7 @@ func subTree(tb testing.TB, src, root, rel, sub string, copyFiles bool) string {
 
 // TestCacheRacy checks that a record made just after its file changed is not trusted
 // as is: the next run reads the file again, and still keeps the outputs when the data is
-// alike.
+// alike. So it is with a directory's listing.
 func TestCacheRacy(t *testing.T) {
 	k := testenv.RequireKernels(t)[0]
 	tmp := t.TempDir()
@@ -274,10 +366,12 @@ func TestCacheRacy(t *testing.T) {
 	depmod.SetCacheHook(func(s depmod.CacheStats) { stats = s })
 	defer depmod.SetCacheHook(nil)
 	defer depmod.SetRacyWindow(time.Hour)() // every file here changed within the hour
-	n := len(moduleFiles(t, gdir))
+	defer depmod.SetWaitForListings(true)()
+	n, ndirs := len(moduleFiles(t, gdir)), countDirs(t, gdir)
 	for i, want := range []depmod.CacheStats{
-		{Loaded: false, Reread: n, Reused: false}, // no cache yet
-		{Loaded: true, Reread: n, Reused: true},   // every record racy: read again, alike
+		{Loaded: false, Reread: n, Reused: false, DirsListed: ndirs}, // no cache yet
+		// Every record racy, the directories' too: read again, alike.
+		{Loaded: true, Reread: n, Reused: true, DirsListed: ndirs},
 	} {
 		stats = depmod.CacheStats{}
 		gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})

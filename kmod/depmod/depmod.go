@@ -1,6 +1,7 @@
 package depmod
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -121,6 +122,14 @@ type depmod struct {
 	outdir  string // where files go
 	kver    string
 
+	topFd   int      // the searched directory's descriptor (scan.go)
+	dirsRun []dirRun // the directories searched, for the cache (cache_dirs.go)
+
+	dirsCached, dirsListed int // directories whose listing came from the cache, or not
+
+	order    []byte // modules.order, read before the search
+	orderErr error
+
 	mods    []*module          // depmod->modules, in final order once sorted
 	byName  map[string]*module // modules_by_name
 	byUnc   map[string]*module // modules_by_uncrelpath
@@ -197,8 +206,12 @@ func Run(o Options) error {
 		all = true
 	}
 	d.log.priority = logWarning + o.Verbose
-	d.byName = map[string]*module{}
-	d.byUnc = map[string]*module{}
+	// modules.order is read now, for sortByOrder: its lines, a module each, size the
+	// module tables, which grown entry by entry rehash a dozen times for Debian's tree.
+	d.order, d.orderErr = os.ReadFile(d.real(d.dirname + "/modules.order"))
+	n := bytes.Count(d.order, []byte{'\n'})
+	d.byName = make(map[string]*module, n+n/8)
+	d.byUnc = make(map[string]*module, n+n/8)
 	d.symbols = map[string]*symbol{}
 
 	checkSymvers, printUnknown := false, o.ErrSyms

@@ -12,3 +12,12 @@ func SetRacyWindow(d time.Duration) (restore func()) {
 	racyWindow = d
 	return func() { racyWindow = old }
 }
+
+// SetWaitForListings makes the search wait for the cache's directory listings instead of
+// reading the directories it meets before they are ready, so that tests can count
+// exactly which directories were read; it returns a function that restores it.
+func SetWaitForListings(wait bool) (restore func()) {
+	old := waitForListings
+	waitForListings = wait
+	return func() { waitForListings = old }
+}

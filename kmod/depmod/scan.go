@@ -3,7 +3,6 @@ package depmod
 import (
 	"bytes"
 	"encoding/binary"
-	"os"
 	"slices"
 	"strings"
 
@@ -69,22 +68,50 @@ func (d *depmod) search() error {
 }
 
 func (d *depmod) searchPath(path string) error {
-	fd, err := unix.Open(d.real(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	real := d.real(path)
+	key, keyOK := fileKey{}, false
+	if d.cache.listingReady() {
+		if key, keyOK = dirKey(-1, "", real); keyOK {
+			if entries, ok := d.cachedListing(real, key); ok {
+				return d.searchEntries(-1, 0, path+"/", entries)
+			}
+		}
+	}
+	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.log.err("could not open directory %s: %s\n", path, strerror(err))
 		return err
 	}
 	defer unix.Close(fd)
-	return d.searchDir(fd, path+"/")
+	d.topFd = fd
+	return d.searchDir(fd, 0, path+"/", key, keyOK)
 }
 
 // searchDir walks one directory with raw file descriptors and getdents: os.File's
 // netpoller registration and per-entry allocations cost more than the walk itself.
-func (d *depmod) searchDir(dfd int, base string) error {
+// depth is the directory's below the searched one; key is its stat, if taken before.
+func (d *depmod) searchDir(dfd, depth int, base string, key fileKey, keyOK bool) error {
+	if !keyOK && d.cache != nil {
+		// Before the listing: a change after this stat makes a newer key next time.
+		var st unix.Stat_t
+		if unix.Fstat(dfd, &st) == nil {
+			key, keyOK = keyOf(&st), true
+		}
+	}
 	entries, err := readDirents(dfd)
+	d.dirsListed++
 	if err != nil && len(entries) == 0 {
 		return nil
 	}
+	if err == nil && keyOK {
+		d.noteListing(d.real(strings.TrimSuffix(base, "/")), key, entries)
+	}
+	return d.searchEntries(dfd, depth, base, entries)
+}
+
+// searchEntries is the loop of depmod_modules_search_dir over one directory's entries,
+// read by searchDir from dfd or, when dfd < 0, recorded in the cache (cache_dirs.go).
+func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) error {
 	for _, e := range entries {
 		name := e.name
 		if d.cfg.Excluded(name) {
@@ -96,7 +123,7 @@ func (d *depmod) searchDir(dfd int, base string) error {
 		case unix.DT_REG:
 		case unix.DT_DIR:
 			isDir = true
-		default:
+		default: // only in a listing read now: the cache records none
 			var st unix.Stat_t
 			if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
 				d.log.err("fstatat(%d, %s): %s\n", dfd, name, strerror(err))
@@ -112,16 +139,7 @@ func (d *depmod) searchDir(dfd int, base string) error {
 			}
 		}
 		if isDir {
-			sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
-				continue
-			}
-			err = d.searchDir(sub, path+"/")
-			unix.Close(sub)
-			if err != nil {
-				d.log.err("failed %s: %s\n", path, strerror(err))
-			}
+			d.searchSubdir(dfd, depth, path, name)
 			continue
 		}
 		if err := d.searchFile(dfd, path, name); err != nil {
@@ -129,6 +147,43 @@ func (d *depmod) searchDir(dfd int, base string) error {
 		}
 	}
 	return nil
+}
+
+// searchSubdir enters the subdirectory name (at path) of the directory open as dfd
+// (dfd < 0: listed from the cache), from its recorded listing when still valid.
+func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
+	real := d.real(path)
+	key, keyOK := fileKey{}, false
+	if d.cache.listingReady() {
+		if key, keyOK = dirKey(dfd, name, real); keyOK {
+			if entries, ok := d.cachedListing(real, key); ok {
+				d.searchEntries(-1, depth+1, path+"/", entries)
+				return
+			}
+		}
+	}
+	var sub int
+	var err error
+	if dfd >= 0 {
+		sub, err = unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	} else {
+		sub, err = unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		// kmod names the parent's descriptor: when the parent's listing came from the
+		// cache, the one the walk would hold at its depth (from 3 when the searched
+		// directory's listing came from the cache too: depmod's first descriptor).
+		if dfd < 0 {
+			dfd = max(d.topFd, 3) + depth
+		}
+		d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
+		return
+	}
+	err = d.searchDir(sub, depth+1, path+"/", key, keyOK)
+	unix.Close(sub)
+	if err != nil {
+		d.log.err("failed %s: %s\n", path, strerror(err))
+	}
 }
 
 // dirent is one directory entry as getdents64 reports it.
@@ -247,7 +302,7 @@ func (d *depmod) buildArray() {
 // sortByOrder is depmod_modules_sort: modules listed in modules.order come first, in its
 // order; the rest keep their hash order (glibc's qsort is a stable merge sort here).
 func (d *depmod) sortByOrder() {
-	data, err := os.ReadFile(d.real(d.dirname + "/modules.order"))
+	data, err := d.order, d.orderErr
 	if err != nil {
 		d.log.warn("could not open %s at %s: %s\n", "modules.order", d.dirname, strerror(err))
 		return

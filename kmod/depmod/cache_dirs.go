@@ -1,0 +1,190 @@
+package depmod
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The cache, part 5: directory listings. Listing a directory (open, getdents, close)
+// costs four system calls and ext4's hashed-directory walk; a stat costs one. A
+// directory's modification time changes whenever an entry is added to it, removed from
+// it or renamed in it, so a listing recorded with the directory's key (device, inode,
+// size, modification and status-change times, taken before the listing) is still the
+// directory's listing while the key is the same: the search then stats the directory
+// instead of reading it (as git's untracked cache does). A listing recorded within
+// racyWindow of the directory's last change is not trusted, as a module record is not.
+// Modules are still stat'd one by one: a file rewritten in place changes its own times,
+// not its directory's.
+//
+// Only clean listings are recorded: those whose entries are all regular files or
+// directories, besides "build" and "source", which depmod always skips. Anything else
+// (a symbolic link, an entry type the file system leaves unknown) is classified by a stat
+// relative to the open directory, so such a directory is always read.
+//
+// Record recDir: the real path, the key, the racy flag, then the entries (a uvarint
+// count, then each name and its getdents type).
+
+const recDir = 'D'
+
+// waitForListings makes listingReady wait (tests: SetWaitForListings).
+var waitForListings bool
+
+// dirEntry is one directory's recorded listing, still encoded.
+type dirEntry struct {
+	key  fileKey
+	racy bool
+	raw  []byte // the whole record
+	body []byte // its entries
+}
+
+// dirRun is a directory this run listed or took from the cache: its real path and the
+// record that describes it now.
+type dirRun struct {
+	path  string
+	raw   []byte
+	fresh bool // not in the cache as it is
+}
+
+// parseDir reads a recDir record into c.dirs.
+func (c *moduleCache) parseDir(d decoder, raw []byte) bool {
+	path := d.str()
+	key := d.key()
+	racy := d.byte()
+	if d.err || racy > 1 {
+		return false
+	}
+	// The entries are checked when used (cachedListing): a listing that does not
+	// decode is read from the directory instead.
+	if old, ok := c.dirs[path]; ok {
+		c.dead += len(old.raw)
+	}
+	c.dirs[path] = dirEntry{key: key, racy: racy == 1, raw: raw, body: d.b}
+	return true
+}
+
+// encodeDir is a directory's record.
+func encodeDir(path string, key fileKey, racy bool, entries []dirent) []byte {
+	e := []byte{recDir}
+	e = appendStr(e, path)
+	e = key.append(e)
+	if racy {
+		e = append(e, 1)
+	} else {
+		e = append(e, 0)
+	}
+	e = binary.AppendUvarint(e, uint64(len(entries)))
+	for _, en := range entries {
+		e = appendStr(e, en.name)
+		e = append(e, en.typ)
+	}
+	return append(binary.AppendUvarint(nil, uint64(len(e))), e...)
+}
+
+// decodeListing is a record's entries back; the names point into the cache's bytes.
+func decodeListing(b []byte) ([]dirent, bool) {
+	d := decoder{b: b}
+	n := d.count(2)
+	out := make([]dirent, n)
+	for i := range out {
+		out[i] = dirent{name: d.str(), typ: d.byte()}
+		if out[i].name == "" {
+			return nil, false
+		}
+	}
+	return out, !d.err && len(d.b) == 0 && cleanListing(out)
+}
+
+// cleanListing says whether a listing may be recorded.
+func cleanListing(entries []dirent) bool {
+	for _, e := range entries {
+		if e.typ != unix.DT_REG && e.typ != unix.DT_DIR && e.name != "build" && e.name != "source" {
+			return false
+		}
+	}
+	return true
+}
+
+// listingReady reports whether the cache can answer for directories: its listings read
+// (the search does not wait for them; until then it reads directories) and valid.
+func (c *moduleCache) listingReady() bool {
+	if c == nil {
+		return false
+	}
+	if waitForListings {
+		<-c.dirsReady
+	}
+	select {
+	case <-c.dirsReady:
+		return c.dirsOK
+	default:
+		return false
+	}
+}
+
+// dirKey stats a directory the search is about to enter: by name in the open directory
+// dfd, or by its real path when the listing above it came from the cache (dfd < 0).
+func dirKey(dfd int, name, real string) (fileKey, bool) {
+	var st unix.Stat_t
+	var err error
+	if dfd >= 0 {
+		err = unix.Fstatat(dfd, name, &st, 0)
+	} else {
+		err = unix.Stat(real, &st)
+	}
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fileKey{}, false
+	}
+	return keyOf(&st), true
+}
+
+// cachedListing is the recorded listing of the directory at real if its key is still
+// key; the listing is noted as this run's.
+func (d *depmod) cachedListing(real string, key fileKey) ([]dirent, bool) {
+	e, ok := d.cache.dirs[real]
+	if !ok || e.racy || e.key != key {
+		return nil, false
+	}
+	entries, ok := decodeListing(e.body)
+	if !ok {
+		return nil, false
+	}
+	d.dirsRun = append(d.dirsRun, dirRun{path: real, raw: e.raw})
+	d.dirsCached++
+	return entries, true
+}
+
+// noteListing records a directory's listing, read now, under the key taken before.
+func (d *depmod) noteListing(real string, key fileKey, entries []dirent) {
+	if d.cache == nil || !cleanListing(entries) {
+		return
+	}
+	last := max(key.mtimeNs, key.ctimeNs)
+	racy := time.Now().UnixNano()-last < int64(racyWindow)
+	raw := encodeDir(real, key, racy, entries)
+	// The cache may not have been read yet (the search does not wait for it): whether
+	// the record is new is decided when it is saved.
+	d.dirsRun = append(d.dirsRun, dirRun{path: real, raw: raw, fresh: true})
+}
+
+// freshDirs returns the records of the directories listed this run that the cache does
+// not hold as they are, and how many of the cache's directories this run visited.
+func (d *depmod) freshDirs() (fresh [][]byte, present int) {
+	c := d.cache
+	for i := range d.dirsRun {
+		r := &d.dirsRun[i]
+		old, ok := c.dirs[r.path]
+		if ok {
+			present++
+		}
+		if r.fresh && ok && bytes.Equal(old.raw, r.raw) {
+			r.fresh = false
+		}
+		if r.fresh {
+			fresh = append(fresh, r.raw)
+		}
+	}
+	return fresh, present
+}
