@@ -134,9 +134,9 @@ type depmod struct {
 	byName  map[string]*module // modules_by_name
 	byUnc   map[string]*module // modules_by_uncrelpath
 	symbols map[string]*symbol
-	symSlab []symbol   // backing for the modules' exports (loadModules)
-	owned   []*symbol  // the symbols modules export, in kmod's order
-	depL    *lazyLines // modules.dep's lines, shared by the goroutines that need them
+	symSlab []symbol         // backing for the modules' exports (loadModules)
+	owned   func() []*symbol // the symbols modules export, in kmod's order (ownedSymbols)
+	depL    *lazyLines       // modules.dep's lines, shared by the goroutines that need them
 	t0      time.Time
 
 	cache  *moduleCache // nil: not used
@@ -188,9 +188,9 @@ func Run(o Options) error {
 	}
 	d.dirname = root + moddir + "/" + d.kver
 	d.outdir = d.dirname
-	d.builtin = sync.OnceValues(func() ([]byte, error) { return os.ReadFile(d.real(d.dirname + "/modules.builtin")) })
+	d.builtin = sync.OnceValues(func() ([]byte, error) { return readFile(d.real(d.dirname + "/modules.builtin")) })
 	d.builtinModinfo = sync.OnceValues(func() ([]byte, error) {
-		return os.ReadFile(d.real(d.dirname + "/modules.builtin.modinfo"))
+		return readFile(d.real(d.dirname + "/modules.builtin.modinfo"))
 	})
 	if o.OutDir != "" {
 		d.outdir = makeAbsolute(o.OutDir) + moddir + "/" + d.kver
@@ -208,7 +208,7 @@ func Run(o Options) error {
 	d.log.priority = logWarning + o.Verbose
 	// modules.order is read now, for sortByOrder: its lines, a module each, size the
 	// module tables, which grown entry by entry rehash a dozen times for Debian's tree.
-	d.order, d.orderErr = os.ReadFile(d.real(d.dirname + "/modules.order"))
+	d.order, d.orderErr = readFile(d.real(d.dirname + "/modules.order"))
 	n := bytes.Count(d.order, []byte{'\n'})
 	d.byName = make(map[string]*module, n+n/8)
 	d.byUnc = make(map[string]*module, n+n/8)

@@ -2,7 +2,6 @@ package depmod
 
 import (
 	"bytes"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,7 +54,7 @@ func (d *depmod) addFakeSymbols() {
 
 // loadSymvers is depmod_load_symvers: vmlinux's lines of a Module.symvers.
 func (d *depmod) loadSymvers(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return err
 	}
@@ -78,7 +77,7 @@ func (d *depmod) loadSymvers(path string) error {
 
 // loadSystemMap is depmod_load_system_map: the __ksymtab_ symbols of a System.map.
 func (d *depmod) loadSystemMap(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return err
 	}

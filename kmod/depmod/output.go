@@ -94,7 +94,9 @@ func (d *depmod) startGenerating(g *generation, stage int) {
 		}
 	}
 	if stage == afterSymbols {
-		d.owned = d.ownedSymbols()
+		// Ordered by the first of modules.symbols and its index to need it, beside
+		// loadDependencies rather than before it.
+		d.owned = sync.OnceValue(d.ownedSymbols)
 	}
 	for i, o := range outputs {
 		gi := g.gen[i]
@@ -317,25 +319,27 @@ func (d *depmod) ownedSymbols() []*symbol {
 func (d *depmod) symbolsText() []byte {
 	const head = "# Aliases for symbols, used by symbol_request().\n"
 	n := len(head)
-	for _, s := range d.owned {
+	owned := d.owned()
+	for _, s := range owned {
 		n += len("alias symbol: \n") + len(s.name) + len(s.owner.name)
 	}
 	b := append(make([]byte, 0, n), head...)
-	for _, s := range d.owned {
+	for _, s := range owned {
 		b = append(append(append(append(append(b, "alias symbol:"...), s.name...), ' '), s.owner.name...), '\n')
 	}
 	return b
 }
 
 func (d *depmod) symbolsBin() ([]byte, error) {
-	ix := d.newIndex("syms", len(d.owned))
+	owned := d.owned()
+	ix := d.newIndex("syms", len(owned))
 	// The keys are made in one block rather than one string each.
 	n := 0
-	for _, s := range d.owned {
+	for _, s := range owned {
 		n += len("symbol:") + len(s.name)
 	}
 	keys := make([]byte, 0, n)
-	for _, s := range d.owned {
+	for _, s := range owned {
 		start := len(keys)
 		keys = append(append(keys, "symbol:"...), s.name...)
 		ix.insert(unsafe.String(&keys[start], len(keys)-start), s.owner.name, s.owner.idx)

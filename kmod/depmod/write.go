@@ -37,12 +37,12 @@ func (d *depmod) write(gen []*generated) error {
 		}
 		return nil
 	}
-	dir, err := os.Open(d.real(d.outdir))
+	// A raw descriptor: an os.File would start the runtime's network poller.
+	dfd, err := unix.Open(d.real(d.outdir), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return d.log.crit("could not open directory %s: %s\n", d.outdir, strerror(err))
 	}
-	defer dir.Close()
-	dfd := int(dir.Fd())
+	defer unix.Close(dfd)
 	now := time.Now()
 	usec, sec := now.Nanosecond()/1000, now.Unix()
 	files := make([]tempFile, len(outputs))
