@@ -39,9 +39,26 @@ func encodeData(md *modData, needs []uint32) []byte {
 		e = binary.LittleEndian.AppendUint64(e, s.CRC)
 		e = append(e, s.Bind)
 	}
+	// Fixed-width indexes, two bytes each while the table is small enough (Debian's 6.1
+	// modules need 18,000 distinct symbols): loadDependencies walks 189,000 of them, a
+	// load each, where varints cost a loop each and a checking pass in decodeData.
 	e = binary.AppendUvarint(e, uint64(len(needs)))
+	if len(needs) == 0 {
+		return e
+	}
+	width := byte(2)
 	for _, i := range needs {
-		e = binary.AppendUvarint(e, uint64(i))
+		if i > 0xffff {
+			width = 4
+		}
+	}
+	e = append(e, width)
+	for _, i := range needs {
+		if width == 2 {
+			e = binary.LittleEndian.AppendUint16(e, uint16(i))
+		} else {
+			e = binary.LittleEndian.AppendUint32(e, i)
+		}
 	}
 	return e
 }
@@ -66,17 +83,27 @@ func decodeData(b []byte, nnames int, a *decodeArena) (*modData, bool) {
 	}
 	// The needed symbols — most of the data — stay encoded: loadDependencies walks
 	// them once. They are checked here, so that walk cannot fail.
-	n := d.count(1)
-	raw := d.b
-	for range n {
-		if d.u64() >= uint64(nnames) {
-			return nil, false
-		}
-	}
-	if d.err || len(d.b) != 0 {
+	n := d.count(2)
+	if d.err {
 		return nil, false
 	}
-	md.needRaw, md.nNeedRaw = raw, n
+	if n > 0 {
+		width := int(d.byte())
+		if d.err || width != 2 && width != 4 || len(d.b) != n*width {
+			return nil, false
+		}
+		top := 0
+		for i := 0; i < len(d.b); i += width {
+			top = max(top, needAt(d.b, i, width))
+		}
+		if top >= nnames {
+			return nil, false
+		}
+		md.needRaw, md.needWidth = d.b, width
+	} else if len(d.b) != 0 {
+		return nil, false
+	}
+	md.nNeedRaw = n
 	md.hasDepSym = n > 0
 	return md, true
 }
@@ -127,23 +154,23 @@ func take[T any](block *[]T, n, size int) []T {
 }
 
 // eachNeed calls f with the table index of each needed symbol kept encoded by
-// decodeData.
+// decodeData, which checked them.
 func (md *modData) eachNeed(f func(int)) {
-	// decodeData checked every varint: they are read here without checks.
-	b, i := md.needRaw, 0
-	for range md.nNeedRaw {
-		v, shift := 0, 0
-		for {
-			c := b[i]
-			i++
-			v |= int(c&0x7f) << shift
-			if c < 0x80 {
-				break
-			}
-			shift += 7
-		}
-		f(v)
+	b, w := md.needRaw, md.needWidth
+	if w == 0 { // none, or read from the module (depSyms)
+		return
 	}
+	for i := 0; i+w <= len(b); i += w {
+		f(needAt(b, i, w))
+	}
+}
+
+// needAt is the index encoded at b[i:], width bytes wide.
+func needAt(b []byte, i, width int) int {
+	if width == 2 {
+		return int(binary.LittleEndian.Uint16(b[i:]))
+	}
+	return int(binary.LittleEndian.Uint32(b[i:]))
 }
 
 func appendStr(b []byte, s string) []byte {

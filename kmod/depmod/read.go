@@ -22,6 +22,7 @@ type modData struct {
 	depSyms   []ko.KmodSymbol
 	needRaw   []byte // or, from the cache, nNeedRaw table indexes still encoded (eachNeed)
 	nNeedRaw  int
+	needWidth int // bytes per index in needRaw
 	hasDepSym bool
 }
 

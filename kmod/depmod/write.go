@@ -28,7 +28,7 @@ func (d *depmod) write(gen []*generated) error {
 	d.phase("generate")
 	if d.o.DryRun {
 		for i, o := range outputs {
-			d.log.w.Write(gen[i].log.Bytes())
+			d.replayLog(gen[i])
 			if o.text != nil {
 				if _, err := d.stdout.Write(gen[i].data); err != nil {
 					return err
@@ -78,7 +78,7 @@ func (d *depmod) write(gen []*generated) error {
 			d.log.err("openat(%s, %s, %o, %o): %s\n", d.outdir, f.name, createFlags&^unix.O_CLOEXEC, 0o644, strerror(f.openErr))
 			continue
 		}
-		d.log.w.Write(gen[i].log.Bytes())
+		d.replayLog(gen[i])
 		if genErr != nil {
 			unix.Close(f.fd)
 			f.fd = -1
@@ -172,4 +172,12 @@ func writeAll(fd int, b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// replayLog writes the messages an output's generation logged, where kmod would have
+// printed them; most have none, and an empty write is still a system call.
+func (d *depmod) replayLog(g *generated) {
+	if g.log.Len() > 0 {
+		d.log.w.Write(g.log.Bytes())
+	}
 }
