@@ -67,7 +67,17 @@ func (c *moduleCache) intern(syms []ko.KmodSymbol) []uint32 {
 			}
 			out[i] = ^uint32(0)
 		}
+		// A bitmap of the wanted names' lengths and end bytes turns most of the table
+		// away before the map, which would hash every entry.
+		var seen [1 << 16 / 64]uint64
+		for k := range want {
+			b := nameBit(k.name)
+			seen[b/64] |= 1 << (b % 64)
+		}
 		for idx, s := range c.names {
+			if b := nameBit(s.name); seen[b/64]&(1<<(b%64)) == 0 {
+				continue
+			}
 			if i, ok := want[s]; ok && out[i] == ^uint32(0) {
 				out[i] = uint32(idx)
 			}
@@ -105,6 +115,20 @@ func (c *moduleCache) intern(syms []ko.KmodSymbol) []uint32 {
 		out[i] = idx
 	}
 	return out
+}
+
+// nameBit is a 16-bit digest of a name for intern's bitmap: its length and three of its
+// bytes, read without hashing the whole name.
+func nameBit(name string) uint32 {
+	n := len(name)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n)
+	h = h*0x9e3779b1 + uint32(name[0])
+	h = h*0x9e3779b1 + uint32(name[n/2])
+	h = h*0x9e3779b1 + uint32(name[n-1])
+	return (h ^ h>>16) & 0xffff
 }
 
 // newNames is what the table gained in this run, for the next write to append.
