@@ -302,7 +302,8 @@ func (c *moduleCache) parseDirs(body []byte) {
 	for p := body; len(p) > 0; {
 		l, k := binary.Uvarint(p)
 		if k <= 0 || l == 0 || l > uint64(len(p)-k) {
-			break // parseRecords reports it
+			clear(c.dirs) // parseRecords reports it
+			return
 		}
 		if p[k] == recDir && !c.parseDir(decoder{b: p[k+1 : k+int(l)]}, p[:k+int(l)]) {
 			clear(c.dirs)

@@ -92,18 +92,17 @@ func decodeData(b []byte, nnames int, a *decodeArena) (*modData, bool) {
 		if d.err || width != 2 && width != 4 || len(d.b) != n*width {
 			return nil, false
 		}
-		top := 0
+		top := uint32(0)
 		for i := 0; i < len(d.b); i += width {
 			top = max(top, needAt(d.b, i, width))
 		}
-		if top >= nnames {
+		if uint64(top) >= uint64(nnames) {
 			return nil, false
 		}
 		md.needRaw, md.needWidth = d.b, width
 	} else if len(d.b) != 0 {
 		return nil, false
 	}
-	md.nNeedRaw = n
 	md.hasDepSym = n > 0
 	return md, true
 }
@@ -161,16 +160,16 @@ func (md *modData) eachNeed(f func(int)) {
 		return
 	}
 	for i := 0; i+w <= len(b); i += w {
-		f(needAt(b, i, w))
+		f(int(needAt(b, i, w)))
 	}
 }
 
 // needAt is the index encoded at b[i:], width bytes wide.
-func needAt(b []byte, i, width int) int {
+func needAt(b []byte, i, width int) uint32 {
 	if width == 2 {
-		return int(binary.LittleEndian.Uint16(b[i:]))
+		return uint32(binary.LittleEndian.Uint16(b[i:]))
 	}
-	return int(binary.LittleEndian.Uint32(b[i:]))
+	return binary.LittleEndian.Uint32(b[i:])
 }
 
 func appendStr(b []byte, s string) []byte {

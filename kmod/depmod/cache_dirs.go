@@ -3,12 +3,13 @@ package depmod
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// The cache, part 5: directory listings. Listing a directory (open, getdents, close)
+// The cache, part 6: directory listings. Listing a directory (open, getdents, close)
 // costs four system calls and ext4's hashed-directory walk; a stat costs one. A
 // directory's modification time changes whenever an entry is added to it, removed from
 // it or renamed in it, so a listing recorded with the directory's key (device, inode,
@@ -24,8 +25,12 @@ import (
 // (a symbolic link, an entry type the file system leaves unknown) is classified by a stat
 // relative to the open directory, so such a directory is always read.
 //
-// Record recDir: the real path, the key, the racy flag, then the entries (a uvarint
-// count, then each name and its getdents type).
+// A listing is used only by a process of the effective user that recorded it: a stat
+// needs no read permission on the directory, and another user's run must meet kmod's
+// "Permission denied" where the directory cannot be read.
+//
+// Record recDir: the real path, the key, the racy flag, the effective uid, then the
+// entries (a uvarint count, then each name and its getdents type).
 
 const recDir = 'D'
 
@@ -36,6 +41,7 @@ var waitForListings bool
 type dirEntry struct {
 	key  fileKey
 	racy bool
+	euid uint64 // of the process that read the directory
 	raw  []byte // the whole record
 	body []byte // its entries
 }
@@ -53,6 +59,7 @@ func (c *moduleCache) parseDir(d decoder, raw []byte) bool {
 	path := d.str()
 	key := d.key()
 	racy := d.byte()
+	euid := d.u64()
 	if d.err || racy > 1 {
 		return false
 	}
@@ -61,12 +68,12 @@ func (c *moduleCache) parseDir(d decoder, raw []byte) bool {
 	if old, ok := c.dirs[path]; ok {
 		c.dead += len(old.raw)
 	}
-	c.dirs[path] = dirEntry{key: key, racy: racy == 1, raw: raw, body: d.b}
+	c.dirs[path] = dirEntry{key: key, racy: racy == 1, euid: euid, raw: raw, body: d.b}
 	return true
 }
 
 // encodeDir is a directory's record.
-func encodeDir(path string, key fileKey, racy bool, entries []dirent) []byte {
+func encodeDir(path string, key fileKey, racy bool, euid uint64, entries []dirent) []byte {
 	e := []byte{recDir}
 	e = appendStr(e, path)
 	e = key.append(e)
@@ -75,6 +82,7 @@ func encodeDir(path string, key fileKey, racy bool, entries []dirent) []byte {
 	} else {
 		e = append(e, 0)
 	}
+	e = binary.AppendUvarint(e, euid)
 	e = binary.AppendUvarint(e, uint64(len(entries)))
 	for _, en := range entries {
 		e = appendStr(e, en.name)
@@ -144,7 +152,7 @@ func dirKey(dfd int, name, real string) (fileKey, bool) {
 // key; the listing is noted as this run's.
 func (d *depmod) cachedListing(real string, key fileKey) ([]dirent, bool) {
 	e, ok := d.cache.dirs[real]
-	if !ok || e.racy || e.key != key {
+	if !ok || e.racy || e.key != key || e.euid != euid() {
 		return nil, false
 	}
 	entries, ok := decodeListing(e.body)
@@ -163,28 +171,35 @@ func (d *depmod) noteListing(real string, key fileKey, entries []dirent) {
 	}
 	last := max(key.mtimeNs, key.ctimeNs)
 	racy := time.Now().UnixNano()-last < int64(racyWindow)
-	raw := encodeDir(real, key, racy, entries)
+	raw := encodeDir(real, key, racy, euid(), entries)
 	// The cache may not have been read yet (the search does not wait for it): whether
 	// the record is new is decided when it is saved.
 	d.dirsRun = append(d.dirsRun, dirRun{path: real, raw: raw, fresh: true})
 }
 
-// freshDirs returns the records of the directories listed this run that the cache does
-// not hold as they are, and how many of the cache's directories this run visited.
-func (d *depmod) freshDirs() (fresh [][]byte, present int) {
+// euid is the process's effective user ID, which a listing is recorded with.
+var euid = sync.OnceValue(func() uint64 { return uint64(unix.Geteuid()) })
+
+// savedDirs returns the records of the directories this run searched (once each, though
+// a directory may be searched twice, as an external directory named twice), those of
+// them the cache does not hold as they are (fresh), and how many of the cache's
+// directories this run searched.
+func (d *depmod) savedDirs() (all, fresh [][]byte, present int) {
 	c := d.cache
-	for i := range d.dirsRun {
-		r := &d.dirsRun[i]
+	seen := make(map[string]bool, len(d.dirsRun))
+	for _, r := range d.dirsRun {
+		if seen[r.path] {
+			continue
+		}
+		seen[r.path] = true
+		all = append(all, r.raw)
 		old, ok := c.dirs[r.path]
 		if ok {
 			present++
 		}
-		if r.fresh && ok && bytes.Equal(old.raw, r.raw) {
-			r.fresh = false
-		}
-		if r.fresh {
+		if r.fresh && !(ok && bytes.Equal(old.raw, r.raw)) {
 			fresh = append(fresh, r.raw)
 		}
 	}
-	return fresh, present
+	return all, fresh, present
 }

@@ -21,7 +21,7 @@ func FuzzCache(f *testing.F) {
 	c := &moduleCache{}
 	needs := c.intern(md.depSyms)
 	f.Add(append(appendNames(nil, c.names), encodeEntry("/lib/modules/x/kernel/a.ko", fileKey{1, 2, 3, 4, 5}, false, encodeData(md, needs))...))
-	f.Add(encodeDir("/lib/modules/x/kernel", fileKey{1, 2, 3, 4, 5}, false, []dirent{{"a.ko", 8}, {"sub", 4}, {"build", 10}}))
+	f.Add(encodeDir("/lib/modules/x/kernel", fileKey{1, 2, 3, 4, 5}, false, 0, []dirent{{"a.ko", 8}, {"sub", 4}, {"build", 10}}))
 	f.Add([]byte{3, recOutputs, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, records []byte) {
@@ -41,14 +41,14 @@ func FuzzCache(f *testing.F) {
 			}
 			// Encoded again and parsed, the listing is the same.
 			c2 := &moduleCache{dirs: map[string]dirEntry{}}
-			again := encodeDir(path, e.key, e.racy, entries)
+			again := encodeDir(path, e.key, e.racy, e.euid, entries)
 			_, k := binary.Uvarint(again)
 			if !c2.parseDir(decoder{b: again[k+1:]}, again) {
 				t.Fatalf("listing of %q does not parse again", path)
 			}
 			e2 := c2.dirs[path]
 			entries2, ok := decodeListing(e2.body)
-			if !ok || e2.key != e.key || e2.racy != e.racy || !slices.Equal(entries, entries2) {
+			if !ok || e2.key != e.key || e2.racy != e.racy || e2.euid != e.euid || !slices.Equal(entries, entries2) {
 				t.Fatalf("listing of %q: %v, parsed again %v", path, entries, entries2)
 			}
 		}
@@ -61,7 +61,11 @@ func FuzzCache(f *testing.F) {
 			if !ok {
 				continue
 			}
-			if md.hasDepSym != (md.nNeedRaw > 0) {
+			nNeed := 0
+			if md.needWidth > 0 {
+				nNeed = len(md.needRaw) / md.needWidth
+			}
+			if md.hasDepSym != (nNeed > 0) {
 				t.Fatal("hasDepSym inconsistent")
 			}
 			n := 0
@@ -71,8 +75,8 @@ func FuzzCache(f *testing.F) {
 				}
 				n++
 			})
-			if n != md.nNeedRaw {
-				t.Fatalf("eachNeed gave %d symbols, want %d", n, md.nNeedRaw)
+			if n != nNeed {
+				t.Fatalf("eachNeed gave %d symbols, want %d", n, nNeed)
 			}
 		}
 	})

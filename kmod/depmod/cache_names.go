@@ -67,7 +67,7 @@ func (c *moduleCache) intern(syms []ko.KmodSymbol) []uint32 {
 			}
 			out[i] = ^uint32(0)
 		}
-		// A bitmap of the wanted names' lengths and end bytes turns most of the table
+		// A bitmap of a digest of the wanted names (nameBit) turns most of the table
 		// away before the map, which would hash every entry.
 		var seen [1 << 16 / 64]uint64
 		for k := range want {

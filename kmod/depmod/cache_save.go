@@ -71,7 +71,7 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 			present++
 		}
 	}
-	freshDirs, dirsPresent := d.freshDirs()
+	allDirs, freshDirs, dirsPresent := d.savedDirs()
 	if c.loaded && present == len(c.entries) && dirsPresent == len(c.dirs) && c.dead < live/2 && d.appendCache(freshDirs, rec) {
 		return
 	}
@@ -89,9 +89,7 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 			parts = append(parts, m.cache.raw)
 		}
 	}
-	for _, r := range d.dirsRun {
-		parts = append(parts, r.raw)
-	}
+	parts = append(parts, allDirs...)
 	parts = append(parts, rec)
 	crc := uint32(0)
 	for _, p := range parts {

@@ -1,15 +1,19 @@
 package depmod_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"gokmod/internal/testenv"
+	"gokmod/internal/vmtest"
 	"gokmod/kmod/depmod"
 )
 
@@ -408,4 +412,81 @@ func TestCacheNoDescriptorLeak(t *testing.T) {
 			t.Fatalf("run %d: %d descriptors open, %d before", i+1, n, before)
 		}
 	}
+}
+
+// TestCacheOtherUser runs depmod as root, then depmod -n as nobody, on a tree with a
+// directory only root can read. kmod, as nobody, cannot open that directory and leaves its
+// modules out; gokmod must do the same, though root's run recorded the directory's
+// listing in the cache and a stat of the directory, unlike a read, needs no permission
+// on it. Running as nobody needs root.
+func TestCacheOtherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root, to run depmod as root and as nobody")
+	}
+	k := testenv.RequireKernels(t)[0]
+	bin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything nobody must reach is world-readable: t.TempDir's directories are not.
+	tmp, err := os.MkdirTemp("", "depmod-other-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	gokmod := filepath.Join(tmp, "gokmod")
+	data, err := os.ReadFile(bin)
+	if err == nil {
+		err = os.WriteFile(gokmod, data, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+	kdir := subTree(t, k.ModDir(), kroot, k.Release, "kernel/drivers/net", false)
+	gdir := subTree(t, k.ModDir(), groot, k.Release, "kernel/drivers/net", true)
+	secret := ""
+	for _, p := range moduleFiles(t, kdir) {
+		if filepath.Base(p) == "e1000.ko" {
+			secret, _ = filepath.Rel(kdir, filepath.Dir(p))
+		}
+	}
+	if secret == "" {
+		t.Fatal("e1000 missing from the tree")
+	}
+	for _, d := range []string{kdir, gdir} {
+		if err := os.Chmod(filepath.Join(d, secret), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(asNobody bool, root string, argv ...string) result {
+		if asNobody {
+			argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
+		}
+		cmd := exec.Command(argv[0], append(argv[1:], "-b", root, k.Release)...)
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		exit := 0
+		if err := cmd.Run(); err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatal(err)
+			}
+			exit = ee.ExitCode()
+		}
+		return result{files: readGenerated(root, k.Release), stdout: so.String(), stderr: se.String(), exit: exit}
+	}
+	// Listings of directories changed within the racy window (2 s) are not trusted: the
+	// tree must be older than that when root's run records them.
+	time.Sleep(2100 * time.Millisecond)
+	compare(t, "as root", run(false, kroot, hostDepmod(t)), run(false, groot, gokmod, "depmod", "--cache"), kroot, groot)
+	kr, gr := run(true, kroot, hostDepmod(t), "-n"), run(true, groot, gokmod, "depmod", "-n", "--cache")
+	compare(t, "as nobody", kr, gr, kroot, groot)
+	if !strings.Contains(kr.stderr, "Permission denied") {
+		t.Errorf("kmod as nobody did not meet the unreadable directory: %q", kr.stderr)
+	}
+	testenv.Report(t, "depmod cache: a directory only root can read, listed by root's run, read by nobody's as kmod does")
 }

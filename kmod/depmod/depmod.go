@@ -122,7 +122,7 @@ type depmod struct {
 	outdir  string // where files go
 	kver    string
 
-	topFd   int      // the searched directory's descriptor (scan.go)
+	baseFd  int      // the descriptor kmod's walk would open the searched directory as (scan.go)
 	dirsRun []dirRun // the directories searched, for the cache (cache_dirs.go)
 
 	dirsCached, dirsListed int // directories whose listing came from the cache, or not
@@ -230,6 +230,7 @@ func Run(o Options) error {
 		printUnknown = false
 	}
 
+	d.baseFd = kmodBaseFd() // before the readers and the cache open anything
 	d.startReaders()
 	defer d.stopReaders()
 	if all {

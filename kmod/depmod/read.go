@@ -20,9 +20,8 @@ type modData struct {
 	symErr    error // why the file could not be read, reported as kmod does
 	info      []ko.KV
 	depSyms   []ko.KmodSymbol
-	needRaw   []byte // or, from the cache, nNeedRaw table indexes still encoded (eachNeed)
-	nNeedRaw  int
-	needWidth int // bytes per index in needRaw
+	needRaw   []byte // or, from the cache, table indexes still encoded (eachNeed)
+	needWidth int    // bytes per index in needRaw
 	hasDepSym bool
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -69,9 +70,8 @@ func (d *depmod) search() error {
 
 func (d *depmod) searchPath(path string) error {
 	real := d.real(path)
-	key, keyOK := fileKey{}, false
 	if d.cache.listingReady() {
-		if key, keyOK = dirKey(-1, "", real); keyOK {
+		if key, ok := dirKey(-1, "", real); ok {
 			if entries, ok := d.cachedListing(real, key); ok {
 				return d.searchEntries(-1, 0, path+"/", entries)
 			}
@@ -83,26 +83,29 @@ func (d *depmod) searchPath(path string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	d.topFd = fd
-	return d.searchDir(fd, 0, path+"/", key, keyOK)
+	return d.searchDir(fd, 0, path+"/")
 }
 
 // searchDir walks one directory with raw file descriptors and getdents: os.File's
 // netpoller registration and per-entry allocations cost more than the walk itself.
-// depth is the directory's below the searched one; key is its stat, if taken before.
-func (d *depmod) searchDir(dfd, depth int, base string, key fileKey, keyOK bool) error {
-	if !keyOK && d.cache != nil {
-		// Before the listing: a change after this stat makes a newer key next time.
+// depth is the directory's below the searched one.
+func (d *depmod) searchDir(dfd, depth int, base string) error {
+	key, keyOK := fileKey{}, false
+	if d.cache != nil {
+		// The key recorded with the listing is the open directory's, taken before the
+		// listing: a change after it makes a newer key next time. A stat of the path
+		// before the open could describe another directory: an automount point's, whose
+		// file system open mounts (stat does not).
 		var st unix.Stat_t
 		if unix.Fstat(dfd, &st) == nil {
 			key, keyOK = keyOf(&st), true
 		}
 	}
 	entries, err := readDirents(dfd)
-	d.dirsListed++
 	if err != nil && len(entries) == 0 {
 		return nil
 	}
+	d.dirsListed++
 	if err == nil && keyOK {
 		d.noteListing(d.real(strings.TrimSuffix(base, "/")), key, entries)
 	}
@@ -126,7 +129,7 @@ func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) er
 		default: // only in a listing read now: the cache records none
 			var st unix.Stat_t
 			if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
-				d.log.err("fstatat(%d, %s): %s\n", dfd, name, strerror(err))
+				d.log.err("fstatat(%d, %s): %s\n", d.baseFd+depth, name, strerror(err))
 				continue
 			}
 			switch st.Mode & unix.S_IFMT {
@@ -153,9 +156,8 @@ func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) er
 // (dfd < 0: listed from the cache), from its recorded listing when still valid.
 func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
 	real := d.real(path)
-	key, keyOK := fileKey{}, false
 	if d.cache.listingReady() {
-		if key, keyOK = dirKey(dfd, name, real); keyOK {
+		if key, ok := dirKey(dfd, name, real); ok {
 			if entries, ok := d.cachedListing(real, key); ok {
 				d.searchEntries(-1, depth+1, path+"/", entries)
 				return
@@ -170,16 +172,14 @@ func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
 		sub, err = unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		// kmod names the parent's descriptor: when the parent's listing came from the
-		// cache, the one the walk would hold at its depth (from 3 when the searched
-		// directory's listing came from the cache too: depmod's first descriptor).
-		if dfd < 0 {
-			dfd = max(d.topFd, 3) + depth
-		}
-		d.log.err("openat(%d, %s, O_RDONLY): %s\n", dfd, name, strerror(err))
+		// kmod names the parent's descriptor: one per level from the first free one,
+		// as its walk opens nothing else. Ours may differ (the readers and the cache
+		// open files beside the walk, and a listing from the cache has none), so the
+		// message names kmod's.
+		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.baseFd+depth, name, strerror(err))
 		return
 	}
-	err = d.searchDir(sub, depth+1, path+"/", key, keyOK)
+	err = d.searchDir(sub, depth+1, path+"/")
 	unix.Close(sub)
 	if err != nil {
 		d.log.err("failed %s: %s\n", path, strerror(err))
@@ -351,4 +351,24 @@ func cstr(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// kmodBaseFd is the descriptor kmod's walk would open the searched directory as: the
+// lowest free one, less those the Go runtime keeps open for itself below it (the cgroup
+// CPU files it takes GOMAXPROCS limits from), which a C program does not hold.
+func kmodBaseFd() int {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 3
+	}
+	unix.Close(fd)
+	base := fd
+	buf := make([]byte, 64)
+	for i := 3; i < fd; i++ {
+		n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(i), buf)
+		if err == nil && strings.HasPrefix(string(buf[:n]), "/sys/fs/cgroup/") {
+			base--
+		}
+	}
+	return base
 }
