@@ -11,16 +11,20 @@ import (
 
 // encodeEntry is one module's record: its path and key, then its data.
 func encodeEntry(path string, key fileKey, racy bool, data []byte) []byte {
-	e := []byte{recModule}
+	e := append(fileRecordHead(recModule, path, key, racy), data...)
+	return append(binary.AppendUvarint(nil, uint64(len(e))), e...)
+}
+
+// fileRecordHead starts a record about a file or directory: its kind, path, key and
+// racy flag.
+func fileRecordHead(kind byte, path string, key fileKey, racy bool) []byte {
+	e := []byte{kind}
 	e = appendStr(e, path)
 	e = key.append(e)
 	if racy {
-		e = append(e, 1)
-	} else {
-		e = append(e, 0)
+		return append(e, 1)
 	}
-	e = append(e, data...)
-	return append(binary.AppendUvarint(nil, uint64(len(e))), e...)
+	return append(e, 0)
 }
 
 // encodeData is what depmod uses of a module: its .modinfo entries (alias/softdep),

@@ -74,14 +74,7 @@ func (c *moduleCache) parseDir(d decoder, raw []byte) bool {
 
 // encodeDir is a directory's record.
 func encodeDir(path string, key fileKey, racy bool, euid uint64, entries []dirent) []byte {
-	e := []byte{recDir}
-	e = appendStr(e, path)
-	e = key.append(e)
-	if racy {
-		e = append(e, 1)
-	} else {
-		e = append(e, 0)
-	}
+	e := fileRecordHead(recDir, path, key, racy)
 	e = binary.AppendUvarint(e, euid)
 	e = binary.AppendUvarint(e, uint64(len(entries)))
 	for _, en := range entries {

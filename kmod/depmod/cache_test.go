@@ -1,12 +1,10 @@
 package depmod_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -466,18 +464,7 @@ func TestCacheOtherUser(t *testing.T) {
 		if asNobody {
 			argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
 		}
-		cmd := exec.Command(argv[0], append(argv[1:], "-b", root, k.Release)...)
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		exit := 0
-		if err := cmd.Run(); err != nil {
-			ee, ok := err.(*exec.ExitError)
-			if !ok {
-				t.Fatal(err)
-			}
-			exit = ee.ExitCode()
-		}
-		return result{files: readGenerated(root, k.Release), stdout: so.String(), stderr: se.String(), exit: exit}
+		return runCommand(t, root, k.Release, argv...)
 	}
 	// Listings of directories changed within the racy window (2 s) are not trusted: the
 	// tree must be older than that when root's run records them.

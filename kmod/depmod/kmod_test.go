@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,13 @@ type result struct {
 
 func runKmod(tb testing.TB, root, rel string, args ...string) result {
 	tb.Helper()
-	cmd := exec.Command(hostDepmod(tb), append(append([]string{"-b", root}, args...), rel)...)
+	return runCommand(tb, root, rel, append([]string{hostDepmod(tb)}, args...)...)
+}
+
+// runCommand runs argv with "-b root rel" added, and collects what it wrote.
+func runCommand(tb testing.TB, root, rel string, argv ...string) result {
+	tb.Helper()
+	cmd := exec.Command(argv[0], slices.Concat(argv[1:], []string{"-b", root, rel})...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	exit := 0
