@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -476,4 +477,118 @@ func TestCacheOtherUser(t *testing.T) {
 		t.Errorf("kmod as nobody did not meet the unreadable directory: %q", kr.stderr)
 	}
 	testenv.Report(t, "depmod cache: a directory only root can read, listed by root's run, read by nobody's as kmod does")
+}
+
+// TestCacheRandomChanges applies random changes to a tree — modules added, removed,
+// renamed, moved, rewritten in place or touched; directories made, renamed or removed —
+// and after each compares gokmod's depmod, with its cache, with kmod's. Fixed seeds keep
+// it reproducible.
+func TestCacheRandomChanges(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	defer depmod.SetRacyWindow(0)() // steps are 10 ms apart, distinct timestamp ticks
+	for _, seed := range []uint64{1, 2} {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			tmp := t.TempDir()
+			kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+			kdir := subTree(t, k.ModDir(), kroot, k.Release, "kernel/drivers/net", true)
+			gdir := subTree(t, k.ModDir(), groot, k.Release, "kernel/drivers/net", true)
+			rng := rand.New(rand.NewPCG(seed, 0))
+			pick := func(s []string) string { return s[rng.IntN(len(s))] }
+			// mods and dirs list the tree as it is, relative to the module directory.
+			mods := func() []string {
+				var out []string
+				for _, p := range moduleFiles(t, kdir) {
+					r, _ := filepath.Rel(kdir, p)
+					out = append(out, r)
+				}
+				return out
+			}
+			dirs := func(made bool) []string {
+				var out []string
+				filepath.WalkDir(filepath.Join(kdir, "kernel"), func(p string, d fs.DirEntry, err error) error {
+					if err == nil && d.IsDir() && (!made || strings.HasPrefix(d.Name(), "zz")) {
+						r, _ := filepath.Rel(kdir, p)
+						out = append(out, r)
+					}
+					return err
+				})
+				return out
+			}
+			both := func(f func(dir string) error) {
+				for _, d := range []string{kdir, gdir} {
+					if err := f(d); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for step := range 20 {
+				name := fmt.Sprintf("zz%d", step)
+				var what string
+				switch op := rng.IntN(9); {
+				case op == 0 || op == 1:
+					src, dst := pick(mods()), filepath.Join(pick(dirs(false)), name+".ko")
+					what = "copy " + src + " to " + dst
+					both(func(d string) error { return copyTo(filepath.Join(d, src), filepath.Join(d, dst)) })
+				case op == 2:
+					m := pick(mods())
+					what = "remove " + m
+					both(func(d string) error { return os.Remove(filepath.Join(d, m)) })
+				case op == 3:
+					m := pick(mods())
+					to := filepath.Join(filepath.Dir(m), name+".ko")
+					what = "rename " + m + " to " + to
+					both(func(d string) error { return os.Rename(filepath.Join(d, m), filepath.Join(d, to)) })
+				case op == 4:
+					m, to := pick(mods()), filepath.Join(pick(dirs(false)), name+".ko")
+					what = "move " + m + " to " + to
+					both(func(d string) error { return os.Rename(filepath.Join(d, m), filepath.Join(d, to)) })
+				case op == 5:
+					nd, src := filepath.Join(pick(dirs(false)), name), pick(mods())
+					what = "new directory " + nd + " with a copy of " + src
+					both(func(d string) error {
+						if err := os.Mkdir(filepath.Join(d, nd), 0o755); err != nil {
+							return err
+						}
+						return copyTo(filepath.Join(d, src), filepath.Join(d, nd, name+".ko"))
+					})
+				case op == 6 && len(dirs(true)) > 0:
+					dd := pick(dirs(true))
+					what = "remove directory " + dd
+					both(func(d string) error { return os.RemoveAll(filepath.Join(d, dd)) })
+				case op == 6 || op == 7:
+					dd := pick(dirs(false))
+					to := filepath.Join(filepath.Dir(dd), name)
+					what = "rename directory " + dd + " to " + to
+					both(func(d string) error { return os.Rename(filepath.Join(d, dd), filepath.Join(d, to)) })
+				default:
+					m, src := pick(mods()), pick(mods())
+					what = "rewrite " + m + " in place with " + src
+					both(func(d string) error {
+						data, err := os.ReadFile(filepath.Join(d, src))
+						if err != nil {
+							return err
+						}
+						return os.WriteFile(filepath.Join(d, m), data, 0o644) // same inode
+					})
+				}
+				time.Sleep(10 * time.Millisecond)
+				kr := runKmod(t, kroot, k.Release)
+				gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
+				compare(t, fmt.Sprintf("step %d (%s)", step, what), kr, gr, kroot, groot)
+				if t.Failed() {
+					return
+				}
+			}
+		})
+	}
+	testenv.Report(t, "depmod cache: 2 sequences of 20 random changes to modules and directories, byte-identical to kmod after each")
+}
+
+// copyTo copies the file src to a new file dst.
+func copyTo(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
 }
