@@ -3,7 +3,6 @@ package depmod
 import (
 	"bytes"
 	"encoding/binary"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -145,7 +144,7 @@ func dirKey(dfd int, name, real string) (fileKey, bool) {
 // key; the listing is noted as this run's.
 func (d *depmod) cachedListing(real string, key fileKey) ([]dirent, bool) {
 	e, ok := d.cache.dirs[real]
-	if !ok || e.racy || e.key != key || e.euid != euid() {
+	if !ok || e.racy || e.key != key || e.euid != d.euid {
 		return nil, false
 	}
 	entries, ok := decodeListing(e.body)
@@ -164,14 +163,11 @@ func (d *depmod) noteListing(real string, key fileKey, entries []dirent) {
 	}
 	last := max(key.mtimeNs, key.ctimeNs)
 	racy := time.Now().UnixNano()-last < int64(racyWindow)
-	raw := encodeDir(real, key, racy, euid(), entries)
+	raw := encodeDir(real, key, racy, d.euid, entries)
 	// The cache may not have been read yet (the search does not wait for it): whether
 	// the record is new is decided when it is saved.
 	d.dirsRun = append(d.dirsRun, dirRun{path: real, raw: raw, fresh: true})
 }
-
-// euid is the process's effective user ID, which a listing is recorded with.
-var euid = sync.OnceValue(func() uint64 { return uint64(unix.Geteuid()) })
 
 // savedDirs returns the records of the directories this run searched (once each, though
 // a directory may be searched twice, as an external directory named twice), those of

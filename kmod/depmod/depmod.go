@@ -124,6 +124,7 @@ type depmod struct {
 
 	baseFd  int      // the descriptor kmod's walk would open the searched directory as (scan.go)
 	dirsRun []dirRun // the directories searched, for the cache (cache_dirs.go)
+	euid    uint64   // the effective user ID a listing is recorded with (cache_dirs.go)
 
 	dirsCached, dirsListed int // directories whose listing came from the cache, or not
 
@@ -231,6 +232,7 @@ func Run(o Options) error {
 	}
 
 	d.baseFd = kmodBaseFd() // before the readers and the cache open anything
+	d.euid = uint64(unix.Geteuid())
 	d.startReaders()
 	defer d.stopReaders()
 	if all {
