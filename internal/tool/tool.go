@@ -177,14 +177,26 @@ func strerror(err error) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// newStdout buffers standard output like C's stdio, so that it interleaves with stderr
-// as kmod's does: fully buffered into a pipe or a file, unbuffered (so at least per line)
-// onto a terminal.
+// newStdout buffers standard output as glibc's stdio does kmod's, so that it interleaves
+// with stderr as kmod's does: unbuffered (so at least per line) onto a terminal, else
+// fully, in a buffer of BUFSIZ (8192) or st_blksize if smaller (_IO_file_doallocate):
+// 4 KiB into a pipe, a file or /dev/null. A larger buffer also cost the short tools a
+// large allocation: 64 KiB made modprobe -n 0.07 ms slower.
 func newStdout(w io.Writer) *bufio.Writer {
+	size := 8192
 	if f, ok := w.(*os.File); ok {
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-			return bufio.NewWriterSize(w, 1)
+		fd := int(f.Fd())
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR {
+				if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+					return bufio.NewWriterSize(w, 1)
+				}
+			}
+			if st.Blksize > 0 && st.Blksize < int64(size) {
+				size = int(st.Blksize)
+			}
 		}
 	}
-	return bufio.NewWriterSize(w, 64*1024)
+	return bufio.NewWriterSize(w, size)
 }
