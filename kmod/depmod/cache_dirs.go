@@ -62,7 +62,7 @@ func (c *moduleCache) parseDir(d decoder, raw []byte) bool {
 	if d.err || racy > 1 {
 		return false
 	}
-	// The entries are checked when used (cachedListing): a listing that does not
+	// The entries are checked when used (listedDir): a listing that does not
 	// decode is read from the directory instead.
 	if old, ok := c.dirs[path]; ok {
 		c.dead += len(old.raw)
@@ -124,9 +124,18 @@ func (c *moduleCache) listingReady() bool {
 	}
 }
 
-// dirKey stats a directory the search is about to enter: by name in the open directory
-// dfd, or by its real path when the listing above it came from the cache (dfd < 0).
-func dirKey(dfd int, name, real string) (fileKey, bool) {
+// listedDir is the recorded listing of the directory the search is about to enter, at
+// real, if the cache holds one still valid; the listing is noted as this run's. The
+// directory is stat'd (by name in the open directory dfd, or by its real path when the
+// listing above it came from the cache, dfd < 0) only when there is a record to check.
+func (d *depmod) listedDir(dfd int, name, real string) ([]dirent, bool) {
+	if !d.cache.listingReady() {
+		return nil, false
+	}
+	e, ok := d.cache.dirs[real]
+	if !ok || e.racy || e.euid != d.euid {
+		return nil, false
+	}
 	var st unix.Stat_t
 	var err error
 	if dfd >= 0 {
@@ -134,17 +143,7 @@ func dirKey(dfd int, name, real string) (fileKey, bool) {
 	} else {
 		err = unix.Stat(real, &st)
 	}
-	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fileKey{}, false
-	}
-	return keyOf(&st), true
-}
-
-// cachedListing is the recorded listing of the directory at real if its key is still
-// key; the listing is noted as this run's.
-func (d *depmod) cachedListing(real string, key fileKey) ([]dirent, bool) {
-	e, ok := d.cache.dirs[real]
-	if !ok || e.racy || e.key != key || e.euid != d.euid {
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || keyOf(&st) != e.key {
 		return nil, false
 	}
 	entries, ok := decodeListing(e.body)

@@ -528,7 +528,7 @@ func TestCacheRandomChanges(t *testing.T) {
 				case op == 0 || op == 1:
 					src, dst := pick(mods()), filepath.Join(pick(dirs(false)), name+".ko")
 					what = "copy " + src + " to " + dst
-					both(func(d string) error { return copyTo(filepath.Join(d, src), filepath.Join(d, dst)) })
+					both(func(d string) error { copyFile(t, filepath.Join(d, src), filepath.Join(d, dst)); return nil })
 				case op == 2:
 					m := pick(mods())
 					what = "remove " + m
@@ -549,7 +549,8 @@ func TestCacheRandomChanges(t *testing.T) {
 						if err := os.Mkdir(filepath.Join(d, nd), 0o755); err != nil {
 							return err
 						}
-						return copyTo(filepath.Join(d, src), filepath.Join(d, nd, name+".ko"))
+						copyFile(t, filepath.Join(d, src), filepath.Join(d, nd, name+".ko"))
+						return nil
 					})
 				case op == 6 && len(dirs(true)) > 0:
 					dd := pick(dirs(true))
@@ -582,13 +583,4 @@ func TestCacheRandomChanges(t *testing.T) {
 		})
 	}
 	testenv.Report(t, "depmod cache: 2 sequences of 20 random changes to modules and directories, byte-identical to kmod after each")
-}
-
-// copyTo copies the file src to a new file dst.
-func copyTo(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o644)
 }

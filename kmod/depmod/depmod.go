@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gokmod/internal/sysfile"
 	"gokmod/kmod/config"
 	"gokmod/ko"
 )
@@ -189,9 +190,9 @@ func Run(o Options) error {
 	}
 	d.dirname = root + moddir + "/" + d.kver
 	d.outdir = d.dirname
-	d.builtin = sync.OnceValues(func() ([]byte, error) { return readFile(d.real(d.dirname + "/modules.builtin")) })
+	d.builtin = sync.OnceValues(func() ([]byte, error) { return sysfile.ReadFile(d.real(d.dirname+"/modules.builtin"), nil, 0) })
 	d.builtinModinfo = sync.OnceValues(func() ([]byte, error) {
-		return readFile(d.real(d.dirname + "/modules.builtin.modinfo"))
+		return sysfile.ReadFile(d.real(d.dirname+"/modules.builtin.modinfo"), nil, 0)
 	})
 	if o.OutDir != "" {
 		d.outdir = makeAbsolute(o.OutDir) + moddir + "/" + d.kver
@@ -209,7 +210,7 @@ func Run(o Options) error {
 	d.log.priority = logWarning + o.Verbose
 	// modules.order is read now, for sortByOrder: its lines, a module each, size the
 	// module tables, which grown entry by entry rehash a dozen times for Debian's tree.
-	d.order, d.orderErr = readFile(d.real(d.dirname + "/modules.order"))
+	d.order, d.orderErr = sysfile.ReadFile(d.real(d.dirname+"/modules.order"), nil, 0)
 	n := bytes.Count(d.order, []byte{'\n'})
 	d.byName = make(map[string]*module, n+n/8)
 	d.byUnc = make(map[string]*module, n+n/8)

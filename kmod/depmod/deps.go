@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gokmod/internal/sysfile"
 	"gokmod/ko"
 )
 
@@ -54,7 +55,7 @@ func (d *depmod) addFakeSymbols() {
 
 // loadSymvers is depmod_load_symvers: vmlinux's lines of a Module.symvers.
 func (d *depmod) loadSymvers(path string) error {
-	data, err := readFile(path)
+	data, err := sysfile.ReadFile(path, nil, 0)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func (d *depmod) loadSymvers(path string) error {
 
 // loadSystemMap is depmod_load_system_map: the __ksymtab_ symbols of a System.map.
 func (d *depmod) loadSystemMap(path string) error {
-	data, err := readFile(path)
+	data, err := sysfile.ReadFile(path, nil, 0)
 	if err != nil {
 		return err
 	}

@@ -70,12 +70,8 @@ func (d *depmod) search() error {
 
 func (d *depmod) searchPath(path string) error {
 	real := d.real(path)
-	if d.cache.listingReady() {
-		if key, ok := dirKey(-1, "", real); ok {
-			if entries, ok := d.cachedListing(real, key); ok {
-				return d.searchEntries(-1, 0, path+"/", entries)
-			}
-		}
+	if entries, ok := d.listedDir(-1, "", real); ok {
+		return d.searchEntries(-1, 0, path+"/", entries)
 	}
 	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -156,13 +152,9 @@ func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) er
 // (dfd < 0: listed from the cache), from its recorded listing when still valid.
 func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
 	real := d.real(path)
-	if d.cache.listingReady() {
-		if key, ok := dirKey(dfd, name, real); ok {
-			if entries, ok := d.cachedListing(real, key); ok {
-				d.searchEntries(-1, depth+1, path+"/", entries)
-				return
-			}
-		}
+	if entries, ok := d.listedDir(dfd, name, real); ok {
+		d.searchEntries(-1, depth+1, path+"/", entries)
+		return
 	}
 	var sub int
 	var err error
