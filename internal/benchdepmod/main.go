@@ -8,7 +8,8 @@
 //     (when kmod/depmod's tests have cached them);
 //   - the pure-Go xz decoders on every .ko.xz of the 6.12 tree, on all cores;
 //   - depmod -A on an up-to-date tree;
-//   - modprobe -n -v and --show-depends of a PCI alias.
+//   - modprobe -n -v and --show-depends of a PCI alias, modprobe --version (start-up
+//     alone) and what gokmod's package initializations cost (modprobe.go).
 //
 // It prints min/median per command, the gokmod/kmod ratio and peak RSS. Run it with
 // scripts/bench-depmod.sh (which builds bin/gokmod first).
@@ -42,6 +43,7 @@ var (
 	runs   = flag.Int("n", 7, "runs of each depmod command")
 	gokmod = flag.String("gokmod", "bin/gokmod", "gokmod binary")
 	plain  = flag.Bool("plain", false, "skip the compressed trees and the xz decoders (minutes)")
+	onlyMP = flag.Bool("modprobe", false, "only the modprobe rows (a minute)")
 )
 
 type sample struct {
@@ -291,6 +293,10 @@ func main() {
 	la, _ := os.ReadFile("/proc/loadavg")
 	fmt.Print(string(la))
 	k61 := ks[0]
+	if *onlyMP {
+		modprobeBench(k61, *runs)
+		return
+	}
 	depmodBench("depmod, 6.1 tree (.ko), fresh copy", k61.ModDir(), k61.Release, *runs)
 	// Runs of 50 ms vary more with the machine than runs of 500 ms: three times as many.
 	incrementalBench(k61.ModDir(), k61.Release, 3*(*runs))
@@ -326,18 +332,5 @@ func main() {
 	}
 	report("depmod -A, tree up to date", &k, &g)
 
-	alias := "pci:v00001002d00006798sv00001002sd00000B00bc03sc00i00"
-	for _, args := range [][]string{{"-n", "-v", alias}, {"--show-depends", alias}, {"-n", "-v", "btrfs"}} {
-		var k, g stats
-		full := append([]string{"-d", k61.Root, "-S", k61.Release}, args...)
-		for i := 0; i < 10*(*runs); i++ {
-			s, err := run("/usr/sbin/modprobe", full...)
-			must(err)
-			k.add(s)
-			s, err = run(*gokmod, append([]string{"modprobe"}, full...)...)
-			must(err)
-			g.add(s)
-		}
-		report("modprobe "+strings.Join(args, " "), &k, &g)
-	}
+	modprobeBench(k61, *runs)
 }
