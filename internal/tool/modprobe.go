@@ -120,7 +120,7 @@ func (p *mp) logf(prio int, format string, args ...any) error {
 	if prio > p.verbose {
 		return nil
 	}
-	fmt.Fprintf(p.e.Stderr, "%s: %s: "+format, append([]any{p.e.Prog, prioName(prio)}, args...)...)
+	p.e.log(prio, prioName(prio)+": "+fmt.Sprintf(format, args...))
 	if prio <= logCrit {
 		return errFatal
 	}
@@ -164,6 +164,7 @@ func modprobeTool(e *Env, args []string) int {
 	var configPaths []string
 	var root, kversion *string
 	useAll, doRemove, showConfig, showModversions, showExports := false, false, false, false, false
+	useSyslog := false
 	for _, o := range parsed {
 		switch o.Name {
 		case "all":
@@ -215,6 +216,7 @@ func modprobeTool(e *Env, args []string) int {
 			kversion = &a
 		case "syslog":
 			envOptionsAppend("-s")
+			useSyslog = true
 		case "quiet":
 			envOptionsAppend("-q")
 			p.verbose = logEmerg
@@ -223,9 +225,13 @@ func modprobeTool(e *Env, args []string) int {
 			p.verbose++
 		}
 	}
+	if useSyslog {
+		e.openSyslog() // log_open: from here on, not for getopt's own messages
+		defer e.closeSyslog()
+	}
 	if !showConfig && len(operands) == 0 {
 		// Before log_setup_kmod_log, tools log at LOG_WARNING whatever -q says.
-		fmt.Fprintf(e.Stderr, "%s: ERROR: missing parameters. See -h.\n", e.Prog)
+		e.Errorf("missing parameters. See -h.\n")
 		return 1
 	}
 	hostRoot := ""
@@ -248,7 +254,7 @@ func modprobeTool(e *Env, args []string) int {
 		if rel == "" {
 			var u unix.Utsname
 			if err := unix.Uname(&u); err != nil {
-				fmt.Fprintf(e.Stderr, "%s: ERROR: uname() failed: %s\n", e.Prog, strerror(err))
+				e.Errorf("uname() failed: %s\n", strerror(err))
 				return 1
 			}
 			rel = unix.ByteSliceToString(u.Release[:])
@@ -256,17 +262,19 @@ func modprobeTool(e *Env, args []string) int {
 		o.Dirname = r + "/lib/modules/" + rel
 	}
 	o.Log = func(prio int, fn string, line int, msg string) {
-		fmt.Fprintf(e.Stderr, "%s: %s: ../libkmod/libkmod-module.c:%d %s() %s", e.Prog, prioName(prio), line, fn, msg)
+		e.log(prio, fmt.Sprintf("%s: ../libkmod/libkmod-module.c:%d %s() %s", prioName(prio), line, fn, msg))
 	}
 	s, err := modprobe.New(o)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "%s: ERROR: kmod_new() failed!\n", e.Prog)
+		e.Errorf("kmod_new() failed!\n")
 		return 1
 	}
 	if !e.Exiting {
 		defer s.Close()
 	}
 	p.s = s
+	// The configuration is parsed in kmod_new, before log_setup_kmod_log: its warnings
+	// go through libkmod's default logger, to stderr even with -s.
 	for _, w := range s.Config().Warnings {
 		fmt.Fprint(e.Stderr, w.LogLine())
 	}
@@ -483,7 +491,7 @@ func (p *mp) libkmodErr(line int, fn, format string, args ...any) {
 	if logErr > p.verbose {
 		return
 	}
-	fmt.Fprintf(p.e.Stderr, "%s: ERROR: ../libkmod/libkmod-module.c:%d %s() "+format, append([]any{p.e.Prog, line, fn}, args...)...)
+	p.e.log(logErr, fmt.Sprintf("ERROR: ../libkmod/libkmod-module.c:%d %s() "+format, append([]any{line, fn}, args...)...))
 }
 
 // reportInsert prints kmod's line for a failed probe, then — gokmod's addition — what
@@ -506,10 +514,10 @@ func (p *mp) reportInsert(m *modprobe.Module, err error) error {
 		var ie *kmod.InsertError
 		if errors.As(err, &ie) {
 			for _, r := range ie.Kmsg {
-				fmt.Fprintf(p.e.Stderr, "%s: kernel: %s\n", p.e.Prog, printable(r.Msg))
+				p.e.log(logErr, "kernel: "+printable(r.Msg)+"\n")
 			}
 			for _, h := range p.e.hints(ie) {
-				fmt.Fprintf(p.e.Stderr, "%s: hint: %s\n", p.e.Prog, h)
+				p.e.log(logErr, "hint: "+h+"\n")
 			}
 		}
 	}

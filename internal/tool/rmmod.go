@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/syslog"
 	"os"
-	"strings"
 
 	"gokmod/internal/cli"
 	"gokmod/kmod"
@@ -37,19 +35,18 @@ func rmmod(e *Env, args []string) int {
 	if !ok {
 		return status
 	}
-	force, verbose := false, 0
+	force, useSyslog := false, false
 	for _, p := range parsed {
 		switch p.Name {
 		case "force":
 			force = true
 		case "syslog":
-			if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_ERR, e.Prog); err == nil {
-				defer w.Close()
-				e.Stderr = syslogWriter{w}
-			}
-		case "verbose":
-			verbose++
+			useSyslog = true
 		}
+	}
+	if useSyslog {
+		e.openSyslog() // log_open
+		defer e.closeSyslog()
 	}
 	if len(names) == 0 {
 		e.Errorf("missing module name.\n")
@@ -64,9 +61,6 @@ func rmmod(e *Env, args []string) int {
 		if !force && !e.checkInUse(name) {
 			failed++
 			continue
-		}
-		if verbose > 0 {
-			fmt.Fprintf(e.Stderr, "%s: removing %s\n", e.Prog, name)
 		}
 		if err := e.Host.Remove(name, force); err != nil {
 			// libkmod logs its own line first, then the tool its summary. Debian builds
@@ -99,7 +93,13 @@ func (e *Env) checkInUse(name string) bool {
 		e.Errorf("could not open '/sys/module/%s/holders': %s\n", name, strerror(unwrapPath(herr)))
 	}
 	if len(holders) > 0 {
-		e.Errorf("Module %s is in use by: %s\n", name, strings.Join(holders, " "))
+		// ERR() without a newline, then the holders by fprintf(stderr): after -s, the
+		// first part goes to syslog and the list stays on stderr.
+		e.Errorf("Module %s is in use by:", name)
+		for _, h := range holders {
+			fmt.Fprintf(e.Stderr, " %s", h)
+		}
+		fmt.Fprintln(e.Stderr)
 		return false
 	}
 	n, err := e.Host.RefCount(name)
@@ -120,11 +120,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// syslogWriter sends rmmod -s messages to syslog, as kmod's log_printf does.
-type syslogWriter struct{ w *syslog.Writer }
-
-func (s syslogWriter) Write(b []byte) (int, error) {
-	return len(b), s.w.Err(strings.TrimRight(string(b), "\n"))
 }

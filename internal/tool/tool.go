@@ -30,11 +30,14 @@ type Env struct {
 	// reclaims at exit anyway, such as index mappings, is left to it. Unmapping costs
 	// a TLB shootdown across the runtime's threads, which a short tool notices.
 	Exiting bool
+
+	syslog *syslogger // set by -s (openSyslog): log messages go there, not to Stderr
 }
 
-// Errorf prints a message in kmod's format: "insmod: ERROR: ...".
+// Errorf logs an error in kmod's format: "insmod: ERROR: ..." on stderr, or to syslog
+// after -s.
 func (e *Env) Errorf(format string, args ...any) {
-	fmt.Fprintf(e.Stderr, "%s: ERROR: "+format, append([]any{e.Prog}, args...)...)
+	e.log(logErr, "ERROR: "+fmt.Sprintf(format, args...))
 }
 
 // Tool is one gokmod command.

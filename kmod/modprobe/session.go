@@ -22,11 +22,10 @@
 // byte-identical, and tested so):
 //   - After kmod's line for a failed load, gokmod adds what the kernel logged during the
 //     load ("modprobe: kernel: ...") and hints ("modprobe: hint: ..."): the real reason,
-//     which kmod leaves in dmesg.
+//     which kmod leaves in dmesg. With -s they go to syslog, as kmod's messages do.
 //   - libkmod's message for a dependency file that vanished prints its context pointer
 //     ("ctx=%p"); gokmod's pointer is its own. libkmod's DEBUG messages (-vvv) are not
 //     reproduced.
-//   - -s (syslog) sends nothing to syslog: messages stay on stderr.
 //   - -V prints gokmod's version.
 package modprobe
 

@@ -1,0 +1,131 @@
+package tool
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gokmod/internal/testenv"
+	"gokmod/internal/vmtest"
+)
+
+// syslogRun is what one modprobe -s run left: its streams, exit status, the records the
+// log socket received (timestamps masked) and what was written to the console.
+type syslogRun struct {
+	stdout, stderr, console string
+	records                 []string
+	exit                    int
+}
+
+var syslogStamp = regexp.MustCompile(`^<(\d+)>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d `)
+
+// runWithDevLog runs argv in a private mount namespace whose /dev is a fresh directory
+// holding a log socket (or, when console is set, no socket and a console file): glibc's
+// syslog has /dev/log built in, and kmod's modprobe cannot be pointed elsewhere.
+func runWithDevLog(t *testing.T, console bool, argv ...string) syslogRun {
+	t.Helper()
+	root := t.TempDir()
+	dev := filepath.Join(root, "dev")
+	recv := func() []string { return nil }
+	if console {
+		if err := os.MkdirAll(dev, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dev, "console"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		recv = listenLog(t, root, false)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", append([]string{"-m", "sh", "-c", `mount --bind "$0" /dev && exec "$@"`, dev}, argv...)...)
+	for _, v := range os.Environ() {
+		if !strings.HasPrefix(v, "MODPROBE_OPTIONS=") {
+			cmd.Env = append(cmd.Env, v)
+		}
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := syslogRun{stdout: o.String(), stderr: e.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%q: %v", argv, err)
+	}
+	for _, rec := range recv() {
+		r.records = append(r.records, syslogStamp.ReplaceAllString(rec, "<$1>TIME "))
+	}
+	if console {
+		b, err := os.ReadFile(filepath.Join(dev, "console"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.console = string(b)
+	}
+	return r
+}
+
+// TestSyslogAgainstKmod compares modprobe -s with Debian's kmod 30, both run the same
+// way: the records glibc's syslog sends (LOG_DAEMON, no PID), what goes to the console
+// when there is no log socket (LOG_CONS), and what stays on stderr (getopt's messages,
+// and the configuration's warnings, logged by libkmod before the tool's log function
+// is installed). Only read-only runs: -n, -R, no module name.
+func TestSyslogAgainstKmod(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root, for a private mount namespace (unshare -m) with its own /dev/log")
+	}
+	bin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := testenv.Kernels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := ks[0]
+	bad := filepath.Join(t.TempDir(), "bad.conf")
+	if err := os.WriteFile(bad, []byte("bogus line\noptions\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := [][]string{
+		{"-s"},
+		{"-s", "-d", "/nonexistent", "-S", k.Release, "-n", "foo-bar"},
+		{"-s", "-a", "-d", "/nonexistent", "-S", k.Release, "-n", "foo", "bar"},
+		{"-s", "-q", "-d", "/nonexistent", "-S", k.Release, "-n", "foo-bar"},
+		{"-s", "-n", "-v", "-d", k.Root, "-S", k.Release, "btrfs"},
+		{"-s", "-C", bad, "-n", "-d", k.Root, "-S", k.Release, "btrfs"},
+		{"-s", "-R", "-d", k.Root, "-S", k.Release, "no-such-alias"},
+		{"-s", "-w", "x", "-r", "-n", "-d", k.Root, "-S", k.Release, "btrfs"},
+		{"-s", "-r", "-n", "-d", k.Root, "-S", k.Release, "btrfs"},
+		{"-s", "--show-depends", "-d", k.Root, "-S", k.Release, "pci:v00001002d00006798sv00001002sd00000B00bc03sc00i00"},
+	}
+	records := 0
+	for _, console := range []bool{false, true} {
+		for _, args := range cases {
+			kr := runWithDevLog(t, console, append([]string{kmodModprobe}, args...)...)
+			gr := runWithDevLog(t, console, append([]string{bin, "modprobe"}, args...)...)
+			if kr.stdout != gr.stdout || kr.stderr != gr.stderr || kr.exit != gr.exit ||
+				strings.Join(kr.records, "|") != strings.Join(gr.records, "|") || kr.console != gr.console {
+				t.Errorf("modprobe %s (console %v):\nkmod   %+v\ngokmod %+v", strings.Join(args, " "), console, kr, gr)
+			}
+			records += len(kr.records) + strings.Count(kr.console, "\r\n")
+			if testing.Verbose() {
+				t.Logf("modprobe %s (console %v): %q %q", strings.Join(args, " "), console, kr.records, kr.console)
+			}
+		}
+	}
+	// The comparison is worth something only if kmod logged: the cases above give it
+	// several messages, in both modes.
+	if records < 8 {
+		t.Errorf("kmod logged only %d messages through syslog or the console", records)
+	}
+	t.Logf("%d cases, twice (log socket, console); %d messages from kmod compared", len(cases), records)
+}
