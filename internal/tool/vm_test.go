@@ -29,6 +29,11 @@ type scenario struct {
 	gokmodSays []string
 	// sameFirstLine: gokmod's first stderr line must equal kmod's.
 	sameFirstLine bool
+	// sameStderr: all of it must.
+	sameStderr bool
+	// sameConsole: what the action wrote to the guest's console must be the same, and
+	// not empty (syslog's LOG_CONS fallback).
+	sameConsole bool
 }
 
 // TestToolsAgainstKmod runs every scenario on every prepared kernel: same exit code, same
@@ -64,6 +69,7 @@ func runScenarios(t *testing.T, k testenv.Kernel) {
 				exit    int
 				stderr  string
 				modules string
+				console string
 			}
 			var got [2]outcome
 			for i, dir := range []string{vmtest.KmodDir, vmtest.GokmodDir} {
@@ -78,11 +84,12 @@ func runScenarios(t *testing.T, k testenv.Kernel) {
 					action = sc.kmodAction
 				}
 				action = strings.ReplaceAll(action, "{T}", dir)
+				before := len(vm.Console())
 				r, err := vm.RunAs(sc.uid, sc.uid, action)
 				if err != nil {
 					t.Fatal(err)
 				}
-				got[i] = outcome{r.Exit, r.Stderr, procModules(run("cat /proc/modules").Stdout)}
+				got[i] = outcome{r.Exit, r.Stderr, procModules(run("cat /proc/modules").Stdout), vm.Console()[before:]}
 				lk, lg := run(vmtest.KmodDir+"/lsmod").Stdout, run(vmtest.GokmodDir+"/lsmod").Stdout
 				if lk != lg {
 					t.Errorf("lsmod differs after %q:\nkmod:\n%s\ngokmod:\n%s", action, lk, lg)
@@ -99,6 +106,15 @@ func runScenarios(t *testing.T, k testenv.Kernel) {
 			}
 			if sc.sameFirstLine && firstLine(kmod.stderr) != firstLine(gok.stderr) {
 				t.Errorf("first line differs:\nkmod:   %q\ngokmod: %q", firstLine(kmod.stderr), firstLine(gok.stderr))
+			}
+			if sc.sameConsole {
+				t.Logf("console: kmod %q, gokmod %q", kmod.console, gok.console)
+			}
+			if sc.sameConsole && (kmod.console != gok.console || kmod.console == "") {
+				t.Errorf("console output differs or is empty:\nkmod:   %q\ngokmod: %q", kmod.console, gok.console)
+			}
+			if sc.sameStderr && kmod.stderr != gok.stderr {
+				t.Errorf("stderr differs:\nkmod:   %q\ngokmod: %q", kmod.stderr, gok.stderr)
 			}
 			for _, s := range sc.gokmodSays {
 				if !strings.Contains(gok.stderr, s) {
@@ -137,6 +153,10 @@ func scenarios() []scenario {
 		{name: "rmmod-force", setup: []string{"/sbin/insmod minix.ko"}, action: "{T}/rmmod -f minix", exit: 0},
 		{name: "rmmod-unknown", action: "{T}/rmmod nosuchmod", exit: 1, sameFirstLine: true},
 		{name: "rmmod-force-unknown", action: "{T}/rmmod -f nosuchmod", exit: 1, sameFirstLine: true},
+		// -s: the guest has no /dev/log, so both send their ERROR line to the console;
+		// the holder list kmod prints with fprintf is all that stays on stderr.
+		{name: "rmmod-in-use-syslog", setup: []string{"/sbin/insmod llc.ko", "/sbin/insmod stp.ko"}, action: "{T}/rmmod -s llc", exit: 1, sameStderr: true, sameConsole: true},
+		{name: "rmmod-unknown-syslog", action: "{T}/rmmod -s nosuchmod", exit: 1, sameStderr: true, sameConsole: true},
 		{name: "bad-param-value", action: "{T}/insmod pg_hello.ko count=abc", exit: 1, sameFirstLine: true,
 			gokmodSays: []string{"kernel: pg_hello: `abc' invalid for parameter `count'"}},
 		{name: "unknown-param", action: "{T}/insmod pg_hello.ko bogus=1", exit: 0},

@@ -256,6 +256,14 @@ func (vm *VM) Close() error {
 	return os.RemoveAll(vm.work)
 }
 
+// Console returns what the guest has written to its console (ttyS0) so far: the
+// kernel's messages and whatever the guest writes to /dev/console, such as glibc's
+// syslog(3) with LOG_CONS when there is no /dev/log.
+func (vm *VM) Console() string {
+	b, _ := os.ReadFile(filepath.Join(vm.work, "console.log"))
+	return string(b)
+}
+
 func (vm *VM) consoleTail() string {
 	b, _ := os.ReadFile(filepath.Join(vm.work, "console.log"))
 	lines := strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n")
