@@ -272,6 +272,21 @@ func TestModprobeResolveAndDryRun(t *testing.T) {
 	testenv.Report(t, "modprobe -R identical on %d modalias strings, -n -v on %d modules", n, m)
 }
 
+// TestModprobeWaitValues compares -w's parsing (glibc's strtoul(s, &end, 0), then kmod's
+// "!*s || *end" check, an ERR() that -q does not hide) with kmod 30 on dry runs.
+func TestModprobeWaitValues(t *testing.T) {
+	k := testenv.RequireKernels(t)[0]
+	values := []string{"0", "10", "0x10", "010", "08", "0x", "0xg", " 5", "\t5", "+5", "-1", "5 ", "1_0", "0b1",
+		"", "x", "99999999999999999999999", "-99999999999999999999999", "1e3", "0X1f"}
+	for _, v := range values {
+		for _, q := range [][]string{nil, {"-q"}} {
+			args := append(append([]string{"-r", "-n"}, q...), "-w", v, "-d", k.Root, "-S", k.Release, "gokmod-no-such-module")
+			mpCompare(t, args...)
+		}
+	}
+	testenv.Report(t, "modprobe -w: %d values, with and without -q, identical to kmod 30", len(values))
+}
+
 // mpConfig is a modprobe.d exercising every command kmod 30 parses, the ones it rejects
 // and its file ordering rules.
 var mpConfig = map[string]string{

@@ -90,7 +90,9 @@ func (e *Env) checkInUse(name string) bool {
 	}
 	holders, herr := e.Host.Holders(name)
 	if herr != nil {
-		e.Errorf("could not open '/sys/module/%s/holders': %s\n", name, strerror(unwrapPath(herr)))
+		// libkmod's ERR(), so with the source location Debian's debug build logs.
+		e.Errorf("../libkmod/libkmod-module.c:1998 kmod_module_get_holders() could not open '/sys/module/%s/holders': %s\n",
+			name, strerror(unwrapPath(herr)))
 	}
 	if len(holders) > 0 {
 		// ERR() without a newline, then the holders by fprintf(stderr): after -s, the

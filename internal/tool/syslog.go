@@ -19,6 +19,9 @@ const logDaemon = 3 << 3
 // send, and with LOG_CONS writes "IDENT: MSG\r\n" to the console when there is no log
 // socket. It goes through x/sys/unix, not log/syslog, whose records carry the PID and
 // a hostname-less format of Go's own.
+//
+// One known difference: with TZ set to a POSIX rule instead of a zone name (TZ=JST-9),
+// Go's time package uses UTC where glibc applies the rule, so the timestamp differs.
 type syslogger struct {
 	ident   string
 	path    string // /dev/log under the host's root
