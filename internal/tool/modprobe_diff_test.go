@@ -45,7 +45,13 @@ func mpKmod(t *testing.T, args ...string) mpResult {
 	if !readOnlyFlag(args) {
 		t.Fatalf("refusing to run kmod's modprobe without a read-only flag: %q", args)
 	}
-	cmd := exec.Command(kmodModprobe, args...)
+	return runStripped(t, exec.Command(kmodModprobe, args...))
+}
+
+// runStripped runs cmd without $MODPROBE_OPTIONS (the caller's would add options to
+// every modprobe run) and returns its streams and exit status.
+func runStripped(t *testing.T, cmd *exec.Cmd) mpResult {
+	t.Helper()
 	for _, v := range os.Environ() {
 		if !strings.HasPrefix(v, "MODPROBE_OPTIONS=") {
 			cmd.Env = append(cmd.Env, v)
@@ -58,7 +64,7 @@ func mpKmod(t *testing.T, args ...string) mpResult {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("%s: %v", kmodModprobe, err)
+		t.Fatalf("%s: %v", cmd.Path, err)
 	}
 	return mpResult{o.String(), e.String(), code}
 }

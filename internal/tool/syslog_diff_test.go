@@ -1,7 +1,6 @@
 package tool
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -68,20 +67,8 @@ func runWithDevLog(t *testing.T, console bool, argv ...string) syslogRun {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", append([]string{"-m", "sh", "-c", `mount --bind "$0" /dev && exec "$@"`, dev}, argv...)...)
-	for _, v := range os.Environ() {
-		if !strings.HasPrefix(v, "MODPROBE_OPTIONS=") {
-			cmd.Env = append(cmd.Env, v)
-		}
-	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := syslogRun{stdout: o.String(), stderr: e.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.exit = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%q: %v", argv, err)
-	}
+	res := runStripped(t, cmd)
+	r := syslogRun{stdout: res.stdout, stderr: res.stderr, exit: res.exit}
 	if console {
 		r.console = strings.Join(recv(), "")
 		return r
