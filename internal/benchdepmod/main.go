@@ -43,7 +43,7 @@ var (
 	runs   = flag.Int("n", 7, "runs of each depmod command")
 	gokmod = flag.String("gokmod", "bin/gokmod", "gokmod binary")
 	plain  = flag.Bool("plain", false, "skip the compressed trees and the xz decoders (minutes)")
-	onlyMP = flag.Bool("modprobe", false, "only the modprobe rows (a minute)")
+	onlyMP = flag.Bool("modprobe", false, "only the modprobe rows (seconds)")
 )
 
 type sample struct {

@@ -17,8 +17,8 @@ const logDaemon = 3 << 3
 // as is (kmod's end in a newline); on a stream socket a NUL ends the record. As glibc
 // does, it connects on the first message (no LOG_NDELAY), retries once on a failed
 // send, and with LOG_CONS writes "IDENT: MSG\r\n" to the console when there is no log
-// socket. It goes through x/sys/unix, not log/syslog, whose records carry the PID and
-// a hostname-less format of Go's own.
+// socket. It goes through x/sys/unix rather than log/syslog, whose records add the PID
+// ("modprobe[123]:") and its own newline handling.
 //
 // One known difference: with TZ set to a POSIX rule instead of a zone name (TZ=JST-9),
 // Go's time package uses UTC where glibc applies the rule, so the timestamp differs.
