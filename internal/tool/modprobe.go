@@ -175,8 +175,8 @@ func modprobeTool(e *Env, args []string) int {
 			p.rmHold = true
 		case "wait":
 			// ERR() before log_open, at log.c's initial LOG_WARNING: -q cannot hide it.
-			n, ok := strtoul(o.Arg)
-			if !ok {
+			n, ok := cli.Strtoul(o.Arg, 0)
+			if !ok || o.Arg == "" {
 				e.Errorf("unexpected wait value '%s'.\n", o.Arg)
 				return 1
 			}
@@ -632,63 +632,4 @@ func prependOptionsFromEnv(args []string) []string {
 		out = append(out, cstrAt(str))
 	}
 	return append(out, args...)
-}
-
-// strtoul is glibc's strtoul(s, &end, 0) for kmod's "!*s || *end" check: leading white
-// space, a sign (a minus negates modulo 2^64), 0x for hex, 0 for octal; a value too large
-// is ULONG_MAX, still accepted. ok is false when s is empty or has anything after its
-// digits.
-func strtoul(s string) (v uint64, ok bool) {
-	t := strings.TrimLeft(s, " \t\n\v\f\r")
-	neg := false
-	if t != "" && (t[0] == '+' || t[0] == '-') {
-		neg, t = t[0] == '-', t[1:]
-	}
-	base := uint64(10)
-	digit := func(c byte) (uint64, bool) {
-		var d uint64
-		switch {
-		case c >= '0' && c <= '9':
-			d = uint64(c - '0')
-		case c >= 'a' && c <= 'z':
-			d = uint64(c-'a') + 10
-		case c >= 'A' && c <= 'Z':
-			d = uint64(c-'A') + 10
-		default:
-			return 0, false
-		}
-		return d, d < base
-	}
-	switch {
-	case len(t) > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X'):
-		base = 16
-		if _, isHex := digit(t[2]); isHex {
-			t = t[2:]
-		} else {
-			base = 8 // "0x" with no hex digit after it: the "0" alone is the number
-		}
-	case t != "" && t[0] == '0':
-		base = 8
-	}
-	if t == "" {
-		return 0, false
-	}
-	over := false
-	for i := 0; i < len(t); i++ {
-		d, isDigit := digit(t[i])
-		if !isDigit {
-			return 0, false
-		}
-		if v > (^uint64(0)-d)/base {
-			over = true
-		}
-		v = v*base + d
-	}
-	if over {
-		v = ^uint64(0)
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
 }

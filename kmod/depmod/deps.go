@@ -3,11 +3,11 @@ package depmod
 import (
 	"bytes"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"gokmod/internal/cli"
 	"gokmod/internal/sysfile"
 	"gokmod/ko"
 )
@@ -65,7 +65,7 @@ func (d *depmod) loadSymvers(path string) error {
 			continue
 		}
 		ver := toks[0]
-		crc, ok := strtoull16(ver)
+		crc, ok := cli.Strtoul(ver, 16)
 		if !ok {
 			d.log.err("%s:%d Invalid symbol version %s: %s\n", path, i+1, ver, "Success")
 			continue
@@ -146,39 +146,6 @@ func strtok(s, delims string, max int) []string {
 		s = s[end+1:]
 	}
 	return out
-}
-
-// strtoull16 is strtoull(s, &end, 16) with the check that all of s was used.
-func strtoull16(s string) (uint64, bool) {
-	t := strings.TrimLeft(s, " \t\n\v\f\r")
-	neg := false
-	if t != "" && (t[0] == '+' || t[0] == '-') {
-		neg = t[0] == '-'
-		t = t[1:]
-	}
-	if len(t) > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') && isHex(t[2]) {
-		t = t[2:]
-	}
-	if t == "" || !isHex(t[0]) {
-		return 0, s == ""
-	}
-	for _, c := range []byte(t) {
-		if !isHex(c) {
-			return 0, false
-		}
-	}
-	v, err := strconv.ParseUint(t, 16, 64)
-	if err != nil {
-		v = ^uint64(0)
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // loadDependencies is depmod_load_dependencies, with its -e warnings in kmod's order.
