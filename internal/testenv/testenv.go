@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,4 +155,22 @@ func Report(tb testing.TB, format string, args ...any) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "%s: %s\n", tb.Name(), strings.TrimRight(line, "\n"))
+}
+
+// KmodTool finds one of Debian's kmod programs (modprobe, depmod, modinfo…), which
+// `make setup` installs: the differential tests run it live, in the same run, so that
+// no expected answer is ever recorded from one kernel build. Missing, it fails the test.
+func KmodTool(tb testing.TB, name string) string {
+	tb.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	tb.Fatalf("kmod's %s not found: run scripts/setup.sh (make setup)", name)
+	return ""
 }
