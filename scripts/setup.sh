@@ -7,6 +7,12 @@
 #     `apt-get download` into $GOKMOD_CACHE/debs and unpacked with `dpkg -x` into
 #     $GOKMOD_CACHE/kernels/KVER — never installed, never loaded into this host's kernel.
 #
+# GOKMOD_KERNELS pins the kernels instead of the newest ones, to reproduce a failure seen
+# with an older build: the two image packages (or their releases), 6.1's first, e.g.
+#   GOKMOD_KERNELS="linux-image-6.1.0-56-amd64 linux-image-6.12.117+deb12-amd64" make test
+# Debian's archive keeps the earlier ABIs of a stable release's kernel for a while, so a
+# pair the archive has dropped fails here, naming the package.
+#
 # Each ready kernel root holds boot/, lib/modules/KVER (with modules.dep made by depmod -b),
 # usr/src/linux-headers-* (Makefile include fixed to the unpacked path), vmlinux (the
 # decompressed ELF, for PVH boot) and versions.txt (the exact package versions).
@@ -89,9 +95,20 @@ setup_kernel() { # setup_kernel IMAGE-PACKAGE
   touch "$root/.ready"
 }
 
-read -r k61 k612 < <(pick_kernels)
-if [ -z "$k61" ] || [ -z "$k612" ]; then apt_update_once; read -r k61 k612 < <(pick_kernels); fi
-[ -n "$k61" ] && [ -n "$k612" ] || { log "cannot find the kernel packages (6.1: '$k61', 6.12: '$k612')"; exit 1; }
+if [ -n "${GOKMOD_KERNELS:-}" ]; then
+  read -r k61 k612 extra <<<"$GOKMOD_KERNELS"
+  [ -n "$k61" ] && [ -n "$k612" ] && [ -z "${extra:-}" ] || { log "GOKMOD_KERNELS must name two kernels (6.1's, then 6.12's): '$GOKMOD_KERNELS'"; exit 1; }
+  k61=linux-image-${k61#linux-image-}; k612=linux-image-${k612#linux-image-}
+  for p in "$k61" "$k612"; do
+    if ! apt-cache show "$p" >/dev/null 2>&1; then apt_update_once; fi
+    apt-cache show "$p" >/dev/null 2>&1 || { log "GOKMOD_KERNELS: the archive has no package $p"; exit 1; }
+  done
+  log "kernels pinned by GOKMOD_KERNELS: $k61 $k612"
+else
+  read -r k61 k612 < <(pick_kernels)
+  if [ -z "$k61" ] || [ -z "$k612" ]; then apt_update_once; read -r k61 k612 < <(pick_kernels); fi
+  [ -n "$k61" ] && [ -n "$k612" ] || { log "cannot find the kernel packages (6.1: '$k61', 6.12: '$k612')"; exit 1; }
+fi
 setup_kernel "$k61"
 setup_kernel "$k612"
 # The list the Go harness reads: one kernel release per line, 6.1 first.
