@@ -25,6 +25,9 @@ versions: setup
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	@# The target architecture is data, not the build's: the tools must build and vet for arm64 too.
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	GOARCH=arm64 $(GO) vet ./...
 
 # All tests, VM tests included: every guest boots one of Debian's real kernels in QEMU.
 test: setup vet

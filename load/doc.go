@@ -29,7 +29,7 @@
 //	list.go                      add_unformed_module, ref_module, delete_module, try_force_unload
 //	sections.go                  find_module_sections; relocated __ksymtab*, __param, struct module init/exit
 //	symbols.go                   simplify_symbols, resolve_symbol, find_symbol (the kernel's bsearch), inherit_taint, namespaces
-//	relocate_amd64.go            apply_relocations, __apply_relocate_add (6.1) / __write_relocate_add (6.12)
+//	relocate_x86_64.go           apply_relocations, __apply_relocate_add (6.1) / __write_relocate_add (6.12)
 //	loadmodule.go                load_module, percpu_modalloc, complete_formation (verify_exported_symbols)
 //	params.go, kstrtox.go        parse_args, next_arg, parse_one, the param_ops_* setters, param_array, unknown_module_param_cb
 //	sysfs.go                     mod_sysfs_setup ("module is already loaded" for built-in names)

@@ -196,8 +196,9 @@ func newStdout(w io.Writer) *bufio.Writer {
 					return bufio.NewWriterSize(w, 1)
 				}
 			}
-			if st.Blksize > 0 && st.Blksize < int64(size) {
-				size = int(st.Blksize)
+			// st_blksize is int64 on amd64 and int32 on arm64: compare it widened.
+			if blk := int64(st.Blksize); blk > 0 && blk < int64(size) {
+				size = int(blk)
 			}
 		}
 	}
