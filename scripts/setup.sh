@@ -115,3 +115,39 @@ setup_kernel "$k612"
 printf '%s\n%s\n' "${k61#linux-image-}" "${k612#linux-image-}" > "$cache/kernels/list.tmp"
 mv "$cache/kernels/list.tmp" "$cache/kernels/list"
 log "kernels ready: $(tr '\n' ' ' < "$cache/kernels/list")"
+
+# ---- kmod 34.2, as Debian 13 (trixie) ships it, beside this machine's kmod 30 ----
+# Downloaded through the private apt configuration and unpacked with its own glibc (it
+# needs glibc >= 2.38); never installed. $cache/kmod34/bin/TOOL runs it through that
+# glibc's dynamic loader, with argv[0] set to TOOL, as kmod's multi-call binary wants.
+setup_kmod34() {
+  local dir=$cache/kmod34 tmp f p t
+  [ -f "$dir/.ready" ] && return
+  log "preparing kmod 34 from trixie"
+  # shellcheck source=apt-private.sh
+  GOKMOD_CACHE=$cache source "$top/scripts/apt-private.sh"
+  papt_update
+  tmp=$dir.tmp; rm -rf "$tmp"; mkdir -p "$tmp/debs" "$tmp/root" "$tmp/bin"
+  (cd "$tmp/debs" && papt download kmod/trixie libkmod2/trixie libc6/trixie libssl3t64/trixie \
+     liblzma5/trixie libzstd1/trixie zlib1g/trixie >/dev/null)
+  : > "$tmp/versions.txt"
+  for f in "$tmp"/debs/*.deb; do
+    dpkg -x "$f" "$tmp/root"
+    echo "$(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Version)" >> "$tmp/versions.txt"
+  done
+  rm -rf "$tmp/debs"
+  for t in kmod depmod modprobe modinfo insmod rmmod lsmod; do
+    cat > "$tmp/bin/$t" <<WRAP
+#!/bin/sh
+# kmod 34 from trixie's packages, through their own glibc (scripts/setup.sh).
+r=$dir/root
+exec "\$r/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "\$r/usr/lib/x86_64-linux-gnu" --argv0 $t "\$r/usr/bin/kmod" "\$@"
+WRAP
+    chmod +x "$tmp/bin/$t"
+  done
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  "$dir/bin/kmod" -V | grep -q '^kmod version 34' || { log "kmod 34 from trixie does not run: $("$dir/bin/kmod" -V 2>&1)"; exit 1; }
+  touch "$dir/.ready"
+}
+setup_kmod34
+log "kmod 34 ready: $("$cache/kmod34/bin/kmod" -V | head -1)"

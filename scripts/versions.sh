@@ -10,3 +10,4 @@ done
 while read -r k; do
   [ -n "$k" ] && sed 's/^/kernel: /' "$cache/kernels/$k/versions.txt"
 done < "$cache/kernels/list"
+[ -f "$cache/kmod34/versions.txt" ] && sed 's/^/kmod 34 (trixie, run with its own glibc): /' "$cache/kmod34/versions.txt" | head -2

@@ -174,3 +174,20 @@ func KmodTool(tb testing.TB, name string) string {
 	tb.Fatalf("kmod's %s not found: run scripts/setup.sh (make setup)", name)
 	return ""
 }
+
+// Kmod34Tool returns a command running kmod 34.2, as Debian 13 (trixie) and sid ship it,
+// as the tool name (modprobe, depmod, modinfo…): scripts/setup.sh unpacks trixie's kmod
+// with its own glibc into the cache, and the command runs it through that glibc's
+// dynamic loader. Missing, it fails the test.
+func Kmod34Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	cache, err := Cache()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(cache, "kmod34", "bin", name)
+	if _, err := os.Stat(filepath.Join(cache, "kmod34", ".ready")); err != nil {
+		tb.Fatalf("kmod 34 is not prepared in %s: run scripts/setup.sh (make setup)", filepath.Dir(filepath.Dir(p)))
+	}
+	return p
+}
