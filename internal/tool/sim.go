@@ -150,3 +150,16 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 	}
 	return out
 }
+
+// errnoName names an error's errno as x/sys/unix does ("ENOENT"); anything else is EIO.
+// The test guests' judge names the real kernel's errors the same way.
+func errnoName(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if n := unix.ErrnoName(errno); n != "" {
+			return n
+		}
+		return fmt.Sprintf("E%d", int(errno))
+	}
+	return "EIO"
+}
