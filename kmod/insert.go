@@ -50,8 +50,19 @@ func (e *InsertError) Unwrap() error { return e.Err }
 // The force flags become finit_module flags, or are applied to the image in user space
 // (strip __versions, strip vermagic) on the init_module path.
 func (h *Host) Insert(path, params string, flags InsertFlags) (*Insertion, error) {
-	f, err := os.Open(path)
+	// Opened with ko.OpenRegular's O_NONBLOCK, so that a FIFO named as a module cannot
+	// block insmod for ever (kmod's insmod waits in open); a directory is still opened,
+	// for kmod's "Is a directory" from the read below.
+	f, _, err := ko.OpenRegular(path)
+	var nr *ko.NotRegularError
+	if errors.As(err, &nr) && nr.Kind == "directory" {
+		f, err = os.Open(path)
+	}
 	if err != nil {
+		if nr != nil && nr.Kind != "directory" {
+			// What finit_module would answer (kernel_read_file's S_ISREG check).
+			err = &fileError{strings.TrimPrefix(nr.Error(), path+": "), unix.EINVAL}
+		}
 		return nil, &InsertError{Path: path, Op: "open", Err: err}
 	}
 	defer f.Close()

@@ -15,12 +15,10 @@
 package ko
 
 import (
-	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,30 +53,21 @@ type File struct {
 }
 
 // Open reads a module file, decompressing it transparently (like kmod's
-// kmod_file_open), and parses it.
+// kmod_file_open), and parses it. It never blocks on a FIFO or reads a device: anything
+// but a regular file is a *NotRegularError (a directory is EISDIR, as a read of it).
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, size, err := OpenRegular(path)
 	if err != nil {
+		var nr *NotRegularError
+		if errors.As(err, &nr) && nr.Kind == "directory" {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: unix.EISDIR}
+		}
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	raw, err := readAll(f, path, size)
 	if err != nil {
 		return nil, err
-	}
-	if st.IsDir() {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.EISDIR}
-	}
-	if st.Size() > MaxDecompressedSize {
-		return nil, errnoErr(path, efbig, "file is %d bytes, more than the %d accepted", st.Size(), MaxDecompressedSize)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(f, MaxDecompressedSize+1)); err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-	}
-	raw := buf.Bytes()
-	if len(raw) > MaxDecompressedSize {
-		return nil, errnoErr(path, efbig, "file is more than the %d bytes accepted", MaxDecompressedSize)
 	}
 	data, c, err := Decompress(raw)
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 func OpenMapped(path string) (*File, error) {
 	// Raw system calls: os.Open would also try to register each file with the poller,
 	// which is a measurable part of reading thousands of them.
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK and O_NOCTTY: a FIFO or a terminal named as a module must not block or
+	// be adopted (see OpenRegular).
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -23,8 +25,12 @@ func OpenMapped(path string) (*File, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
 		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.EISDIR}
+	default:
+		return nil, &NotRegularError{Path: path, Kind: FileKind(st.Mode)}
 	}
 	size := st.Size
 	if size < 6 || size > MaxDecompressedSize {

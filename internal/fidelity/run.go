@@ -16,7 +16,7 @@ import (
 	"gokmod/internal/vmtest"
 )
 
-// Real runs a batch in a fresh guest, one `gokmod judge` per operation so that a guest
+// Real runs a batch in a fresh guest, one judge (internal/cmd/judge) per operation so that a guest
 // that dies (an oops in some driver's init) costs only the operations after it: crashed
 // is the index of the operation during which the guest died, or -1.
 func Real(k testenv.Kernel, b *Batch) (outs []simop.Outcome, crashed int, err error) {
@@ -41,7 +41,7 @@ cat /proc/modules`)
 	}
 	for i, op := range b.Ops {
 		line := (&Batch{Ops: []simop.Op{b.GuestOp(op)}}).Script()
-		r, err := vm.RunStdin(vmtest.GokmodDir+"/gokmod judge -", line)
+		r, err := vm.RunStdin(vmtest.JudgePath+" -", line)
 		if err != nil {
 			return outs, i, nil
 		}

@@ -1,8 +1,8 @@
 // Package simop is the contract between the load model and the real kernel: a script of
 // module system calls, one per line, and the JSON line that reports each call's outcome.
-// `gokmod sim` produces the outcomes from the model; `gokmod judge`, run inside a QEMU
-// guest, produces them from the real kernel; `make fidelity` compares the two field by
-// field. Keep the format stable.
+// `gokmod sim` produces the outcomes from the model; judge (internal/cmd/judge, a test
+// program run only inside the QEMU test guests) produces them from the real kernel;
+// `make fidelity` compares the two field by field. Keep the format stable.
 package simop
 
 import (

@@ -13,16 +13,34 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/kernel"
+	"gokmod/ko"
 	"gokmod/load"
 )
 
 func checkHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n\tgokmod check [--kernel SPEC] [--cmdline '...'] [--json] FILE|DIR...\n"+
-		"Predicts, for every module given (a directory is searched for *.ko*), whether the\n"+
-		"kernel would load it, each after its modules.dep dependencies, with every check\n"+
-		"load_module makes; prints one line per module that does not load cleanly, and a\n"+
-		"summary of counts by verdict.\n")
+		"Predicts, for every module given, whether the kernel would load it, with every check\n"+
+		"load_module makes, in one model of the target kernel where modules stay loaded. Each\n"+
+		"module is loaded after the modules it needs, whatever the order they were given in:\n"+
+		"an in-tree module after its modules.dep dependencies; any other file after the files\n"+
+		"given with it that export symbols it needs, or else the in-tree modules that do.\n"+
+		"A DIR is searched for module files (*.ko, *.ko.gz, *.ko.xz, *.ko.zst). Prints one line\n"+
+		"per module that does not load cleanly, and a summary of counts by verdict; a path that\n"+
+		"cannot be read is reported on its own line on stderr, and the others are still checked.\n"+
+		"\t--kernel SPEC     host (default), a directory of unpacked Debian kernel packages,\n"+
+		"\t                  or a release prepared by scripts/setup.sh\n"+
+		"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1)\n"+
+		"\t--json            one JSON object per module given, the summary on stderr\n"+
+		"Exit status: 0 every module would load; 1 some would not; 2 a usage or input error\n"+
+		"(a bad option, no kernel, a path that cannot be read), even if others were checked.\n")
 }
+
+// Exit statuses of check and explain.
+const (
+	exitLoads      = 0 // every module would load
+	exitWouldFail  = 1 // some module would not
+	exitInputError = 2 // usage, kernel or input error
+)
 
 // CheckVerdict is one module in `gokmod check --json`.
 type CheckVerdict struct {
@@ -40,7 +58,7 @@ func check(e *Env, args []string) int {
 	parsed, operands, status, ok := e.getopt(args, []cli.Option{
 		{Long: "kernel", HasArg: true}, {Long: "cmdline", HasArg: true}, {Long: "json"}}, checkHelp)
 	if !ok {
-		return status
+		return usageStatus(status)
 	}
 	var spec, cmdline string
 	asJSON := false
@@ -56,23 +74,43 @@ func check(e *Env, args []string) int {
 	}
 	if len(operands) == 0 {
 		checkHelp(e.Stderr)
-		return 1
+		return exitInputError
 	}
 	k, err := loadKernel(spec, cmdline)
 	if err != nil {
 		e.Errorf("%v\n", err)
-		return 1
+		return exitInputError
 	}
-	files, err := moduleFiles(operands)
-	if err != nil {
+	inputErrors := 0
+	report := func(err error) {
 		e.Errorf("%v\n", err)
-		return 1
+		inputErrors++
 	}
+	files := moduleFiles(operands, report)
 	warmSignatures(k, files)
-	c := &checker{k: k, m: load.New(k, load.Options{}), verdicts: map[string]*CheckVerdict{}}
+	l := newModelLoader(k, load.New(k, load.Options{}))
+	verdicts := map[*namedFile]*CheckVerdict{}
+	l.onFile = func(f *namedFile, r *load.Result, err error) {
+		if err != nil {
+			report(err)
+			return
+		}
+		verdicts[f] = checkVerdict(f.name, f.path, l.before, r)
+	}
+	var named []*namedFile
+	for _, p := range files {
+		named = append(named, l.add(p))
+	}
+	for _, f := range named {
+		l.loadFile(f)
+	}
 	var out []*CheckVerdict
-	for _, f := range files {
-		out = append(out, c.file(f))
+	seen := map[*namedFile]bool{}
+	for _, f := range named {
+		if v := verdicts[f]; v != nil && !seen[f] {
+			seen[f] = true
+			out = append(out, v)
+		}
 	}
 	counts := map[string]int{}
 	w := newStdout(e.Stdout)
@@ -112,48 +150,34 @@ func check(e *Env, args []string) int {
 	for _, key := range keys {
 		fmt.Fprintf(summary, " %s %d;", key, counts[key])
 	}
+	if inputErrors > 0 {
+		fmt.Fprintf(summary, " not read %d;", inputErrors)
+	}
 	fmt.Fprintln(summary)
+	if inputErrors > 0 {
+		return exitInputError
+	}
 	for _, v := range out {
 		if v.Result != "ok" {
-			return 1
+			return exitWouldFail
 		}
 	}
-	return 0
+	return exitLoads
 }
 
-type checker struct {
-	k        *kernel.Kernel
-	m        *load.Model
-	verdicts map[string]*CheckVerdict // by module name: each is loaded once
+// usageStatus is check's and explain's exit status after getopt stopped them: 0 after
+// --help or --version, 2 for a bad option.
+func usageStatus(status int) int {
+	if status == 0 {
+		return 0
+	}
+	return exitInputError
 }
 
-// file judges one module, loading its in-tree dependencies first.
-func (c *checker) file(path string) *CheckVerdict {
-	name := strings.ReplaceAll(strings.SplitN(filepath.Base(path), ".", 2)[0], "-", "_")
-	if v, ok := c.verdicts[name]; ok && v.File == path {
-		return v
-	}
-	for _, d := range c.k.Deps[name] {
-		if _, done := c.verdicts[d]; !done {
-			if p, ok := c.k.InTree[d]; ok {
-				c.file(filepath.Join(c.k.ModDir, p))
-			}
-		}
-	}
-	v := &CheckVerdict{Module: name, File: path}
-	c.verdicts[name] = v
-	img, err := os.ReadFile(path)
-	if err != nil {
-		v.Result = errnoName(err)
-		return v
-	}
-	var flags load.Flags
-	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") || strings.HasSuffix(path, ".gz") {
-		flags = load.CompressedFile
-	}
-	before := c.m.Taint()
-	r := c.m.FinitModule(img, "", flags)
-	v.Result, v.Log = "ok", r.LogText()
+// checkVerdict is the model's verdict on one module file, loaded when the kernel's
+// taints were before.
+func checkVerdict(name, path string, before load.Taints, r *load.Result) *CheckVerdict {
+	v := &CheckVerdict{Module: name, File: path, Result: "ok", Log: r.LogText()}
 	if r.Err != nil {
 		v.Result = errnoName(r.Err)
 	}
@@ -167,7 +191,8 @@ func (c *checker) file(path string) *CheckVerdict {
 
 // warmSignatures verifies the signatures of the plain module files (and of the in-tree
 // dependencies check will load with them) on every core: the model's sequential pass then
-// finds the verdicts remembered. RSA verification is most of the model's cost.
+// finds the verdicts remembered. RSA verification is most of the model's cost. Files are
+// read as the model reads them (ko.ReadFile): a FIFO is skipped, not waited on.
 func warmSignatures(k *kernel.Kernel, files []string) {
 	todo := append([]string{}, files...)
 	for _, p := range k.InTree {
@@ -181,7 +206,7 @@ func warmSignatures(k *kernel.Kernel, files []string) {
 		go func() {
 			defer wg.Done()
 			for p := range ch {
-				if b, err := os.ReadFile(p); err == nil {
+				if b, err := ko.ReadFile(p); err == nil {
 					load.WarmSignature(k, b)
 				}
 			}
@@ -197,30 +222,51 @@ func warmSignatures(k *kernel.Kernel, files []string) {
 	wg.Wait()
 }
 
-// moduleFiles expands directories into the module files below them, sorted.
-func moduleFiles(args []string) ([]string, error) {
+// moduleSuffixes are the names check takes from a directory: what kbuild installs and
+// depmod reads, not kbuild's other files (.mod, .mod.c, .o, .cmd, Module.symvers).
+var moduleSuffixes = []string{".ko", ".ko.gz", ".ko.xz", ".ko.zst"}
+
+// isModuleName says whether a file name is a module's by its suffix: "x.ko", not
+// kbuild's ".x.ko.cmd".
+func isModuleName(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	for _, s := range moduleSuffixes {
+		if strings.HasSuffix(name, s) && len(name) > len(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleFiles expands directories into the module files below them, sorted; a file
+// named is taken whatever its name. A path that cannot be examined is reported (the
+// error names it) and skipped.
+func moduleFiles(args []string, report func(error)) []string {
 	var files []string
 	for _, a := range args {
 		st, err := os.Stat(a)
 		if err != nil {
-			return nil, err
+			report(err)
+			continue
 		}
 		if !st.IsDir() {
 			files = append(files, a)
 			continue
 		}
 		var found []string
-		err = filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".ko") {
+		filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				report(err) // and go on with what could be read
+			case !d.IsDir() && isModuleName(d.Name()):
 				found = append(found, p)
 			}
-			return err
+			return nil
 		})
-		if err != nil {
-			return nil, err
-		}
 		sort.Strings(found)
 		files = append(files, found...)
 	}
-	return files, nil
+	return files
 }

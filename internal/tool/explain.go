@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -23,11 +24,19 @@ func explainHelp(w io.Writer) {
 		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
 		"\t--kernel SPEC     host (default), a directory of unpacked Debian kernel packages,\n"+
 		"\t                  or a release prepared by scripts/setup.sh\n"+
-		"\t--loaded M,...    in-tree modules already loaded (with their dependencies)\n"+
-		"\t--with-deps       load FILE's modules.dep dependencies first\n"+
+		"\t--loaded M,...    modules already loaded: in-tree names, or module files (a path\n"+
+		"\t                  with a '/' or a .ko* name); each is loaded after what it needs\n"+
+		"\t                  (modules.dep, or the symbols it needs from the others named\n"+
+		"\t                  or from in-tree modules), whatever the order given\n"+
+		"\t--with-deps       load what FILE needs first (modules.dep for an in-tree\n"+
+		"\t                  module; else by its symbols, as for --loaded files)\n"+
 		"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1)\n"+
 		"\t-f, --force       ignore vermagic and symbol versions, as insmod -f\n"+
-		"\t--json            one JSON object instead of text\n")
+		"\t--json            one JSON object instead of text\n"+
+		"FILE may be a path or the name of an in-tree module. Something that is not a regular\n"+
+		"file (a FIFO, a device, a directory) gets the kernel's EINVAL, from kernel_read_file.\n"+
+		"Exit status: 0 the module would load; 1 it would not; 2 a usage or input error (a\n"+
+		"bad option, no kernel, a FILE or --loaded module that cannot be read or loaded).\n")
 }
 
 // stageWords are the names the explanation gives the kernel functions it walks through.
@@ -85,7 +94,7 @@ func explain(e *Env, args []string) int {
 		{Long: "kernel", HasArg: true}, {Long: "loaded", HasArg: true}, {Long: "with-deps"},
 		{Long: "cmdline", HasArg: true}, {Short: 'f', Long: "force"}, {Long: "json"}}, explainHelp)
 	if !ok {
-		return status
+		return usageStatus(status)
 	}
 	var spec, cmdline string
 	var loaded []string
@@ -108,43 +117,37 @@ func explain(e *Env, args []string) int {
 	}
 	if len(operands) == 0 {
 		explainHelp(e.Stderr)
-		return 1
+		return exitInputError
 	}
 	k, err := loadKernel(spec, cmdline)
 	if err != nil {
 		e.Errorf("%v\n", err)
-		return 1
+		return exitInputError
 	}
 	file, err := findModule(k, operands[0])
 	if err != nil {
 		e.Errorf("%v\n", err)
-		return 1
-	}
-	img, err := os.ReadFile(file)
-	if err != nil {
-		e.Errorf("%v\n", err)
-		return 1
+		return exitInputError
 	}
 	m := load.New(k, load.Options{})
-	name := strings.TrimSuffix(strings.TrimSuffix(path.Base(file), path.Ext(file)), ".ko")
-	name = strings.ReplaceAll(name, "-", "_")
-	if withDeps {
-		loaded = append(loaded, name)
-	}
-	pre, err := preload(m, k, loaded, name)
+	pre, err := preload(m, k, loaded, file, withDeps)
 	if err != nil {
 		e.Errorf("%v\n", err)
-		return 1
+		return exitInputError
 	}
 	var flags load.Flags
 	if force {
 		flags = load.IgnoreModversions | load.IgnoreVermagic
 	}
-	if strings.HasSuffix(file, ".xz") || strings.HasSuffix(file, ".zst") || strings.HasSuffix(file, ".gz") {
+	if isCompressedName(file) {
 		flags |= load.CompressedFile
 	}
 	params := strings.Join(operands[1:], " ")
-	r := m.FinitModule(img, params, flags)
+	r, err := modelFinit(m, file, params, flags)
+	if err != nil {
+		e.Errorf("%v\n", err)
+		return exitInputError
+	}
 	x := describe(k, file, params, pre, r)
 	if asJSON {
 		enc := json.NewEncoder(e.Stdout)
@@ -155,14 +158,16 @@ func explain(e *Env, args []string) int {
 		printExplanation(e.Stdout, x)
 	}
 	if x.Result != "ok" {
-		return 1
+		return exitWouldFail
 	}
-	return 0
+	return exitLoads
 }
 
-// findModule is FILE, or the file of an in-tree module of k by that name.
+// findModule is FILE, or the file of an in-tree module of k by that name. Anything that
+// exists under that path is FILE (a FIFO, a dangling or looping symbolic link too: the
+// model, or the error reading it, says what it is).
 func findModule(k *kernel.Kernel, file string) (string, error) {
-	if _, err := os.Stat(file); err == nil {
+	if _, err := os.Lstat(file); err == nil {
 		return file, nil
 	}
 	if p, ok := k.InTree[strings.ReplaceAll(file, "-", "_")]; ok {
@@ -171,50 +176,64 @@ func findModule(k *kernel.Kernel, file string) (string, error) {
 	return "", fmt.Errorf("%s: no such file, nor an in-tree module of %s", file, k.Release)
 }
 
-// preload loads in-tree modules (dependencies first) into the model, except skip itself.
-func preload(m *load.Model, k *kernel.Kernel, names []string, skip string) ([]string, error) {
+// isFileOperand says whether a --loaded entry names a file rather than an in-tree module:
+// it has a '/' or a module file's suffix.
+func isFileOperand(s string) bool {
+	return strings.Contains(s, "/") || isModuleName(filepath.Base(s))
+}
+
+// preload loads the --loaded modules into the model, each after what it needs (and, with
+// withDeps, what file needs), and returns their names in load order. A module that
+// does not load (other than as already loaded) is an error naming it.
+func preload(m *load.Model, k *kernel.Kernel, names []string, file string, withDeps bool) ([]string, error) {
+	l := newModelLoader(k, m)
 	var done []string
-	seen := map[string]bool{}
-	var visit func(n string) error
-	visit = func(n string) error {
-		n = strings.ReplaceAll(n, "-", "_")
-		if seen[n] {
-			return nil
+	var failed error
+	fail := func(name, p string, r *load.Result, err error) {
+		switch {
+		case failed != nil:
+		case err != nil:
+			failed = fmt.Errorf("--loaded: %w", err)
+		case r.Err != nil && !errors.Is(r.Err, unix.EEXIST):
+			failed = fmt.Errorf("--loaded: %s (%s) does not load: %v %v", name, p, r.Err, r.LogText())
+		case r.Err == nil:
+			done = append(done, name)
 		}
-		seen[n] = true
-		for _, d := range k.Deps[n] {
-			if err := visit(d); err != nil {
-				return err
-			}
-		}
-		if n == skip {
-			return nil
-		}
-		p, ok := k.InTree[n]
-		if !ok {
-			return fmt.Errorf("--loaded: no in-tree module %q in %s", n, k.ModDir)
-		}
-		img, err := os.ReadFile(path.Join(k.ModDir, p))
-		if err != nil {
-			return err
-		}
-		var flags load.Flags
-		if strings.HasSuffix(p, ".xz") || strings.HasSuffix(p, ".zst") {
-			flags = load.CompressedFile
-		}
-		if r := m.FinitModule(img, "", flags); r.Err != nil && !errors.Is(r.Err, unix.EEXIST) {
-			return fmt.Errorf("--loaded: %s does not load: %v %v", n, r.Err, r.LogText())
-		}
-		done = append(done, n)
-		return nil
 	}
+	l.onFile = func(f *namedFile, r *load.Result, err error) { fail(f.name, f.path, r, err) }
+	l.onInTree = fail
+	var files []*namedFile
+	var inTree []string
 	for _, n := range names {
-		if n == "" {
-			continue
+		switch {
+		case n == "":
+		case isFileOperand(n):
+			if _, err := os.Lstat(n); err != nil {
+				return nil, fmt.Errorf("--loaded: %w", err)
+			}
+			files = append(files, l.add(n))
+		default:
+			n = strings.ReplaceAll(n, "-", "_")
+			if _, ok := k.InTree[n]; !ok {
+				return nil, fmt.Errorf("--loaded: no in-tree module %q in %s", n, k.ModDir)
+			}
+			inTree = append(inTree, n)
 		}
-		if err := visit(n); err != nil {
-			return nil, err
+	}
+	target := l.scan(file)
+	for _, f := range files {
+		l.loadFile(f)
+	}
+	for _, n := range inTree {
+		if n != target.name {
+			l.loadInTree(n)
 		}
+	}
+	if withDeps {
+		l.loadDeps(target)
+	}
+	if failed != nil {
+		return nil, failed
 	}
 	return done, nil
 }

@@ -38,7 +38,7 @@ rmmod-force minix
 		t.Fatal(err)
 	}
 	defer vm.Close()
-	r, err := vm.Run(vmtest.GokmodDir + "/gokmod judge script")
+	r, err := vm.Run(vmtest.JudgePath + " script")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +86,37 @@ rmmod-force minix
 	}
 	if c := outs[10].CoreSize; c == nil || *c != 57344 {
 		t.Errorf("forced minix keeps __versions, coresize 57344: %s", strings.Split(r.Stdout, "\n")[10])
+	}
+
+	// Hostile files in the real kernel: finit_module on a FIFO, a character device and a
+	// directory is EINVAL (kernel_read_file's S_ISREG), on an empty file too (i_size 0);
+	// init of anything but a regular file is refused in user space, EINVAL, as sim does;
+	// nothing hangs. The model says the same (TestSimHostileFiles).
+	if r, err := vm.Run("mkfifo /tmp/fifo.ko && mkdir /tmp/dir.ko && : > /tmp/empty.ko && ln -s /dev/zero /tmp/zero.ko"); err != nil || r.Exit != 0 {
+		t.Fatalf("making hostile files: %v %+v", err, r)
+	}
+	hostile := "insmod /tmp/fifo.ko\ninit /tmp/fifo.ko\ninsmod /dev/null\ninsmod /tmp/zero.ko\ninit /tmp/zero.ko\ninsmod /tmp/dir.ko\ninsmod /tmp/empty.ko\n"
+	r, err = vm.RunStdin(vmtest.JudgePath+" -", hostile)
+	if err != nil || r.Exit != 0 {
+		t.Fatalf("judge of hostile files: %v %+v", err, r)
+	}
+	var results []string
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		var o simop.Outcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		results = append(results, o.Op+" "+o.Arg+" "+o.Result)
+	}
+	wantHostile := "insmod /tmp/fifo.ko EINVAL|init /tmp/fifo.ko EINVAL|insmod /dev/null EINVAL|insmod /tmp/zero.ko EINVAL|init /tmp/zero.ko EINVAL|insmod /tmp/dir.ko EINVAL|insmod /tmp/empty.ko EINVAL"
+	if got := strings.Join(results, "|"); got != wantHostile {
+		t.Errorf("hostile files in the guest:\n got %s\nwant %s", got, wantHostile)
+	}
+
+	// judge refuses without the guest's marker file, even here.
+	r, err = vm.RunStdin("mv /etc/gokmod-test-guest /tmp/marker; "+vmtest.JudgePath+" -; s=$?; mv /tmp/marker /etc/gokmod-test-guest; exit $s", "rmmod nosuch\n")
+	if err != nil || r.Exit != 2 || r.Stdout != "" || !strings.Contains(r.Stderr, "refusing to run") {
+		t.Errorf("judge without the marker: %v %+v", err, r)
 	}
 
 	// gokmod explain, offline on the host, prints the very lines the real kernel logged

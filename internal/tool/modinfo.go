@@ -407,12 +407,18 @@ func partialPath(r *ko.PartialReader, path string) (kvs []ko.KV, warn string, ok
 	if !strings.HasSuffix(path, ".ko") {
 		return nil, "", false // compressed: the full reader decompresses
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO found by name must not block the open (the full reader then
+	// says what it is).
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, "", false
 	}
 	defer unix.Close(fd)
-	return partialInfo(r, fd, -1, path)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, "", false
+	}
+	return partialInfo(r, fd, st.Size, path)
 }
 
 // partialInfo reads a module's info from fd (size bytes, or -1 if unknown) reading only

@@ -2,7 +2,6 @@ package tool
 
 import (
 	"errors"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -14,7 +13,12 @@ import (
 // re-running theirs (kmod_file_open, elf_identify, kmod_elf_new) on the file, while ko's
 // error is kept for the detail line.
 func kmodOpenErrno(path string, koErr error) error {
-	raw, err := os.ReadFile(path)
+	var nr *ko.NotRegularError
+	if errors.As(koErr, &nr) {
+		// Not read again: kmod's own open of a FIFO would block for ever.
+		return &detailed{unix.EINVAL, koErr}
+	}
+	raw, err := ko.ReadFile(path)
 	if err != nil {
 		return err
 	}

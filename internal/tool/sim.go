@@ -13,6 +13,7 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/internal/simop"
+	"gokmod/ko"
 	"gokmod/load"
 )
 
@@ -22,10 +23,11 @@ func simHelp(w io.Writer) {
 		"modules, taints, once-per-boot messages) across the script's lines:\n"+
 		"\tinsmod PATH [PARAM...]        finit_module (flag COMPRESSED_FILE for .xz/.zst/.gz)\n"+
 		"\tinsmod-force PATH [PARAM...]  the same, ignoring modversions and vermagic\n"+
-		"\tinit PATH [PARAM...]          init_module with the file's bytes\n"+
+		"\tinit PATH [PARAM...]          init_module with the file's bytes (a regular file only:\n"+
+		"\t                              anything else is EINVAL, without a system call)\n"+
 		"\trmmod NAME | rmmod-force NAME delete_module (O_NONBLOCK [|O_TRUNC])\n"+
 		"PATH is relative to the kernel's /lib/modules/RELEASE unless absolute. One JSON line\n"+
-		"per operation, in the format `gokmod judge` prints from a real kernel.\n"+
+		"per operation, in the format the test guests' judge prints from a real kernel.\n"+
 		"--init-fail NAME=ERRNO,... makes those modules' init fail (the model assumes success).\n"+
 		"SPEC: host (default), a directory of unpacked Debian kernel packages, or a release\n"+
 		"prepared in the cache by scripts/setup.sh.\n")
@@ -110,17 +112,23 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 			flags |= unix.O_TRUNC
 		}
 		r = m.Delete(op.Arg, flags)
-	default:
-		img, err := os.ReadFile(op.Resolve(m.K.ModDir))
+	case simop.Init:
+		// User space reads the file for init_module: only a regular file, never
+		// blocking (a FIFO, a device or a directory is EINVAL, as judge reports it).
+		img, err := ko.ReadFile(op.Resolve(m.K.ModDir))
 		if err != nil {
 			out.Result = errnoName(err)
 			out.Taint = m.Taint().String()
 			return out
 		}
-		if op.Kind == simop.Init {
-			r = m.InitModule(img, op.Params)
-		} else {
-			r = m.FinitModule(img, op.Params, load.Flags(op.FinitFlags()))
+		r = m.InitModule(img, op.Params)
+	default:
+		var err error
+		if r, err = modelFinit(m, op.Resolve(m.K.ModDir), op.Params, load.Flags(op.FinitFlags())); err != nil {
+			// The file cannot even be opened: no system call, as judge reports it.
+			out.Result = errnoName(err)
+			out.Taint = m.Taint().String()
+			return out
 		}
 	}
 	out.Result = "ok"
@@ -141,4 +149,17 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 		out.Holders = append([]string{}, mod.Holders...)
 	}
 	return out
+}
+
+// errnoName names an error's errno as x/sys/unix does ("ENOENT"); anything else is EIO.
+// The test guests' judge names the real kernel's errors the same way.
+func errnoName(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if n := unix.ErrnoName(errno); n != "" {
+			return n
+		}
+		return fmt.Sprintf("E%d", int(errno))
+	}
+	return "EIO"
 }

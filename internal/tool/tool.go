@@ -58,7 +58,6 @@ var Tools = []Tool{
 	{"explain", "explain, stage by stage, what the kernel does when loading a module", explain},
 	{"check", "predict whether the kernel would load each of many modules", check},
 	{"sim", "predict a script of module system calls with the load model", sim},
-	{"judge", "run a sim script against the running kernel (inside a test guest)", judge},
 }
 
 func find(name string) *Tool {

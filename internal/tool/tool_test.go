@@ -321,3 +321,31 @@ func TestMultiCall(t *testing.T) {
 		t.Errorf("unknown tool: %d %q", code, stderr)
 	}
 }
+
+// TestNoJudgeInProduct: judge, which loads modules for the fidelity tests, is not one of
+// gokmod's tools: not in --help, not a command, and not linked into cmd/gokmod (it lives
+// in internal/cmd/judge, built into the QEMU test guests only).
+func TestNoJudgeInProduct(t *testing.T) {
+	h, _ := fixture(t, nil)
+	if out, _, _ := runTool(h, "--help"); strings.Contains(out, "judge") {
+		t.Errorf("gokmod --help mentions judge:\n%s", out)
+	}
+	if _, stderr, code := runTool(h, "judge", "-"); code != 1 || !strings.Contains(stderr, "unknown command 'judge'") {
+		t.Errorf("gokmod judge: exit %d %q", code, stderr)
+	}
+	if code := Main([]string{"/usr/bin/judge", "-"}, &bytes.Buffer{}, &bytes.Buffer{}, h); code != 1 {
+		t.Errorf("gokmod through a symlink named judge: exit %d, want the usage error", code)
+	}
+	out, err := exec.Command("go", "list", "-deps", "gokmod/cmd/gokmod").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range []string{"gokmod/internal/cmd/judge", "gokmod/internal/testguest", "gokmod/internal/vmtest"} {
+		if strings.Contains(string(out), pkg+"\n") {
+			t.Errorf("cmd/gokmod links %s", pkg)
+		}
+	}
+	if !strings.Contains(string(out), "gokmod/internal/tool\n") {
+		t.Errorf("go list -deps gokmod/cmd/gokmod looks wrong:\n%s", out)
+	}
+}

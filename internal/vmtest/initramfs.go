@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"gokmod/internal/testguest"
 )
 
 // initScript is the guest's PID 1: mount the pseudo file systems the tools read, then hand
@@ -85,6 +87,16 @@ func buildInitramfs(cfg Config, out string) error {
 	if err := addFile(GokmodDir+"/gokmod", gokmod, 0o755); err != nil {
 		return err
 	}
+	// The fidelity tests' judge, and the marker file it requires besides the command
+	// line word (package testguest).
+	judge, err := StaticBinary("gokmod/internal/cmd/judge")
+	if err != nil {
+		return err
+	}
+	if err := addFile(JudgePath, judge, 0o755); err != nil {
+		return err
+	}
+	addData(testguest.Marker, []byte(testguest.MarkerText), 0o644)
 	// Debian's kmod with its shared libraries, at the paths the dynamic loader expects.
 	if err := addFile("/bin/kmod", "/bin/kmod", 0o755); err != nil {
 		return fmt.Errorf("%w (is kmod installed? run scripts/setup.sh)", err)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"gokmod/internal/testenv"
+	"gokmod/internal/testguest"
 	"gokmod/internal/vmtest/proto"
 )
 
@@ -86,6 +87,9 @@ type VM struct {
 const (
 	GokmodDir = "/gokmod/bin" // gokmod and its insmod, rmmod, ... symlinks
 	KmodDir   = "/sbin"       // Debian's kmod and its symlinks
+	// JudgePath is internal/cmd/judge, the real kernel's side of `gokmod sim`: a test
+	// program, not a gokmod tool, which runs only in these guests (package testguest).
+	JudgePath = "/gokmod/test/judge"
 )
 
 // Tools are the names both kmod and gokmod answer to.
@@ -118,7 +122,8 @@ func Boot(cfg Config) (*VM, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
-	append_ := "console=ttyS0 panic=-1 oops=panic quiet loglevel=1 rdinit=/init " + cfg.Append
+	// testguest.CmdlineToken is one of the two marks of a test guest judge requires.
+	append_ := "console=ttyS0 panic=-1 oops=panic quiet loglevel=1 rdinit=/init " + testguest.CmdlineToken + " " + cfg.Append
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64",
 		"-machine", "q35", "-cpu", "max", "-accel", "tcg", "-smp", "1", "-m", cfg.Memory,
 		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",

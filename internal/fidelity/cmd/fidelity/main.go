@@ -1,6 +1,6 @@
 // Command fidelity is `make fidelity`: the same operation scripts run in the real kernel
-// (Debian's, in QEMU, through `gokmod judge`) and through the model (`gokmod sim`), and
-// the outcomes are compared field by field.
+// (Debian's, in QEMU, through the guests' judge, internal/cmd/judge) and through the
+// model (`gokmod sim`), and the outcomes are compared field by field.
 package main
 
 import (
