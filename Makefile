@@ -14,7 +14,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gokmod ./cmd/gokmod
-	@for t in insmod rmmod lsmod modinfo modprobe depmod; do ln -sf gokmod bin/$$t; done
+	@for t in insmod rmmod lsmod modinfo modprobe depmod kmod; do ln -sf gokmod bin/$$t; done
 
 setup:
 	bash scripts/setup.sh

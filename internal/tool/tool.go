@@ -14,6 +14,7 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 )
 
 // Version is gokmod's version, printed by -V.
@@ -26,6 +27,8 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Host   *kmod.Host
+	// Kmod is the kmod release whose behaviour the tools reproduce (GOKMOD_KMOD).
+	Kmod compat.Kmod
 	// Exiting says the process ends as soon as the tool returns (Exec): what the kernel
 	// reclaims at exit anyway, such as index mappings, is left to it. Unmapping costs
 	// a TLB shootdown across the runtime's threads, which a short tool notices.
@@ -52,6 +55,7 @@ var Tools = []Tool{
 	{"insmod", "insert a module file into the kernel", insmod},
 	{"rmmod", "remove modules from the kernel", rmmod},
 	{"lsmod", "list loaded modules", lsmod},
+	{"kmod", "kmod's own front end: kmod list, kmod static-nodes", kmodTool},
 	{"modinfo", "show information about modules", modinfo},
 	{"depmod", "generate modules.dep and the module indexes", depmodTool},
 	{"modprobe", "load or unload modules with their dependencies", modprobeTool},
@@ -97,11 +101,16 @@ func serial(name string) bool {
 }
 
 func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool, parallel func()) int {
+	behaviour, err := compat.FromEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "gokmod: ERROR: %v\n", err)
+		return 1
+	}
 	start := func(t *Tool, prog string, args []string) int {
 		if parallel != nil && !serial(t.Name) {
 			parallel()
 		}
-		return t.Run(&Env{Prog: prog, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting}, args)
+		return t.Run(&Env{Prog: prog, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting, Kmod: behaviour}, args)
 	}
 	base := filepath.Base(argv[0])
 	if t := find(base); t != nil {
@@ -116,7 +125,7 @@ func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool,
 		usage(stdout)
 		return 0
 	case "-V", "--version":
-		fmt.Fprintf(stdout, "gokmod version %s\n", Version)
+		(&Env{Kmod: behaviour}).printVersion(stdout)
 		return 0
 	}
 	t := find(argv[1])
@@ -151,7 +160,7 @@ func (e *Env) getopt(args []string, opts []cli.Option, help func(io.Writer)) (pa
 			help(e.Stdout)
 			return nil, nil, 0, false
 		case "version":
-			fmt.Fprintf(e.Stdout, "gokmod version %s\n", Version)
+			e.printVersion(e.Stdout)
 			return nil, nil, 0, false
 		}
 	}

@@ -38,7 +38,7 @@ func TestBootAndRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(r.Stdout, "65534\nModule                  Size  Used by\ngokmod version") {
+			if !strings.HasPrefix(r.Stdout, "65534\nModule                  Size  Used by\nkmod version 30\n") || !strings.Contains(r.Stdout, "\ngokmod version ") {
 				t.Errorf("unprivileged run: stdout %q stderr %q", r.Stdout, r.Stderr)
 			}
 		})
