@@ -8,13 +8,41 @@ REPORT := $(GOKMOD_CACHE)/test-report.txt
 KMOD_SUITE := $(firstword $(wildcard $(GOKMOD_KMOD_TESTSUITE)/rootfs-pristine $(CURDIR)/../shared/kmod-testsuite/rootfs-pristine))
 export GOKMOD_KMOD_TESTSUITE := $(if $(KMOD_SUITE),$(patsubst %/rootfs-pristine,%,$(KMOD_SUITE)),absent)
 
-.PHONY: all build setup test unit vet demo bench fuzz fuzz-short fidelity kmod-suite versions clean
+.PHONY: all build install uninstall setup test unit vet demo bench fuzz fuzz-short fidelity kmod-suite versions clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gokmod ./cmd/gokmod
 	@for t in insmod rmmod lsmod modinfo modprobe depmod kmod; do ln -sf gokmod bin/$$t; done
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: gokmod in bin with kmod's names linked to
+# it (the tools in sbin, kmod in bin, where Debian puts them), man pages and bash/zsh
+# completion generated from the tools' own --help (internal/cmd/gendocs), so they cannot
+# drift. With PREFIX's bin and sbin first in PATH, gokmod answers in place of kmod; make
+# uninstall removes exactly what install wrote. See README ("In place of kmod").
+PREFIX ?= /usr/local
+INSTALL_TOOLS := insmod rmmod lsmod modinfo modprobe depmod
+MAN_PAGES := gokmod $(INSTALL_TOOLS) kmod gokmod-explain gokmod-check gokmod-sim
+prefix := $(DESTDIR)$(PREFIX)
+install: build
+	install -d $(prefix)/bin $(prefix)/sbin $(prefix)/share/man/man8 \
+	  $(prefix)/share/bash-completion/completions $(prefix)/share/zsh/site-functions
+	install -m 0755 bin/gokmod $(prefix)/bin/gokmod
+	ln -sf gokmod $(prefix)/bin/kmod
+	@for t in $(INSTALL_TOOLS); do ln -sf ../bin/gokmod $(prefix)/sbin/$$t; done
+	@rm -rf .gendocs.tmp
+	$(GO) run ./internal/cmd/gendocs -man .gendocs.tmp/man -bash .gendocs.tmp/bash -zsh .gendocs.tmp/zsh
+	install -m 0644 .gendocs.tmp/man/*.8 $(prefix)/share/man/man8/
+	install -m 0644 .gendocs.tmp/bash/* $(prefix)/share/bash-completion/completions/
+	install -m 0644 .gendocs.tmp/zsh/_gokmod $(prefix)/share/zsh/site-functions/
+	@rm -rf .gendocs.tmp
+
+uninstall:
+	rm -f $(prefix)/bin/gokmod $(prefix)/bin/kmod $(addprefix $(prefix)/sbin/,$(INSTALL_TOOLS))
+	rm -f $(foreach p,$(MAN_PAGES),$(prefix)/share/man/man8/$(p).8)
+	rm -f $(foreach c,gokmod kmod $(INSTALL_TOOLS),$(prefix)/share/bash-completion/completions/$(c))
+	rm -f $(prefix)/share/zsh/site-functions/_gokmod
 
 setup:
 	bash scripts/setup.sh
