@@ -17,6 +17,7 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 	"gokmod/ko"
 )
 
@@ -106,7 +107,7 @@ func prefetchInfo(e *Env, o *modinfoOpts, tree *kmod.Tree, args []string, byName
 					kvs, warn, ok = mem.partialInfo(fd, size, m.Path)
 				}
 				if !ok {
-					kvs, warn, err = moduleInfoWarn(nil, tree, m)
+					kvs, warn, err = moduleInfoWarn(nil, tree, m, e.Kmod)
 				}
 				e.modinfoReport(&p.rep, o, m, kvs, warn, err)
 			}
@@ -345,16 +346,16 @@ func absCwd(p string) string {
 
 // modInfo is what kmod_module_get_info gathers: the .modinfo strings (or the built-in
 // modinfo), then the signature fields.
-func moduleInfo(tree *kmod.Tree, m kmod.Module) ([]ko.KV, error) {
+func moduleInfo(tree *kmod.Tree, m kmod.Module, k compat.Kmod) ([]ko.KV, error) {
 	var r ko.PartialReader
-	kvs, _, err := moduleInfoWarn(&r, tree, m)
+	kvs, _, err := moduleInfoWarn(&r, tree, m, k)
 	return kvs, err
 }
 
 // moduleInfoWarn is moduleInfo plus a warning kmod does not give: a signature trailer
 // that is there but malformed (kmod silently shows no signature). r, if not nil, is the
 // caller's reader for the fast path (partialInfo); the full reader handles the rest.
-func moduleInfoWarn(r *ko.PartialReader, tree *kmod.Tree, m kmod.Module) ([]ko.KV, string, error) {
+func moduleInfoWarn(r *ko.PartialReader, tree *kmod.Tree, m kmod.Module, k compat.Kmod) ([]ko.KV, string, error) {
 	if m.Builtin || (m.Path == "" && tree.IsBuiltin(m.Name)) {
 		strs, err := tree.BuiltinModinfo(m.Name)
 		if err != nil {
@@ -368,6 +369,11 @@ func moduleInfoWarn(r *ko.PartialReader, tree *kmod.Tree, m kmod.Module) ([]ko.K
 	if r != nil {
 		if kvs, warn, ok := partialPath(r, m.Path); ok {
 			return kvs, warn, nil
+		}
+	}
+	if k == compat.Kmod34 {
+		if err := kmod34Decodable(m.Path); err != nil {
+			return nil, "", err
 		}
 	}
 	f, err := ko.OpenMapped(m.Path)
@@ -509,7 +515,7 @@ func (e *Env) modinfoDo(o *modinfoOpts, tree *kmod.Tree, m kmod.Module) error {
 	// no copy (bufio.Writer.AvailableBuffer); a bigger report simply grows elsewhere.
 	rep := infoReport{out: o.w.AvailableBuffer()}
 	if o.field != "filename" { // kmod prints the name without reading the file
-		kvs, warn, err := moduleInfoWarn(&r, tree, m)
+		kvs, warn, err := moduleInfoWarn(&r, tree, m, e.Kmod)
 		e.modinfoReport(&rep, o, m, kvs, warn, err)
 	} else {
 		e.modinfoReport(&rep, o, m, nil, "", nil)
@@ -594,7 +600,10 @@ func (e *Env) modinfoReport(rep *infoReport, o *modinfoOpts, m kmod.Module, kvs 
 			return // an old kernel without modules.builtin.modinfo
 		}
 		rep.err = err
-		rep.stderr(fmt.Sprintf("%s: ERROR: could not get modinfo from '%s': %s\n", e.Prog, m.Name, kmodErrText(err)))
+		if l := libkmodLine(err, e.Kmod); l != "" {
+			rep.stderr(l)
+		}
+		rep.stderr(fmt.Sprintf("%s: ERROR: could not get modinfo from '%s': %s\n", e.Prog, m.Name, kmodErrText(err, e.Kmod)))
 		if detail := formatDetail(err); detail != "" {
 			rep.stderr(fmt.Sprintf("%s: %s\n", e.Prog, detail))
 		}

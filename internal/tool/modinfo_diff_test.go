@@ -48,7 +48,18 @@ func runKmodBin(t *testing.T, bin, dir string, args ...string) (string, string, 
 	return o.String(), e.String(), code
 }
 
-func runGokmod(dir string, args ...string) (string, string, int) {
+// runGokmod runs gokmod's modinfo in dir behaving as kmod release env (GOKMOD_KMOD).
+// The tests that call it run sequentially, so setting the variable for the call is safe.
+func runGokmod(env, dir string, args ...string) (string, string, int) {
+	old, had := os.LookupEnv("GOKMOD_KMOD")
+	os.Setenv("GOKMOD_KMOD", env)
+	defer func() {
+		if had {
+			os.Setenv("GOKMOD_KMOD", old)
+		} else {
+			os.Unsetenv("GOKMOD_KMOD")
+		}
+	}()
 	var o, e bytes.Buffer
 	wd, _ := os.Getwd()
 	os.Chdir(dir)
@@ -70,25 +81,28 @@ func firstDiff(a, b string) string {
 
 // compare runs both on the same arguments in dir: identical stdout and exit code, and
 // kmod's stderr must be a prefix-wise subset (gokmod may add detail lines after kmod's).
+// Both kmods are compared: kmod 30 with GOKMOD_KMOD=30, kmod 34.2 with the default.
 func compare(t *testing.T, dir string, args ...string) {
 	t.Helper()
-	compareWith(t, kmodModinfo, dir, args...)
+	compareWith(t, "30", kmodModinfo, dir, args...)
+	compareWith(t, "34", testenv.Kmod34Tool(t, "modinfo"), dir, args...)
 }
 
-// compareWith is compare against the kmod modinfo at bin.
-func compareWith(t *testing.T, bin, dir string, args ...string) {
+// compareWith is compare against the kmod modinfo at bin, with gokmod behaving as kmod
+// release env.
+func compareWith(t *testing.T, env, bin, dir string, args ...string) {
 	t.Helper()
 	ko, ke, kc := runKmodBin(t, bin, dir, args...)
-	go_, ge, gc := runGokmod(dir, args...)
+	go_, ge, gc := runGokmod(env, dir, args...)
 	if ko != go_ {
-		t.Errorf("modinfo %s: stdout differs at %s", short(args), firstDiff(ko, go_))
+		t.Errorf("kmod %s: modinfo %s: stdout differs at %s", env, short(args), firstDiff(ko, go_))
 	}
 	if kc != gc {
-		t.Errorf("modinfo %s: exit kmod %d gokmod %d", short(args), kc, gc)
+		t.Errorf("kmod %s: modinfo %s: exit kmod %d gokmod %d", env, short(args), kc, gc)
 	}
 	for _, l := range strings.Split(strings.TrimSpace(ke), "\n") {
 		if !strings.Contains(ge, l) {
-			t.Errorf("modinfo %s: kmod says %q, gokmod does not:\n%s", short(args), l, ge)
+			t.Errorf("kmod %s: modinfo %s: kmod says %q, gokmod does not:\n%s", env, short(args), l, ge)
 		}
 	}
 }
@@ -121,19 +135,14 @@ func treeModules(t *testing.T, k testenv.Kernel) []string {
 // (this machine's) and kmod 34.2 (trixie's, through its own glibc). modinfo's output is
 // the same in both kmod versions, so one behaviour of ours answers both.
 func TestModinfoEveryModule(t *testing.T) {
-	for _, kmod := range []struct{ name, bin string }{
-		{"kmod 30", kmodModinfo},
-		{"kmod 34", testenv.Kmod34Tool(t, "modinfo")},
-	} {
-		total := 0
-		for _, k := range testenv.RequireKernels(t) {
-			files := treeModules(t, k)
-			compareWith(t, kmod.bin, "/", files...)
-			total += len(files)
-		}
-		if !t.Failed() {
-			testenv.Report(t, "modinfo byte-identical to %s on %d module files of both trees", kmod.name, total)
-		}
+	total := 0
+	for _, k := range testenv.RequireKernels(t) {
+		files := treeModules(t, k)
+		compare(t, "/", files...)
+		total += len(files)
+	}
+	if !t.Failed() {
+		testenv.Report(t, "modinfo byte-identical to kmod 30 (GOKMOD_KMOD=30) and to kmod 34.2 on %d module files of both trees", total)
 	}
 }
 
@@ -229,7 +238,7 @@ func TestModinfoCompressed(t *testing.T) {
 		compare(t, "/", files...)
 		n += len(files)
 	}
-	testenv.Report(t, "modinfo byte-identical to kmod 30 on %d compressed module files", n)
+	testenv.Report(t, "modinfo byte-identical to kmod 30 and 34.2 on %d compressed module files", n)
 }
 
 // TestModinfoOptions: the option variants on a sample of each tree, names and aliases
@@ -281,8 +290,36 @@ func TestModinfoOptions(t *testing.T) {
 			ModInfo: []string{"license=GPL", "alias=synth-alias", "parm=count:how many", "parmtype=count:int", "vermagic=6.1.0 SMP mod_unload "}}
 		os.WriteFile(filepath.Join(dir, m.name), mod.Build(), 0o644)
 	}
-	for _, f := range []string{"empty.ko", "garbage.ko", "dir.ko", "truncated.ko", "header.ko", "missing.ko",
-		"badsig.ko", "shoff.ko", "elf32le.ko", "elf64be.ko", "elf32be.ko"} {
+	// Compressed modules cut short or corrupted, where the two kmods part: kmod 30
+	// streams zstd and judges what it decoded, kmod 34 names the decoder's error.
+	bad := []string{"empty.ko", "garbage.ko", "dir.ko", "truncated.ko", "header.ko", "missing.ko",
+		"badsig.ko", "shoff.ko", "elf32le.ko", "elf64be.ko", "elf32be.ko"}
+	for _, method := range []string{"zst", "xz"} {
+		cmd := exec.Command(map[string]string{"zst": "zstd", "xz": "xz"}[method], "-q", "-c")
+		cmd.Stdin = bytes.NewReader(real)
+		packed, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cut := range []int{len(packed) / 10, len(packed) / 2, len(packed) - 5} {
+			name := fmt.Sprintf("cut%d.ko.%s", cut, method)
+			os.WriteFile(filepath.Join(dir, name), packed[:cut], 0o644)
+			bad = append(bad, name)
+		}
+		flipped := append([]byte(nil), packed...)
+		flipped[len(flipped)/2] ^= 0xff
+		os.WriteFile(filepath.Join(dir, "flipped.ko."+method), flipped, 0o644)
+		bad = append(bad, "flipped.ko."+method)
+	}
+	cmd := exec.Command("zstd", "-q", "-c", "--no-content-size")
+	cmd.Stdin = bytes.NewReader(real)
+	if nofcs, err := cmd.Output(); err == nil {
+		os.WriteFile(filepath.Join(dir, "nosize.ko.zst"), nofcs, 0o644)
+		bad = append(bad, "nosize.ko.zst")
+	} else {
+		t.Fatal(err)
+	}
+	for _, f := range bad {
 		compare(t, dir, f)
 	}
 }

@@ -1,14 +1,21 @@
 package tool
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
 
 	"golang.org/x/sys/unix"
 
+	"gokmod/kmod/compat"
 	"gokmod/ko"
 )
 
-// kmodOpenErrno is the errno kmod 30 reports for a module it cannot open, which modinfo
+// kmodOpenErrno is the errno kmod reports for a module it cannot open, which modinfo
 // prints: libkmod's file and ELF checks are looser than ko's, so the errno comes from
 // re-running theirs (kmod_file_open, elf_identify, kmod_elf_new) on the file, while ko's
 // error is kept for the detail line.
@@ -16,28 +23,108 @@ func kmodOpenErrno(path string, koErr error) error {
 	var nr *ko.NotRegularError
 	if errors.As(koErr, &nr) {
 		// Not read again: kmod's own open of a FIFO would block for ever.
-		return &detailed{unix.EINVAL, koErr}
+		return &detailed{errno: unix.EINVAL, errno30: unix.EINVAL, detail: koErr}
 	}
 	raw, err := ko.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	if len(raw) < 6 {
-		return &detailed{unix.EINVAL, koErr}
+		return &detailed{errno: unix.EINVAL, errno30: unix.EINVAL, detail: koErr}
 	}
 	data := raw
-	if ko.DetectCompression(raw) != ko.None {
+	if c := ko.DetectCompression(raw); c != ko.None {
 		if data, _, err = ko.Decompress(raw); err != nil {
-			return &detailed{unix.EINVAL, koErr}
+			return decompressErrno(raw, c, err, koErr)
 		}
 	}
-	return &detailed{ko.KmodElfErrno(data), koErr}
+	errno := ko.KmodElfErrno(data)
+	return &detailed{errno: errno, errno30: errno, detail: koErr}
 }
 
-// detailed is kmod's errno with ko's explanation behind it.
+// decompressErrno is what kmod reports for a compressed module that does not
+// decompress. kmod 34 decompresses in one go and fails with EINVAL, after libkmod's own
+// line naming the decoder's error. kmod 30 streams zstd and stops quietly at the end of
+// the input, so a truncated .ko.zst is judged by the ELF checks of what it decoded
+// (mostly ENOEXEC); its xz and gzip decoders fail with EINVAL.
+func decompressErrno(raw []byte, c ko.Compression, err, koErr error) error {
+	d := &detailed{errno: unix.EINVAL, errno30: unix.EINVAL, detail: koErr}
+	truncated := errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "missing stream footer") ||
+		strings.Contains(err.Error(), "unexpected EOF")
+	switch c {
+	case ko.Zstd:
+		msg := "Data corruption detected"
+		switch {
+		case !zstdHasContentSize(raw):
+			d.libkmod34 = "libkmod: ERROR: kmod_file_load_zstd: zstd: Failed to determine decompression size\n"
+		case truncated:
+			msg = "Src size is incorrect"
+			fallthrough
+		default:
+			d.libkmod34 = "libkmod: ERROR: kmod_file_load_zstd: zstd: " + msg + "\n"
+		}
+		if truncated {
+			d.errno30 = unix.ENOEXEC
+			if part := zstdPartial(raw); len(part) > 0 {
+				if e := ko.KmodElfErrno(part); e != 0 {
+					d.errno30 = e
+				}
+			}
+		}
+	case ko.XZ:
+		msg := "File is corrupt"
+		if truncated {
+			msg = "Unexpected end of input"
+		}
+		d.libkmod34 = "libkmod: ERROR: xz_uncompress_belch: xz: " + msg + "\n"
+	}
+	return d
+}
+
+// zstdHasContentSize reports whether the first zstd frame's header records the
+// decompressed size, which kmod 34 needs (ZSTD_getFrameContentSize).
+func zstdHasContentSize(b []byte) bool {
+	var h zstd.Header
+	return h.Decode(b) == nil && h.HasFCS && h.FrameContentSize > 0
+}
+
+// zstdPartial is what a streaming zstd decoder yields before the input ends, as kmod
+// 30's load_zstd keeps it.
+func zstdPartial(b []byte) []byte {
+	zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxMemory(1<<30))
+	if err != nil {
+		return nil
+	}
+	defer zr.Close()
+	out, _ := io.ReadAll(io.LimitReader(zr, 1<<30))
+	return out
+}
+
+// detailed is kmod's errno with ko's explanation behind it: errno as kmod 34 (the
+// default) reports it, errno30 as kmod 30 does, and the line libkmod 34 logs first.
 type detailed struct {
-	errno  unix.Errno
-	detail error
+	errno     unix.Errno
+	errno30   unix.Errno
+	libkmod34 string
+	detail    error
+}
+
+// forKmod returns the errno the kmod release k reports.
+func (d *detailed) forKmod(k compat.Kmod) unix.Errno {
+	if k == compat.Kmod30 {
+		return d.errno30
+	}
+	return d.errno
+}
+
+// libkmodLine is the line libkmod logs before the tool's error, for release k.
+func libkmodLine(err error, k compat.Kmod) string {
+	var d *detailed
+	if errors.As(err, &d) && k == compat.Kmod34 {
+		return d.libkmod34
+	}
+	return ""
 }
 
 func (d *detailed) Error() string { return d.errno.Error() }
@@ -51,4 +138,24 @@ func formatDetail(err error) string {
 		return d.detail.Error()
 	}
 	return ""
+}
+
+// kmod34Decodable refuses what kmod 34 cannot decompress although the file is sound: a
+// .ko.zst whose frame header does not record the decompressed size (zstd
+// --no-content-size, or a streaming compressor), since kmod 34 sizes its buffer from it.
+func kmod34Decodable(path string) error {
+	f, _, err := ko.OpenRegular(path)
+	if err != nil {
+		return nil // the full open reports it
+	}
+	defer f.Close()
+	head := make([]byte, zstd.HeaderMaxSize)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if ko.DetectCompression(head) != ko.Zstd || zstdHasContentSize(head) {
+		return nil
+	}
+	return &detailed{errno: unix.EINVAL, errno30: unix.EINVAL,
+		libkmod34: "libkmod: ERROR: kmod_file_load_zstd: zstd: Failed to determine decompression size\n",
+		detail:    fmt.Errorf("%s: the zstd frame does not record its decompressed size, which kmod 34 needs (GOKMOD_KMOD=30 reads it)", path)}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 )
 
 // ModinfoJSON is one module in `gokmod modinfo --json` (kmod issue #434): the schema is
@@ -63,9 +64,9 @@ func modinfoJSON(e *Env, o *modinfoOpts, tree *kmod.Tree, names []string, byName
 			continue
 		}
 		for _, m := range mods {
-			j, err := moduleJSON(tree, m)
+			j, err := moduleJSON(tree, m, e.Kmod)
 			if err != nil {
-				e.Errorf("could not get modinfo from '%s': %s\n", m.Name, kmodErrText(err))
+				e.Errorf("could not get modinfo from '%s': %s\n", m.Name, kmodErrText(err, e.Kmod))
 				failed = true
 				continue
 			}
@@ -78,8 +79,8 @@ func modinfoJSON(e *Env, o *modinfoOpts, tree *kmod.Tree, names []string, byName
 	return 0
 }
 
-func moduleJSON(tree *kmod.Tree, m kmod.Module) (*ModinfoJSON, error) {
-	kvs, err := moduleInfo(tree, m)
+func moduleJSON(tree *kmod.Tree, m kmod.Module, k compat.Kmod) (*ModinfoJSON, error) {
+	kvs, err := moduleInfo(tree, m, k)
 	if err != nil {
 		return nil, err
 	}
@@ -141,10 +142,10 @@ func moduleJSON(tree *kmod.Tree, m kmod.Module) (*ModinfoJSON, error) {
 func oneLine(hex string) string { return strings.ReplaceAll(hex, "\n\t\t", "") }
 
 // kmodErrText is the strerror text kmod prints for a failed module open.
-func kmodErrText(err error) string {
+func kmodErrText(err error, k compat.Kmod) string {
 	var d *detailed
 	if errors.As(err, &d) {
-		return strerror(d.errno)
+		return strerror(d.forKmod(k))
 	}
 	return strerror(unwrapPath(err))
 }

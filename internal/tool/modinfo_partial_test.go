@@ -10,6 +10,7 @@ import (
 
 	"gokmod/internal/testenv"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 	"gokmod/ko"
 )
 
@@ -30,7 +31,7 @@ func TestModinfoPartialSame(t *testing.T) {
 			}
 			n++
 			m := kmod.Module{Name: kmod.NameFromPath(path), Path: path}
-			full, fwarn, err := moduleInfoWarn(nil, tree, m)
+			full, fwarn, err := moduleInfoWarn(nil, tree, m, compat.Kmod34)
 			if err != nil {
 				t.Errorf("%s: %v", path, err)
 				continue

@@ -100,7 +100,9 @@ func run(req proto.Request) proto.Response {
 
 	cmd := exec.Command("/bin/sh", "-c", req.Cmd)
 	cmd.Dir = "/test"
-	cmd.Env = append([]string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/tmp", "LANG=C"}, req.Env...)
+	// The guest's kmod is the test machine's, kmod 30: gokmod's tools behave as it, to be
+	// compared with it (GOKMOD_KMOD). A request's own Env comes after, and wins.
+	cmd.Env = append([]string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/tmp", "LANG=C", "GOKMOD_KMOD=30"}, req.Env...)
 	cmd.Stdin = bytes.NewReader([]byte(req.Stdin))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
