@@ -158,6 +158,13 @@ func staticNodes(e *Env, name string, args []string) int {
 		fmt.Fprintf(e.Stderr, "Error: could not open %s - %s\n", devname, strerror(unwrapPath(err)))
 		return 1
 	}
+	// kmod 30 has no stdout case: its output defaults to the path /dev/stdout, opened
+	// (and truncated) like any --output file. Where /dev/stdout does not exist, as on a
+	// bare devtmpfs, kmod 30 creates a regular file of that name and prints nothing;
+	// gokmod does the same. Under a test root the tool's own stdout stands for it.
+	if output == "" && e.Kmod == compat.Kmod30 && (e.Host.Root == "" || e.Host.Root == "/") {
+		output = "/dev/stdout"
+	}
 	out := e.Stdout
 	if output != "" {
 		path := e.Host.Path(output)

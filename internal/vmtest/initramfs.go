@@ -97,22 +97,34 @@ func buildInitramfs(cfg Config, out string) error {
 		return err
 	}
 	addData(testguest.Marker, []byte(testguest.MarkerText), 0o644)
-	// Debian's kmod with its shared libraries, at the paths the dynamic loader expects.
-	if err := addFile("/bin/kmod", "/bin/kmod", 0o755); err != nil {
-		return fmt.Errorf("%w (is kmod installed? run scripts/setup.sh)", err)
+	for _, t := range Tools {
+		link(GokmodDir+"/"+t, "gokmod")
 	}
-	libs, err := sharedLibs("/bin/kmod")
-	if err != nil {
-		return err
-	}
-	for _, l := range libs {
-		if err := addFile(l, l, 0o755); err != nil {
+	link(GokmodDir+"/kmod", "gokmod")
+	if cfg.NoKmod {
+		// gokmod in kmod's place: the names udev, scripts and the kernel's
+		// request_module use lead to it.
+		link("/bin/kmod", GokmodDir+"/gokmod")
+		for _, t := range Tools {
+			link(KmodDir+"/"+t, GokmodDir+"/gokmod")
+		}
+	} else {
+		// Debian's kmod with its shared libraries, at the paths the dynamic loader expects.
+		if err := addFile("/bin/kmod", "/bin/kmod", 0o755); err != nil {
+			return fmt.Errorf("%w (is kmod installed? run scripts/setup.sh)", err)
+		}
+		libs, err := sharedLibs("/bin/kmod")
+		if err != nil {
 			return err
 		}
-	}
-	for _, t := range Tools {
-		link(KmodDir+"/"+t, "/bin/kmod")
-		link(GokmodDir+"/"+t, "gokmod")
+		for _, l := range libs {
+			if err := addFile(l, l, 0o755); err != nil {
+				return err
+			}
+		}
+		for _, t := range Tools {
+			link(KmodDir+"/"+t, "/bin/kmod")
+		}
 	}
 
 	if len(cfg.Modules) > 0 {
