@@ -187,6 +187,24 @@ func TestBzImageFormats(t *testing.T) {
 		if err != nil || !bytes.Equal(got, elfb) || !strings.Contains(how, "found at offset") {
 			t.Fatalf("%s without a setup header: %v (%d bytes, how %q)", format, err, len(got), how)
 		}
+		// Through the package's reader: the export and the banner's version.
+		path := filepath.Join(t.TempDir(), "vmlinuz")
+		if err := os.WriteFile(path, img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		k := &Kernel{BuiltinSysfs: map[string]bool{}}
+		if err := k.readVmlinux(path); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if len(k.Ksymtab) != 1 || k.Ksymtab[0].Name != "synth_export" || k.Ksymtab[0].CRC != 0x12345678 || k.Ksymtab[0].Addr != synthRodata+0x1000 {
+			t.Errorf("%s: exports %+v", format, k.Ksymtab)
+		}
+		if k.Version != (Version{6, 1, 321}) {
+			t.Errorf("%s: version %v", format, k.Version)
+		}
+		if !strings.Contains(k.Sources.Exports, format+" payload at offset") {
+			t.Errorf("%s: exports source %q", format, k.Sources.Exports)
+		}
 	}
 }
 
@@ -242,6 +260,23 @@ func TestBzImageErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
 		}
+	}
+	// The files themselves: the error names the file.
+	dir := t.TempDir()
+	for _, c := range cases {
+		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		os.WriteFile(p, c.img, 0o644)
+		k := &Kernel{BuiltinSysfs: map[string]bool{}}
+		if err := k.readVmlinux(p); err == nil || !strings.HasPrefix(err.Error(), p+": ") {
+			t.Errorf("%s: %v, want an error naming %s", c.name, err, p)
+		}
+	}
+	// A truncated vmlinux ELF.
+	p := filepath.Join(dir, "vmlinux")
+	os.WriteFile(p, elfb[:len(elfb)-100], 0o644)
+	k := &Kernel{BuiltinSysfs: map[string]bool{}}
+	if err := k.readVmlinux(p); err == nil || !strings.HasPrefix(err.Error(), p+": ") {
+		t.Errorf("truncated vmlinux: %v", err)
 	}
 }
 

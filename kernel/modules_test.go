@@ -1,0 +1,49 @@
+package kernel
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The walk takes what depmod's search takes without a depmod.d configuration: every
+// module file below the directory but build/ and source/, updates/ before the rest,
+// and names with '-' as '_'. Nothing is opened.
+func TestWalkModules(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{
+		"kernel/fs/minix/minix.ko", "kernel/drivers/net/dummy.ko.xz", "kernel/a/snd-hda.ko.zst",
+		"kernel/b/old.ko.gz", "updates/minix.ko", "extra/thing.ko", "build/skip.ko",
+		"source/x/skip2.ko", "kernel/notes.txt", "kernel/c/.ko", "modules.dep.bin",
+	} {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil { // empty: the walk must not read them
+			t.Fatal(err)
+		}
+	}
+	got, err := walkModules(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"minix": "updates/minix.ko", "dummy": "kernel/drivers/net/dummy.ko.xz",
+		"snd_hda": "kernel/a/snd-hda.ko.zst", "old": "kernel/b/old.ko.gz", "thing": "extra/thing.ko"}
+	if !maps.Equal(got, want) {
+		t.Errorf("walked %v, want %v", got, want)
+	}
+	if _, err := walkModules(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing: listing the modules") {
+		t.Errorf("missing directory: %v", err)
+	}
+	// None of these empty files gives sizeof(struct module): unknown, with the reason.
+	n, _, err := moduleStructSize(dir, got)
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "none of 5 in-tree modules tried gives it") {
+		t.Errorf("struct module size from empty files: %d, %v", n, err)
+	}
+	if _, _, err := moduleStructSize(dir, nil); err == nil || !strings.Contains(err.Error(), "no in-tree module found in "+dir) {
+		t.Errorf("no modules: %v", err)
+	}
+}
