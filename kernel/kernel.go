@@ -341,11 +341,16 @@ func Load(f Files) (*Kernel, error) {
 	case err == nil:
 		src.InTree = dep
 	case errors.Is(err, os.ErrNotExist):
-		if k.InTree, err = walkModules(f.ModDir); err != nil {
-			return nil, err
-		}
 		k.Deps, k.depCache = nil, &depCache{m: map[string][]string{}}
 		src.InTree = fmt.Sprintf("%s (walked: no modules.dep; dependencies from each module's depends=)", f.ModDir)
+		if k.InTree, err = walkModules(f.ModDir); errors.Is(err, os.ErrNotExist) {
+			// A machine without a module tree (a container, a kernel without modules):
+			// a module file can still be explained, with no in-tree module known.
+			k.InTree = map[string]string{}
+			src.InTree = "unknown: no " + f.ModDir
+		} else if err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%s: %w", dep, err)
 	}

@@ -47,3 +47,32 @@ func TestWalkModules(t *testing.T) {
 		t.Errorf("no modules: %v", err)
 	}
 }
+
+// A machine without a module tree still gets a model (a module file can be explained),
+// with every missing fact marked unknown and why, never silently empty.
+func TestLoadWithoutModuleTree(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfg, []byte("CONFIG_MODULES=y\nCONFIG_MODULE_SIG=y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := Load(Files{Release: "6.1.0-0-test", Config: cfg, ModDir: filepath.Join(dir, "lib/modules/6.1.0-0-test"),
+		Vmlinuz: filepath.Join(dir, "vmlinuz")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k.InTree) != 0 || k.ModuleStructSize != 0 || k.ModuleStructSizeErr == nil {
+		t.Errorf("in-tree %v, struct module %d (%v)", k.InTree, k.ModuleStructSize, k.ModuleStructSizeErr)
+	}
+	for _, s := range k.Sources.List() {
+		if s.Fact != "config" && s.Fact != "version" && !strings.HasPrefix(s.From, "unknown: ") {
+			t.Errorf("%s from %q, want unknown", s.Fact, s.From)
+		}
+	}
+	// A kernel image that is there but broken is an error naming it.
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("MZ not a kernel"), 0o644)
+	_, err = Load(Files{Release: "6.1.0-0-test", Config: cfg, ModDir: dir, Vmlinuz: filepath.Join(dir, "vmlinuz")})
+	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "vmlinuz")+": ") {
+		t.Errorf("broken vmlinuz: %v", err)
+	}
+}
