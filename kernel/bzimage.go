@@ -195,9 +195,10 @@ func scanPayload(img []byte) ([]byte, string, error) {
 // decompressPayload decodes a payload of the given format into an ELF. exact means the
 // payload is exactly what the boot header delimits: the kernel's build appends the
 // decompressed size as 4 little-endian bytes (size_append; for gzip these are the
-// stream's own ISIZE), which must agree with the output. Otherwise (a scanned candidate, running to the end of the file) decoding may
-// stop with an error past the stream's end, and the output is kept if it is a complete
-// ELF (its program and section header tables included).
+// stream's own ISIZE), which must agree with the output. Otherwise (a scanned
+// candidate, running to the end of the file) decoding may stop with an error past the
+// stream's end, and the output is kept only if it is a complete ELF (its program and
+// section header tables included).
 func decompressPayload(format string, p []byte, exact bool) ([]byte, error) {
 	data := p
 	var want uint32
@@ -219,6 +220,9 @@ func decompressPayload(format string, p []byte, exact bool) ([]byte, error) {
 	}
 	if exact && uint32(len(out)) != want {
 		return nil, fmt.Errorf("decompressed %d bytes, but the image's size field says %d", len(out), want)
+	}
+	if !exact && !completeELF(out) {
+		return nil, fmt.Errorf("decompressed %d bytes, not a complete ELF64 (its header tables end past them)", len(out))
 	}
 	return out, nil
 }

@@ -254,12 +254,13 @@ func FromDebianRoot(root, release string) (*Kernel, error) {
 }
 
 // FromHost describes the running kernel from /lib/modules/$(uname -r), /boot/config
-// (or /proc/config.gz) and /proc/cmdline. Exports come from Module.symvers in the build directory when the headers
-// are installed, else from a vmlinux at /usr/lib/debug/boot/vmlinux-REL or
-// /boot/vmlinux-REL if one is readable, else from /boot/vmlinuz-REL (decompressed; on
-// systems where only root may read it, certificates are then unknown); without any the export table is empty and
-// every import is predicted as an unknown symbol (documented limitation). Built-in sysfs
-// names come from /sys/module, which is exact on the host.
+// (or /proc/config.gz) and /proc/cmdline. The kernel image is a vmlinux at
+// /usr/lib/debug/boot/vmlinux-REL or /boot/vmlinux-REL, else /boot/vmlinuz-REL
+// (decompressed; where only root may read it, the certificates are unknown and
+// Sources says so). Exports come from its __ksymtab, else from Module.symvers in the
+// build directory when the headers are installed; without either the export table is
+// empty and every import is predicted as an unknown symbol (documented limitation).
+// Built-in sysfs names come from /sys/module, which is exact on the host.
 func FromHost() (*Kernel, error) {
 	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
