@@ -319,3 +319,17 @@ func FuzzBzImage(f *testing.F) {
 		}
 	})
 }
+
+// A vmlinux file above the limit is refused before any of it is read.
+func TestVmlinuxFileLimit(t *testing.T) {
+	defer func(old int64) { maxVmlinux = old }(maxVmlinux)
+	maxVmlinux = 64 << 10
+	p := filepath.Join(t.TempDir(), "vmlinux")
+	if err := os.WriteFile(p, synthVmlinux(128<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &Kernel{BuiltinSysfs: map[string]bool{}}
+	if err := k.readVmlinux(p); err == nil || !strings.Contains(err.Error(), p+": ") || !strings.Contains(err.Error(), "more than the 65536 accepted") {
+		t.Errorf("%v", err)
+	}
+}

@@ -26,8 +26,10 @@ type vmlinux struct {
 }
 
 // openVmlinux opens path as a kernel ELF: a vmlinux, whose sections are read on
-// demand, or a bzImage (vmlinuz), whose payload is decompressed into memory (at most
-// MaxVmlinuxSize bytes). Errors name the file; a missing file is os.ErrNotExist.
+// demand, or a bzImage (vmlinuz), whose payload is decompressed into memory. Either
+// file, and the ELF in a bzImage, may be at most MaxVmlinuxSize bytes, which bounds
+// what reading its sections can allocate. Errors name the file; a missing file is
+// os.ErrNotExist.
 func openVmlinux(path string) (*vmlinux, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -42,6 +44,10 @@ func openVmlinux(path string) (*vmlinux, error) {
 		fh.Close()
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
+	if st.Size() > maxVmlinux {
+		fh.Close()
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d accepted for a kernel image (MaxVmlinuxSize)", path, st.Size(), maxVmlinux)
+	}
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(fh, head)
 	v := &vmlinux{data: map[*elf.Section][]byte{}, how: "ELF"}
@@ -53,9 +59,6 @@ func openVmlinux(path string) (*vmlinux, error) {
 		v.file = fh
 	} else {
 		defer fh.Close()
-		if st.Size() > maxVmlinux {
-			return nil, fmt.Errorf("%s: %d bytes, more than the %d accepted for a kernel image", path, st.Size(), maxVmlinux)
-		}
 		img := make([]byte, st.Size())
 		if _, err := fh.ReadAt(img, 0); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
