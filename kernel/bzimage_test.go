@@ -333,3 +333,47 @@ func TestVmlinuxFileLimit(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// A section table that points many sections at the same bytes cannot make the reader
+// hold more than MaxVmlinuxSize of section data.
+func TestVmlinuxOverlappingSections(t *testing.T) {
+	defer func(old int64) { maxVmlinux = old }(maxVmlinux)
+	maxVmlinux = 2 << 20
+	const n, size, dupBase = 50, 400 << 10, 0xffffffff90000000
+	le := binary.LittleEndian
+	ks := make([]byte, 12*n)
+	for i := range n {
+		field := uint64(synthKsym) + uint64(12*i+4)
+		le.PutUint32(ks[12*i+4:], uint32(int32(int64(uint64(dupBase)+uint64(i)*0x100000-field))))
+	}
+	secs := []elftest.Section{
+		{Name: ".text", Type: elftest.SHTProgbits, Flags: elftest.SHFAlloc, Addr: 0xffffffff81000000, Data: bytes.Repeat([]byte("name\x00"), size/5)},
+		{Name: "__ksymtab", Type: elftest.SHTProgbits, Flags: elftest.SHFAlloc, Addr: synthKsym, Data: ks},
+	}
+	for i := range n {
+		secs = append(secs, elftest.Section{Name: ".dup", Type: elftest.SHTProgbits, Flags: elftest.SHFAlloc, Addr: uint64(dupBase) + uint64(i)*0x100000})
+	}
+	f := elftest.File{Class: 64, Machine: elftest.EMX86_64, Type: 2, Sections: secs}
+	b, lay := f.Build()
+	for i := range n {
+		h := b[lay.Shoff+(3+i)*lay.Shentsize:]
+		le.PutUint64(h[24:], uint64(lay.Offsets[1]))
+		le.PutUint64(h[32:], size)
+	}
+	p := filepath.Join(t.TempDir(), "vmlinux")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := openVmlinux(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	syms, err := v.ksymtab("__ksymtab", "__kcrctab", false)
+	if err != nil || len(syms) != n || syms[0].Name != "name" {
+		t.Fatalf("%d symbols, %v", len(syms), err)
+	}
+	if v.read > maxVmlinux {
+		t.Errorf("read %d bytes of sections, limit %d", v.read, maxVmlinux)
+	}
+}

@@ -20,6 +20,7 @@ type vmlinux struct {
 	file io.Closer // the vmlinux file read on demand; nil when decompressed in memory
 	secs []*elf.Section
 	data map[*elf.Section][]byte
+	read int64 // bytes of section data read so far
 	// how says where the ELF came from: "ELF" for a vmlinux file, else how
 	// ExtractVmlinux found it in a bzImage ("xz payload at offset 20480").
 	how string
@@ -88,14 +89,20 @@ func (v *vmlinux) Close() error {
 	return nil
 }
 
-// bytes returns the contents of s (cached).
+// bytes returns the contents of s (cached), or nil when it cannot be read. The
+// sections read add up to at most MaxVmlinuxSize bytes: a real kernel's do not overlap
+// and fit in its file, while a hostile file's section table could point thousands of
+// sections at the same bytes.
 func (v *vmlinux) bytes(s *elf.Section) []byte {
 	if b, ok := v.data[s]; ok {
 		return b
 	}
-	b, err := s.Data()
-	if err != nil {
-		b = nil
+	var b []byte
+	if s.Type != elf.SHT_NOBITS && s.Size <= uint64(maxVmlinux-v.read) {
+		if d, err := s.Data(); err == nil {
+			b = d
+			v.read += int64(len(d))
+		}
 	}
 	v.data[s] = b
 	return b
