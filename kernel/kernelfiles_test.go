@@ -71,6 +71,23 @@ func TestVmlinuzAgreesWithVmlinux(t *testing.T) {
 		if s := want.Sources.Exports; !strings.HasPrefix(s, tk.VMLinux()+" ") {
 			t.Errorf("%s: the prepared root's exports come from %q, not its vmlinux", tk.Release, s)
 		}
+		// The payload found by the boot header, and by the magic-number scan when the
+		// header is blanked, is byte for byte the vmlinux setup.sh extracted.
+		img, err := os.ReadFile(vmlinuz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		elf, err := os.ReadFile(tk.VMLinux())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, how, err := kernel.ExtractVmlinux(img); err != nil || !bytes.Equal(out, elf) {
+			t.Errorf("%s: %s: %v (%s, %d bytes, vmlinux %d)", tk.Release, vmlinuz, err, how, len(out), len(elf))
+		}
+		copy(img[0x202:], "XXXX")
+		if out, how, err := kernel.ExtractVmlinux(img); err != nil || !bytes.Equal(out, elf) || !strings.Contains(how, "found at offset") {
+			t.Errorf("%s: %s without its setup header: %v (%s, %d bytes, vmlinux %d)", tk.Release, vmlinuz, err, how, len(out), len(elf))
+		}
 		testenv.Report(t, "%s: %s gives %d+%d exports, %d certificates, version %v, as vmlinux",
 			tk.Release, filepath.Base(vmlinuz), len(got.Ksymtab), len(got.KsymtabGPL), len(got.Certs), got.Version)
 	}
