@@ -80,7 +80,8 @@ var moduleExts = []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"}
 // every module file below the directory, "build" and "source" left out, and of two
 // files with one module name the one depmod keeps with no depmod.d configuration
 // (updates/ first, else the first found in lexical order). Only names are read: no
-// module is opened. Paths are relative to modDir, as in modules.dep.
+// module is opened. Paths are relative to modDir, as in modules.dep. Unlike depmod the
+// walk does not enter symbolic links to directories.
 func walkModules(modDir string) (map[string]string, error) {
 	cfg := &config.DepmodConfig{Search: []string{"updates"}}
 	out := map[string]string{}
@@ -100,7 +101,7 @@ func walkModules(modDir string) (map[string]string, error) {
 			}
 			return nil
 		}
-		if d.IsDir() || !d.Type().IsRegular() {
+		if d.IsDir() {
 			return nil
 		}
 		ok := false
@@ -110,7 +111,17 @@ func walkModules(modDir string) (map[string]string, error) {
 		if !ok {
 			return nil
 		}
-		rel := p[len(modDir)+1:]
+		if !d.Type().IsRegular() {
+			// depmod stats what is not a plain file: a symbolic link to a module
+			// counts, anything else is skipped (with a message, there).
+			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+				return nil
+			}
+		}
+		rel, err := filepath.Rel(modDir, p)
+		if err != nil {
+			return nil
+		}
 		name := ModuleName(rel)
 		if old, dup := out[name]; dup && cfg.Prefers(modDir, modDir+"/"+old, modDir+"/"+rel) {
 			return nil

@@ -26,12 +26,19 @@ func TestWalkModules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := walkModules(dir)
+	if err := os.Symlink("../kernel/fs/minix/minix.ko", filepath.Join(dir, "extra", "linked.ko")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("nowhere.ko", filepath.Join(dir, "extra", "dangling.ko")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := walkModules(dir + "/") // an unclean path gives the same relative paths
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"minix": "updates/minix.ko", "dummy": "kernel/drivers/net/dummy.ko.xz",
-		"snd_hda": "kernel/a/snd-hda.ko.zst", "old": "kernel/b/old.ko.gz", "thing": "extra/thing.ko"}
+		"snd_hda": "kernel/a/snd-hda.ko.zst", "old": "kernel/b/old.ko.gz", "thing": "extra/thing.ko",
+		"linked": "extra/linked.ko"}
 	if !maps.Equal(got, want) {
 		t.Errorf("walked %v, want %v", got, want)
 	}
@@ -40,7 +47,7 @@ func TestWalkModules(t *testing.T) {
 	}
 	// None of these empty files gives sizeof(struct module): unknown, with the reason.
 	n, _, err := moduleStructSize(dir, got)
-	if n != 0 || err == nil || !strings.Contains(err.Error(), "none of 5 in-tree modules tried gives it") {
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "none of 6 in-tree modules tried gives it") {
 		t.Errorf("struct module size from empty files: %d, %v", n, err)
 	}
 	if _, _, err := moduleStructSize(dir, nil); err == nil || !strings.Contains(err.Error(), "no in-tree module found in "+dir) {
