@@ -2,6 +2,7 @@ package load
 
 import (
 	"errors"
+
 	"golang.org/x/sys/unix"
 )
 
