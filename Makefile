@@ -86,6 +86,7 @@ fuzz-short:
 	$(GO) test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=200000x -fuzzminimizetime=5s ./kmod/index/
 	$(GO) test -run='^$$' -fuzz='^FuzzConfig$$' -fuzztime=120000x -fuzzminimizetime=5s ./kmod/config/
 	$(GO) test -run='^$$' -fuzz='^FuzzCache$$' -fuzztime=350000x -fuzzminimizetime=5s ./kmod/depmod/
+	$(GO) test -run='^$$' -fuzz='^FuzzBzImage$$' -fuzztime=30000x -fuzzminimizetime=1s ./kernel/
 
 # A longer run of every fuzz target (make fuzz FUZZTIME=10m). With a duration, Go 1.26 may
 # end a run with a bare "context deadline exceeded" and no crasher (see fuzz-short): not a
@@ -99,6 +100,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/index/
 	$(GO) test -run='^$$' -fuzz='^FuzzConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/config/
 	$(GO) test -run='^$$' -fuzz='^FuzzCache$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/depmod/
+	$(GO) test -run='^$$' -fuzz='^FuzzBzImage$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./kernel/
 
 demo: setup build
 	$(GO) run ./internal/demo

@@ -7,21 +7,23 @@
 //
 // Everything comes from files: Debian's kernel packages unpacked but never installed
 // (FromDebianRoot), or the running machine's /lib/modules and /boot (FromHost). Nothing
-// here loads or probes a module.
+// here loads or probes a module. The kernel image may be a vmlinux ELF or the bzImage
+// the packages ship (boot/vmlinuz-REL, decompressed in memory by ExtractVmlinux); a
+// module tree without depmod's modules.dep is walked as depmod would. Kernel.Sources
+// records which file each fact came from.
 package kernel
 
 import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-
-	"gokmod/ko"
 )
 
 // Generation selects which version of load_module the model follows. Only the two
@@ -69,28 +71,87 @@ type Kernel struct {
 	// ModuleExports are the in-tree modules' exports from Module.symvers (nil without it).
 	ModuleExports map[string]Symbol
 	// ModuleStructSize is sizeof(struct module): the size of .gnu.linkonce.this_module in
-	// the in-tree modules (0 if unknown).
+	// the in-tree modules. 0 means unknown, and then ModuleStructSizeErr says why.
 	ModuleStructSize uint64
+	// ModuleStructSizeErr is why ModuleStructSize is unknown (nil when it is known):
+	// load_module's check of a module's this_module size against it cannot be made, and
+	// package load reports that in each Result's Uncertain.
+	ModuleStructSizeErr error
 	// Builtin holds the names in modules.builtin.
 	Builtin map[string]bool
 	// BuiltinSysfs holds the names that exist under /sys/module without a loaded
 	// module: built-ins with parameters or MODULE_VERSION (from vmlinux), and the
 	// modules.builtin names (built-in drivers usually register a kobject).
 	BuiltinSysfs map[string]bool
-	// InTree maps an in-tree module name to its path under ModDir (from modules.dep).
+	// InTree maps an in-tree module name to its path under ModDir: from modules.dep, or
+	// without it from a walk of ModDir as depmod's (see Sources.InTree).
 	InTree map[string]string
-	// Deps maps an in-tree module to the modules it depends on (modules.dep).
+	// Deps maps an in-tree module to the modules it depends on, from modules.dep; nil
+	// without modules.dep. Use ModuleDeps, which also works without it.
 	Deps map[string][]string
 	// ModDir is /lib/modules/RELEASE.
 	ModDir string
 	// Certs are the X.509 certificates built into vmlinux (the builtin trusted keyring).
 	Certs []*x509.Certificate
+	// Sources says which file each of these facts came from.
+	Sources Sources
 
 	// CmdLine is the boot command line the model assumes (module.sig_enforce=1,
 	// module_blacklist=..., nomodule).
 	CmdLine string
 
 	exports map[string]int // name -> index: >=0 Ksymtab, <0 -(index+1) in KsymtabGPL
+
+	depCache *depCache // ModuleDeps's depends= lists, without modules.dep (shared by copies)
+}
+
+// Sources records where each fact of a Kernel came from, for explanations (gokmod
+// explain prints it): a file's path, followed in parentheses by what in it when that
+// is not the whole file, or "unknown: " and the reason when the fact could not be
+// found. The zero value (all "") means the Kernel was not made by Load.
+type Sources struct {
+	// Config is the kernel configuration file (boot/config-REL or /proc/config.gz).
+	Config string `json:"config"`
+	// Version is where the upstream version (Kernel.Version) came from: the kernel
+	// image's banner, the caller, or the release name.
+	Version string `json:"version"`
+	// Exports is where vmlinux's export tables came from: the kernel image's
+	// __ksymtab sections, or Module.symvers.
+	Exports string `json:"exports"`
+	// ModuleExports is the Module.symvers that gave the in-tree modules' exports.
+	ModuleExports string `json:"module_exports"`
+	// Certificates is the kernel image the built-in certificates were found in.
+	Certificates string `json:"certificates"`
+	// InTree is modules.dep, or the module directory walked when it is absent.
+	InTree string `json:"in_tree"`
+	// StructModuleSize is the in-tree module whose this_module section gave
+	// sizeof(struct module).
+	StructModuleSize string `json:"struct_module_size"`
+	// Builtin is modules.builtin.
+	Builtin string `json:"builtin"`
+	// BuiltinSysfs is where the built-in /sys/module names came from.
+	BuiltinSysfs string `json:"builtin_sysfs"`
+}
+
+// Source is one fact of a Kernel and where it came from.
+type Source struct {
+	Fact string `json:"fact"`
+	From string `json:"from"`
+}
+
+// List returns the sources in a fixed order, named as the facts are in explanations.
+func (s Sources) List() []Source {
+	return []Source{
+		{"config", s.Config},
+		{"version", s.Version},
+		{"exports", s.Exports},
+		{"module exports", s.ModuleExports},
+		{"certificates", s.Certificates},
+		{"in-tree modules", s.InTree},
+		{"sizeof(struct module)", s.StructModuleSize},
+		{"built-in modules", s.Builtin},
+		{"built-in sysfs names", s.BuiltinSysfs},
+	}
 }
 
 // Generation returns the load_module generation that applies to k.
@@ -168,15 +229,18 @@ type Files struct {
 	Config   string // boot/config-RELEASE
 	ModDir   string // lib/modules/RELEASE
 	Symvers  string // Module.symvers ("" or missing: exports from vmlinux only)
-	Vmlinux  string // decompressed vmlinux ("" or missing: no addresses, no certs)
+	Vmlinux  string // decompressed vmlinux ("" or missing: Vmlinuz is read instead)
+	Vmlinuz  string // the bzImage, boot/vmlinuz-REL ("" or missing too: no addresses, no certs)
 	CmdLine  string // the boot command line to assume
 	Version  string // "6.1.192" when known; otherwise taken from the banner or Release
 	NeedExps bool   // fail when no export table can be found
 }
 
-// FromDebianRoot loads the kernel unpacked from Debian's packages into root (as
-// scripts/setup.sh does): boot/config-REL, lib/modules/REL, usr/src/linux-headers-REL/
-// Module.symvers and the decompressed vmlinux at root/vmlinux.
+// FromDebianRoot loads the kernel unpacked from Debian's packages into root:
+// boot/config-REL, lib/modules/REL, usr/src/linux-headers-REL/Module.symvers, and the
+// kernel image — the decompressed root/vmlinux that scripts/setup.sh extracts, else
+// boot/vmlinuz-REL as the package ships it. Without modules.dep (dpkg -x of the
+// packages gives none; their postinst runs depmod) the module directory is walked.
 func FromDebianRoot(root, release string) (*Kernel, error) {
 	return Load(Files{
 		Release:  release,
@@ -184,16 +248,19 @@ func FromDebianRoot(root, release string) (*Kernel, error) {
 		ModDir:   filepath.Join(root, "lib", "modules", release),
 		Symvers:  filepath.Join(root, "usr", "src", "linux-headers-"+release, "Module.symvers"),
 		Vmlinux:  filepath.Join(root, "vmlinux"),
+		Vmlinuz:  filepath.Join(root, "boot", "vmlinuz-"+release),
 		NeedExps: true,
 	})
 }
 
 // FromHost describes the running kernel from /lib/modules/$(uname -r), /boot/config
-// (or /proc/config.gz) and /proc/cmdline. Exports come from Module.symvers in the build directory when the headers
-// are installed, else from a vmlinux at /usr/lib/debug/boot/vmlinux-REL or
-// /boot/vmlinux-REL if one is readable; without either the export table is empty and
-// every import is predicted as an unknown symbol (documented limitation). Built-in sysfs
-// names come from /sys/module, which is exact on the host.
+// (or /proc/config.gz) and /proc/cmdline. The kernel image is a vmlinux at
+// /usr/lib/debug/boot/vmlinux-REL or /boot/vmlinux-REL, else /boot/vmlinuz-REL
+// (decompressed; where only root may read it, the certificates are unknown and
+// Sources says so). Exports come from its __ksymtab, else from Module.symvers in the
+// build directory when the headers are installed; without either the export table is
+// empty and every import is predicted as an unknown symbol (documented limitation).
+// Built-in sysfs names come from /sys/module, which is exact on the host.
 func FromHost() (*Kernel, error) {
 	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
@@ -222,6 +289,7 @@ func FromHost() (*Kernel, error) {
 			break
 		}
 	}
+	f.Vmlinuz = "/boot/vmlinuz-" + release
 	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
 		f.CmdLine = strings.TrimSpace(string(b))
 	}
@@ -239,6 +307,7 @@ func FromHost() (*Kernel, error) {
 			}
 		}
 		k.BuiltinSysfs = map[string]bool{}
+		k.Sources.BuiltinSysfs = "/sys/module (less /proc/modules)"
 		for _, e := range ents {
 			if !loaded[e.Name()] {
 				k.BuiltinSysfs[e.Name()] = true
@@ -254,41 +323,93 @@ var bannerVersion = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`\) #[^\n(]*Debian (\d+)\.(\d+)\.(\d+)`)
 })
 
-// Load builds a Kernel from explicit file locations.
+// Load builds a Kernel from explicit file locations, recording in Sources which file
+// gave each fact.
 func Load(f Files) (*Kernel, error) {
 	k := &Kernel{Release: f.Release, ModDir: f.ModDir, CmdLine: f.CmdLine}
+	src := &k.Sources
 	var err error
 	if k.Config, err = ReadConfig(f.Config); err != nil {
 		return nil, err
 	}
+	src.Config = f.Config
 	k.Vermagic = ComposeVermagic(f.Release, k.Config)
-	k.Version = parseVersion(f.Version)
-	if k.InTree, k.Deps, err = readModulesDep(filepath.Join(f.ModDir, "modules.dep")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if k.Version = parseVersion(f.Version); k.Version.Major != 0 {
+		src.Version = "given by the caller"
+	}
+	dep := filepath.Join(f.ModDir, "modules.dep")
+	switch k.InTree, k.Deps, err = readModulesDep(dep); {
+	case err == nil:
+		src.InTree = dep
+	case errors.Is(err, os.ErrNotExist):
+		k.Deps, k.depCache = nil, &depCache{m: map[string][]string{}}
+		src.InTree = fmt.Sprintf("%s (walked: no modules.dep; dependencies from each module's depends=)", f.ModDir)
+		if k.InTree, err = walkModules(f.ModDir); errors.Is(err, os.ErrNotExist) {
+			// A machine without a module tree (a container, a kernel without modules):
+			// a module file can still be explained, with no in-tree module known.
+			k.InTree = map[string]string{}
+			src.InTree = "unknown: no " + f.ModDir
+		} else if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%s: %w", dep, err)
+	}
+	builtin := filepath.Join(f.ModDir, "modules.builtin")
+	if k.Builtin, err = readNameList(builtin); err != nil {
 		return nil, err
 	}
-	if k.Builtin, err = readNameList(filepath.Join(f.ModDir, "modules.builtin")); err != nil {
-		return nil, err
+	src.Builtin = builtin
+	if _, err := os.Stat(builtin); err != nil {
+		src.Builtin = "unknown: no " + builtin
 	}
 	k.BuiltinSysfs = map[string]bool{}
 	for n := range k.Builtin {
 		k.BuiltinSysfs[n] = true
 	}
+	src.BuiltinSysfs = src.Builtin
 	var all []Symbol
 	if f.Symvers != "" {
 		if all, err = readSymvers(f.Symvers); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 	}
-	if f.Vmlinux != "" {
-		if err := k.readVmlinux(f.Vmlinux); err != nil && !errors.Is(err, os.ErrNotExist) {
+	image, tried := "", []string{}
+	for _, p := range []string{f.Vmlinux, f.Vmlinuz} {
+		if p == "" {
+			continue
+		}
+		tried = append(tried, p)
+		if _, err := os.Stat(p); err == nil {
+			image = p
+			break
+		}
+	}
+	src.Certificates = "unknown: no kernel image (" + strings.Join(tried, ", ") + ")"
+	if len(tried) == 0 {
+		src.Certificates = "unknown: no kernel image given"
+	}
+	if image != "" {
+		switch err := k.readVmlinux(image); {
+		case errors.Is(err, fs.ErrPermission):
+			// The host's /boot/vmlinuz is root's alone on some systems: the model goes on
+			// without what only the image holds, and says so.
+			src.Certificates = fmt.Sprintf("unknown: %v", err)
+		case err != nil:
 			return nil, err
 		}
 	}
 	if k.Ksymtab == nil && k.KsymtabGPL == nil {
 		k.Ksymtab, k.KsymtabGPL = splitVmlinux(all)
+		if len(k.Ksymtab)+len(k.KsymtabGPL) > 0 {
+			src.Exports = f.Symvers + " (vmlinux's entries)"
+		}
 	}
 	if f.NeedExps && len(k.Ksymtab) == 0 {
 		return nil, fmt.Errorf("kernel %s: no export table (neither vmlinux __ksymtab nor Module.symvers)", f.Release)
+	}
+	if src.Exports == "" {
+		src.Exports = "unknown: neither a kernel image with __ksymtab nor Module.symvers"
 	}
 	k.ModuleExports = map[string]Symbol{}
 	for _, s := range all {
@@ -296,27 +417,46 @@ func Load(f Files) (*Kernel, error) {
 			k.ModuleExports[s.Name] = s
 		}
 	}
+	src.ModuleExports = "unknown: no Module.symvers"
+	if len(k.ModuleExports) > 0 {
+		src.ModuleExports = f.Symvers
+	}
 	k.index()
 	if k.Version.Major == 0 {
 		k.Version = parseVersion(f.Release)
+		src.Version = "the release name " + f.Release
 	}
-	k.ModuleStructSize = moduleStructSize(f.ModDir, k.InTree)
+	var from string
+	k.ModuleStructSize, from, k.ModuleStructSizeErr = moduleStructSize(f.ModDir, k.InTree)
+	if k.ModuleStructSizeErr != nil {
+		src.StructModuleSize = "unknown: " + k.ModuleStructSizeErr.Error()
+	} else {
+		src.StructModuleSize = from + " (.gnu.linkonce.this_module)"
+	}
 	return k, nil
 }
 
 // readVmlinux takes the export tables, the built-in sysfs names, the certificates and
-// the exact upstream version from the kernel image.
+// the exact upstream version from the kernel image: a vmlinux ELF or a bzImage.
 func (k *Kernel) readVmlinux(path string) error {
 	v, err := openVmlinux(path)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
+	where := path
+	if v.how != "ELF" {
+		where = path + ": " + v.how
+	}
+	src := &k.Sources
 	if k.Ksymtab, err = v.ksymtab("__ksymtab", "__kcrctab", false); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if k.KsymtabGPL, err = v.ksymtab("__ksymtab_gpl", "__kcrctab_gpl", true); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if k.Ksymtab != nil || k.KsymtabGPL != nil {
+		src.Exports = where + " (__ksymtab, __ksymtab_gpl)"
 	}
 	for n := range v.paramModules() {
 		k.BuiltinSysfs[n] = true
@@ -324,10 +464,13 @@ func (k *Kernel) readVmlinux(path string) error {
 	for n := range v.modverModules() {
 		k.BuiltinSysfs[n] = true
 	}
+	src.BuiltinSysfs = src.Builtin + "; " + where + " (__param, __modver)"
 	k.Certs = v.certificates()
+	src.Certificates = fmt.Sprintf("%s (%d built in)", where, len(k.Certs))
 	if ro := v.f.Section(".rodata"); ro != nil && k.Version.Major == 0 {
 		if m := bannerVersion().FindSubmatch(v.bytes(ro)); m != nil {
 			k.Version = parseVersion(string(m[1]) + "." + string(m[2]) + "." + string(m[3]))
+			src.Version = where + " (linux_banner)"
 		}
 	}
 	return nil
@@ -366,26 +509,4 @@ func parseVersion(s string) Version {
 		v.Patch = num(parts[2])
 	}
 	return v
-}
-
-// moduleStructSize reads sizeof(struct module) from the .gnu.linkonce.this_module
-// section of a few in-tree modules (all agree; the first readable one is used).
-func moduleStructSize(modDir string, inTree map[string]string) uint64 {
-	for _, name := range []string{"minix", "llc", "dummy", "loop"} {
-		if p, ok := inTree[name]; ok {
-			if f, err := ko.Open(filepath.Join(modDir, p)); err == nil {
-				if tm, err := f.ThisModule(); err == nil && tm != nil {
-					return tm.Size
-				}
-			}
-		}
-	}
-	for _, p := range inTree {
-		if f, err := ko.Open(filepath.Join(modDir, p)); err == nil {
-			if tm, err := f.ThisModule(); err == nil && tm != nil {
-				return tm.Size
-			}
-		}
-	}
-	return 0
 }

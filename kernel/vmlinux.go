@@ -6,6 +6,8 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 )
 
@@ -15,33 +17,92 @@ import (
 // PVH boot used by the tests disables KASLR, so these are also the real addresses.
 type vmlinux struct {
 	f    *elf.File
+	file io.Closer // the vmlinux file read on demand; nil when decompressed in memory
 	secs []*elf.Section
 	data map[*elf.Section][]byte
+	read int64 // bytes of section data read so far
+	// how says where the ELF came from: "ELF" for a vmlinux file, else how
+	// ExtractVmlinux found it in a bzImage ("xz payload at offset 20480").
+	how string
 }
 
-// openVmlinux opens path as a kernel ELF.
+// openVmlinux opens path as a kernel ELF: a vmlinux, whose sections are read on
+// demand, or a bzImage (vmlinuz), whose payload is decompressed into memory. Either
+// file, and the ELF in a bzImage, may be at most MaxVmlinuxSize bytes, which bounds
+// what reading its sections can allocate. Errors name the file; a missing file is
+// os.ErrNotExist.
 func openVmlinux(path string) (*vmlinux, error) {
-	f, err := elf.Open(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
-		f.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > maxVmlinux {
+		fh.Close()
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d accepted for a kernel image (MaxVmlinuxSize)", path, st.Size(), maxVmlinux)
+	}
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(fh, head)
+	v := &vmlinux{data: map[*elf.Section][]byte{}, how: "ELF"}
+	if n == 4 && bytes.Equal(head, elfMagic) {
+		if v.f, err = elf.NewFile(fh); err != nil {
+			fh.Close()
+			return nil, fmt.Errorf("%s: bad ELF: %w", path, err)
+		}
+		v.file = fh
+	} else {
+		defer fh.Close()
+		img := make([]byte, st.Size())
+		if _, err := fh.ReadAt(img, 0); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		b, how, err := ExtractVmlinux(img)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if v.f, err = elf.NewFile(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("%s: the kernel ELF from its %s: %w", path, how, err)
+		}
+		v.how = how
+	}
+	if v.f.Class != elf.ELFCLASS64 || v.f.Machine != elf.EM_X86_64 {
+		v.Close()
 		return nil, fmt.Errorf("%s: not an x86_64 ELF64 kernel", path)
 	}
-	return &vmlinux{f: f, secs: f.Sections, data: map[*elf.Section][]byte{}}, nil
+	v.secs = v.f.Sections
+	return v, nil
 }
 
-func (v *vmlinux) Close() error { return v.f.Close() }
+// Close releases the file of a vmlinux read on demand.
+func (v *vmlinux) Close() error {
+	if v.file != nil {
+		return v.file.Close()
+	}
+	return nil
+}
 
-// bytes returns the contents of s (cached).
+// bytes returns the contents of s (cached), or nil when it cannot be read. The
+// sections read add up to at most MaxVmlinuxSize bytes: a real kernel's do not overlap
+// and fit in its file, while a hostile file's section table could point thousands of
+// sections at the same bytes.
 func (v *vmlinux) bytes(s *elf.Section) []byte {
 	if b, ok := v.data[s]; ok {
 		return b
 	}
-	b, err := s.Data()
-	if err != nil {
-		b = nil
+	var b []byte
+	if s.Type != elf.SHT_NOBITS && s.Size <= uint64(maxVmlinux-v.read) {
+		if d, err := s.Data(); err == nil {
+			b = d
+			v.read += int64(len(d))
+		}
 	}
 	v.data[s] = b
 	return b

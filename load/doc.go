@@ -48,6 +48,10 @@
 //     lines are unknown. COMING notifiers (BTF, ftrace, livepatch) accept the module.
 //   - The trusted keys are the certificates built into vmlinux; MOK/platform keys and
 //     hash blacklists are not known. A signer not among them is ENOKEY (tainted E).
+//     With no kernel image at all no certificate is known, and Uncertain says so.
+//   - When sizeof(struct module) is unknown (no in-tree module to read it from),
+//     6.12's check of .gnu.linkonce.this_module's size is not made, and Uncertain says
+//     so with the reason (kernel.Kernel.ModuleStructSizeErr).
 //   - Per-cpu reserve exhaustion is a simple sum against PERCPU_MODULE_RESERVE.
 //   - Built-in /sys/module names come from vmlinux's __param and __modver and from
 //     modules.builtin (a built-in without parameters or a registered driver may in fact

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -203,7 +205,13 @@ func (c *call) elfValidityCacheCopy612(info *loadInfo, flags Flags) unix.Errno {
 		c.log(LevelErr, "module %s: .gnu.linkonce.this_module must occupy memory during process execution", info.nameOrMissing())
 		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "this_module is not SHF_ALLOC")
 	}
-	if want := c.m.K.ModuleStructSize; want != 0 && ms.size != want {
+	if want := c.m.K.ModuleStructSize; want == 0 {
+		why := c.m.K.ModuleStructSizeErr
+		if why == nil {
+			why = errors.New("the kernel description has none")
+		}
+		c.uncertain("sizeof(struct module) of %s is unknown (%v): the check of .gnu.linkonce.this_module's size (%d bytes) against it was not made", c.m.K.Release, why, ms.size)
+	} else if ms.size != want {
 		c.log(LevelErr, "module %s: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time", info.nameOrMissing())
 		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "this_module is %d bytes, sizeof(struct module) is %d", ms.size, want)
 	}

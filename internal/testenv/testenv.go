@@ -191,3 +191,32 @@ func Kmod34Tool(tb testing.TB, name string) string {
 	}
 	return p
 }
+
+// Debs returns the .deb files in the cache's debs/ directory that Root was unpacked
+// from, by package name, as versions.txt lists them (the image, headers, -common and
+// kbuild packages), for tests that unpack them again exactly as they ship.
+func (k Kernel) Debs() (map[string]string, error) {
+	cache, err := Cache()
+	if err != nil {
+		return nil, err
+	}
+	vs, err := k.Versions()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(vs, "\n") {
+		pkg, ver, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			return nil, fmt.Errorf("%s/versions.txt: bad line %q", k.Root, line)
+		}
+		// apt-get download names files PKG_VERSION_ARCH.deb, the epoch's colon as %3a.
+		pattern := filepath.Join(cache, "debs", pkg+"_"+strings.ReplaceAll(ver, ":", "%3a")+"_*.deb")
+		m, err := filepath.Glob(pattern)
+		if err != nil || len(m) != 1 {
+			return nil, fmt.Errorf("%s: want one .deb, found %d: run scripts/setup.sh (make setup)", pattern, len(m))
+		}
+		out[pkg] = m[0]
+	}
+	return out, nil
+}

@@ -71,6 +71,8 @@ type Explanation struct {
 	InitSize    uint32           `json:"initsize"`
 	Fix         []string         `json:"fix"`
 	Assumed     []string         `json:"assumed"`
+	// Sources names the file each fact about the kernel came from (kernel.Sources).
+	Sources []kernel.Source `json:"sources"`
 }
 
 // ExplainStage is one kernel function on the path.
@@ -241,7 +243,8 @@ func preload(m *load.Model, k *kernel.Kernel, names []string, file string, withD
 func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Result) *Explanation {
 	x := &Explanation{Kernel: k.Release, File: file, Params: params, Preloaded: append([]string{}, pre...),
 		Symbols: append([]load.SymbolUse{}, r.Symbols...), Relocations: r.Relocs, Log: r.LogText(),
-		Taint: r.Taint.String(), Assumed: append([]string{}, r.Uncertain...), Fix: []string{}, Result: "ok"}
+		Taint: r.Taint.String(), Assumed: append([]string{}, r.Uncertain...), Fix: []string{}, Result: "ok",
+		Sources: k.Sources.List()}
 	if x.Log == nil {
 		x.Log = []string{}
 	}
@@ -329,7 +332,8 @@ func printExplanation(w io.Writer, x *Explanation) {
 	if x.Params != "" {
 		fmt.Fprintf(w, " %s", x.Params)
 	}
-	fmt.Fprintf(w, "\n(gokmod's model of load_module; already loaded: %s)\n\n", orNone(x.Preloaded))
+	fmt.Fprintf(w, "\n(gokmod's model of load_module; already loaded: %s)\n", orNone(x.Preloaded))
+	printSources(w, x.Sources)
 	for i, s := range x.Stages {
 		mark := ""
 		if s.Errno != "" {
@@ -419,4 +423,13 @@ func errnoByName(name string) (unix.Errno, bool) {
 		}
 	}
 	return 0, false
+}
+
+// printSources prints where the model's facts about the kernel came from.
+func printSources(w io.Writer, src []kernel.Source) {
+	fmt.Fprintf(w, "The kernel, from:\n")
+	for _, s := range src {
+		fmt.Fprintf(w, "  %-22s %s\n", s.Fact+":", s.From)
+	}
+	fmt.Fprintln(w)
 }

@@ -61,6 +61,11 @@ func TestExplainJSON(t *testing.T) {
 		if x.Result != "ok" || len(x.Preloaded) != 2 || len(x.Sections) == 0 || x.CoreSize == 0 || len(x.Relocations) == 0 || len(x.Symbols) == 0 {
 			t.Errorf("%s: %+v", k.Release, x)
 		}
+		for _, s := range x.Sources {
+			if s.From == "" || strings.HasPrefix(s.From, "unknown") {
+				t.Errorf("%s: the %s of a prepared kernel come from %q", k.Release, s.Fact, s.From)
+			}
+		}
 		stages := map[string]bool{}
 		for _, s := range x.Stages {
 			stages[s.Stage] = true

@@ -149,13 +149,13 @@ func (l *modelLoader) resolve() {
 	}
 }
 
-// depsOf is what f needs: modules.dep's list for an in-tree file; otherwise, for each
-// symbol vmlinux does not export, the named file exporting it (not f itself), else the
-// in-tree module Module.symvers names. A symbol nobody exports is left to the model.
+// depsOf is what f needs: kernel.ModuleDeps (modules.dep's list, or depends=) for an
+// in-tree file; otherwise, for each symbol vmlinux does not export, the named file
+// exporting it (not f itself), else the in-tree module Module.symvers names. A symbol nobody exports is left to the model.
 func (l *modelLoader) depsOf(f *namedFile) []dep {
 	var deps []dep
 	if f.inTree {
-		for _, d := range l.k.Deps[f.name] {
+		for _, d := range l.k.ModuleDeps(f.name) {
 			deps = append(deps, l.byModuleName(d))
 		}
 		return deps
@@ -256,7 +256,7 @@ func (l *modelLoader) loadInTree(name string) bool {
 		return true
 	}
 	l.inTree[name] = true
-	for _, d := range l.k.Deps[name] {
+	for _, d := range l.k.ModuleDeps(name) {
 		l.loadDep(l.byModuleName(d))
 	}
 	p := filepath.Join(l.k.ModDir, rel)
