@@ -49,6 +49,10 @@ type CheckVerdict struct {
 	Result string   `json:"result"`
 	Taint  string   `json:"taint,omitempty"` // taints the module itself brings
 	Log    []string `json:"log,omitempty"`
+	// CoreSize and InitSize are /sys/module/NAME/coresize and initsize as the load
+	// laid them out (initsize before init is freed); absent when layout was not reached.
+	CoreSize uint32 `json:"coresize,omitempty"`
+	InitSize uint32 `json:"initsize,omitempty"`
 }
 
 // check runs every module through one model of the target kernel: modules load in
@@ -180,6 +184,9 @@ func checkVerdict(name, path string, before load.Taints, r *load.Result) *CheckV
 	v := &CheckVerdict{Module: name, File: path, Result: "ok", Log: r.LogText()}
 	if r.Err != nil {
 		v.Result = errnoName(r.Err)
+	}
+	if r.Layout != nil {
+		v.CoreSize, v.InitSize = r.Layout.CoreSize(), r.Layout.InitSize()
 	}
 	if r.Module != nil {
 		v.Taint = r.Module.Taint.ModuleString()
