@@ -21,7 +21,7 @@ func TestFromInstalled(t *testing.T) {
 			testenv.InstallInto(t, root, ks[i], img)
 			f := kernel.InstalledFiles(root, want.Release)
 			if f.Symvers != filepath.Join(root, "usr/src/linux-headers-"+want.Release, "Module.symvers") {
-				t.Errorf("%s: Module.symvers at %q: the absolute build link must be followed inside the root", want.Release, f.Symvers)
+				t.Errorf("%s: Module.symvers at %q, want the headers' inside the root", want.Release, f.Symvers)
 			}
 			if img == testenv.DebugVmlinux && f.Vmlinux != filepath.Join(root, "usr/lib/debug/boot/vmlinux-"+want.Release) {
 				t.Errorf("%s: image %q, want the debug vmlinux first", want.Release, f.Vmlinux)
@@ -85,5 +85,22 @@ func TestFromHostRoot(t *testing.T) {
 	os.Remove(filepath.Join(root, "proc/config.gz"))
 	if _, err := kernel.FromHostRoot(root); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "config.gz") || !strings.Contains(err.Error(), "boot/config-6.18.2-test") {
 		t.Errorf("no configuration: %v", err)
+	}
+}
+
+// TestInstalledBuildLink: lib/modules/REL/build, an absolute link as Debian makes it,
+// names a directory of the installed system, not of the machine reading it.
+func TestInstalledBuildLink(t *testing.T) {
+	root := t.TempDir()
+	testenv.WriteFiles(t, root, map[string]string{
+		"lib/modules/6.99.0-1-amd64/modules.dep":       "",
+		"usr/src/kbuild-elsewhere/Module.symvers":      "0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n",
+		"usr/src/linux-headers-6.99.0-1-amd64/Kconfig": "",
+	})
+	if err := os.Symlink("/usr/src/kbuild-elsewhere", filepath.Join(root, "lib/modules/6.99.0-1-amd64/build")); err != nil {
+		t.Fatal(err)
+	}
+	if f := kernel.InstalledFiles(root, "6.99.0-1-amd64"); f.Symvers != filepath.Join(root, "usr/src/kbuild-elsewhere/Module.symvers") {
+		t.Errorf("Module.symvers %q", f.Symvers)
 	}
 }
