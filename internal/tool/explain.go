@@ -19,18 +19,17 @@ import (
 )
 
 func explainHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC] [--loaded MOD,...] [--with-deps] [--cmdline '...'] [-f] [--json] FILE [PARAM...]\n"+
+	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC [--release REL]] [--loaded MOD,...] [--with-deps] [--cmdline '...']\n"+
+		"\t               [--modules-disabled] [--as-caller] [-f] [--json] FILE [PARAM...]\n"+
 		"Explains, stage by stage, what the kernel's load_module would do with FILE, offline,\n"+
 		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
-		"\t--kernel SPEC     host (default), a directory of unpacked Debian kernel packages,\n"+
-		"\t                  or a release prepared by scripts/setup.sh\n"+
+		kernelSpecHelp+
 		"\t--loaded M,...    modules already loaded: in-tree names, or module files (a path\n"+
 		"\t                  with a '/' or a .ko* name); each is loaded after what it needs\n"+
 		"\t                  (modules.dep, or the symbols it needs from the others named\n"+
 		"\t                  or from in-tree modules), whatever the order given\n"+
 		"\t--with-deps       load what FILE needs first (modules.dep for an in-tree\n"+
 		"\t                  module; else by its symbols, as for --loaded files)\n"+
-		"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1)\n"+
 		"\t-f, --force       ignore vermagic and symbol versions, as insmod -f\n"+
 		"\t--json            one JSON object instead of text\n"+
 		"FILE may be a path or the name of an in-tree module. Something that is not a regular\n"+
@@ -41,7 +40,7 @@ func explainHelp(w io.Writer) {
 
 // stageWords are the names the explanation gives the kernel functions it walks through.
 var stageWords = map[string]string{
-	"may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
+	"sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
 	"module_decompress": "copy", "module_sig_check": "signature", "elf_validity_check": "ELF check",
 	"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
 	"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
@@ -71,6 +70,13 @@ type Explanation struct {
 	InitSize    uint32           `json:"initsize"`
 	Fix         []string         `json:"fix"`
 	Assumed     []string         `json:"assumed"`
+
+	// KernelSource says which kernel --kernel chose and where its files are.
+	KernelSource string `json:"kernel_source"`
+	// Model is the followed version of load_module used, and whether it is exact.
+	Model ModelVersion `json:"model"`
+	// Notes are what the prediction could not know (see modelTarget.Notes).
+	Notes []string `json:"notes"`
 }
 
 // ExplainStage is one kernel function on the path.
@@ -90,51 +96,51 @@ type ExplainSection struct {
 }
 
 func explain(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, []cli.Option{
-		{Long: "kernel", HasArg: true}, {Long: "loaded", HasArg: true}, {Long: "with-deps"},
-		{Long: "cmdline", HasArg: true}, {Short: 'f', Long: "force"}, {Long: "json"}}, explainHelp)
+	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{
+		{Long: "loaded", HasArg: true}, {Long: "with-deps"},
+		{Short: 'f', Long: "force"}, {Long: "json"}}, targetOptions...), explainHelp)
 	if !ok {
 		return usageStatus(status)
 	}
-	var spec, cmdline string
+	var ts targetSpec
 	var loaded []string
 	var withDeps, force, asJSON bool
 	for _, p := range parsed {
 		switch p.Name {
-		case "kernel":
-			spec = p.Arg
 		case "loaded":
 			loaded = append(loaded, strings.Split(p.Arg, ",")...)
 		case "with-deps":
 			withDeps = true
-		case "cmdline":
-			cmdline = p.Arg
 		case "force":
 			force = true
 		case "json":
 			asJSON = true
+		default:
+			ts.option(p)
 		}
 	}
 	if len(operands) == 0 {
 		explainHelp(e.Stderr)
 		return exitInputError
 	}
-	k, err := loadKernel(spec, cmdline)
+	t, err := e.loadTarget(ts)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
+	k := t.K
 	file, err := findModule(k, operands[0])
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
-	m := load.New(k, load.Options{})
+	m := load.New(k, t.bootOpts())
 	pre, err := preload(m, k, loaded, file, withDeps)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
+	m.Opts = t.Opts // the preloaded modules came in before modules_disabled, or as root
 	var flags load.Flags
 	if force {
 		flags = load.IgnoreModversions | load.IgnoreVermagic
@@ -149,6 +155,7 @@ func explain(e *Env, args []string) int {
 		return exitInputError
 	}
 	x := describe(k, file, params, pre, r)
+	x.KernelSource, x.Model, x.Notes = t.Describe(), t.modelVersion(), append([]string{}, t.Notes...)
 	if asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
@@ -278,7 +285,7 @@ func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Resul
 
 // fixes turns the verdict into something to do.
 func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
-	var out []string
+	out := refusalFixes(r)
 	owners := map[string][]string{}
 	var order []string
 	for _, s := range r.Symbols {
@@ -329,7 +336,9 @@ func printExplanation(w io.Writer, x *Explanation) {
 	if x.Params != "" {
 		fmt.Fprintf(w, " %s", x.Params)
 	}
-	fmt.Fprintf(w, "\n(gokmod's model of load_module; already loaded: %s)\n\n", orNone(x.Preloaded))
+	fmt.Fprintf(w, "\n(gokmod's model of load_module; already loaded: %s)\n", orNone(x.Preloaded))
+	printTarget(w, x)
+	fmt.Fprintln(w)
 	for i, s := range x.Stages {
 		mark := ""
 		if s.Errno != "" {
