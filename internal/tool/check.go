@@ -19,7 +19,7 @@ import (
 
 func checkHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n\tgokmod check [--kernel SPEC [--release REL]] [--cmdline '...'] [--modules-disabled] [--as-caller]\n"+
-		"\t             [--json] FILE|DIR...\n"+
+		"\t             [--syscall finit|init] [--json] FILE|DIR...\n"+
 		"Predicts, for every module given, whether the kernel would load it, with every check\n"+
 		"load_module makes, in one model of the target kernel where modules stay loaded. Each\n"+
 		"module is loaded after the modules it needs, whatever the order they were given in:\n"+
@@ -29,7 +29,7 @@ func checkHelp(w io.Writer) {
 		"per module that does not load cleanly, then a line naming the kernel, any notes, and a\n"+
 		"summary of counts by verdict; a path that cannot be read is reported on its own line on\n"+
 		"stderr, and the others are still checked.\n"+
-		kernelSpecHelp+
+		kernelSpecHelp+syscallHelp+
 		"\t--json            one JSON object per module given, the summary on stderr\n"+
 		"Exit status: 0 every module would load; 1 some would not; 2 a usage or input error\n"+
 		"(a bad option, no kernel, a path that cannot be read), even if others were checked.\n")
@@ -59,14 +59,17 @@ type CheckVerdict struct {
 // dependency order and stay loaded, so each is judged after its dependencies, as modprobe
 // would load it.
 func check(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{{Long: "json"}}, targetOptions...), checkHelp)
+	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{{Long: "json"}, {Long: "syscall", HasArg: true}}, targetOptions...), checkHelp)
 	if !ok {
 		return usageStatus(status)
 	}
 	var ts targetSpec
 	asJSON := false
+	mode := callInsmod
 	for _, p := range parsed {
 		switch p.Name {
+		case "syscall":
+			mode = p.Arg
 		case "json":
 			asJSON = true
 		default:
@@ -75,6 +78,10 @@ func check(e *Env, args []string) int {
 	}
 	if len(operands) == 0 {
 		checkHelp(e.Stderr)
+		return exitInputError
+	}
+	if err := checkSyscall(mode, false); err != nil {
+		e.Errorf("%v\n", err)
 		return exitInputError
 	}
 	t, err := e.loadTarget(ts)
@@ -91,6 +98,7 @@ func check(e *Env, args []string) int {
 	files := moduleFiles(operands, report)
 	warmSignatures(k, files)
 	l := newModelLoader(k, load.New(k, t.Opts))
+	l.loadPath = func(p string) (*load.Result, error) { return t.predictLoad(l.m, mode, p, "", false) }
 	verdicts := map[*namedFile]*CheckVerdict{}
 	l.onFile = func(f *namedFile, r *load.Result, err error) {
 		if err != nil {

@@ -20,7 +20,7 @@ import (
 
 func explainHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC [--release REL]] [--loaded MOD,...] [--with-deps] [--cmdline '...']\n"+
-		"\t               [--modules-disabled] [--as-caller] [-f] [--json] FILE [PARAM...]\n"+
+		"\t               [--modules-disabled] [--as-caller] [--syscall finit|init] [-f] [--json] FILE [PARAM...]\n"+
 		"Explains, stage by stage, what the kernel's load_module would do with FILE, offline,\n"+
 		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
 		kernelSpecHelp+
@@ -31,6 +31,7 @@ func explainHelp(w io.Writer) {
 		"\t--with-deps       load what FILE needs first (modules.dep for an in-tree\n"+
 		"\t                  module; else by its symbols, as for --loaded files)\n"+
 		"\t-f, --force       ignore vermagic and symbol versions, as insmod -f\n"+
+		syscallHelp+
 		"\t--json            one JSON object instead of text\n"+
 		"FILE may be a path or the name of an in-tree module. Something that is not a regular\n"+
 		"file (a FIFO, a device, a directory) gets the kernel's EINVAL, from kernel_read_file.\n"+
@@ -40,7 +41,7 @@ func explainHelp(w io.Writer) {
 
 // stageWords are the names the explanation gives the kernel functions it walks through.
 var stageWords = map[string]string{
-	"sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
+	"insmod": "insmod (user space)", "sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
 	"module_decompress": "copy", "module_sig_check": "signature", "elf_validity_check": "ELF check",
 	"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
 	"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
@@ -77,6 +78,9 @@ type Explanation struct {
 	Model ModelVersion `json:"model"`
 	// Notes are what the prediction could not know (see modelTarget.Notes).
 	Notes []string `json:"notes"`
+	// Syscall is what was predicted: "insmod" (the tool, its fallbacks included),
+	// "finit_module" or "init_module" (one raw call, --syscall).
+	Syscall string `json:"syscall"`
 }
 
 // ExplainStage is one kernel function on the path.
@@ -98,15 +102,18 @@ type ExplainSection struct {
 func explain(e *Env, args []string) int {
 	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{
 		{Long: "loaded", HasArg: true}, {Long: "with-deps"},
-		{Short: 'f', Long: "force"}, {Long: "json"}}, targetOptions...), explainHelp)
+		{Short: 'f', Long: "force"}, {Long: "json"}, {Long: "syscall", HasArg: true}}, targetOptions...), explainHelp)
 	if !ok {
 		return usageStatus(status)
 	}
 	var ts targetSpec
 	var loaded []string
 	var withDeps, force, asJSON bool
+	mode := callInsmod
 	for _, p := range parsed {
 		switch p.Name {
+		case "syscall":
+			mode = p.Arg
 		case "loaded":
 			loaded = append(loaded, strings.Split(p.Arg, ",")...)
 		case "with-deps":
@@ -121,6 +128,10 @@ func explain(e *Env, args []string) int {
 	}
 	if len(operands) == 0 {
 		explainHelp(e.Stderr)
+		return exitInputError
+	}
+	if err := checkSyscall(mode, force); err != nil {
+		e.Errorf("%v\n", err)
 		return exitInputError
 	}
 	t, err := e.loadTarget(ts)
@@ -141,21 +152,15 @@ func explain(e *Env, args []string) int {
 		return exitInputError
 	}
 	m.Opts = t.Opts // the preloaded modules came in before modules_disabled, or as root
-	var flags load.Flags
-	if force {
-		flags = load.IgnoreModversions | load.IgnoreVermagic
-	}
-	if isCompressedName(file) {
-		flags |= load.CompressedFile
-	}
 	params := strings.Join(operands[1:], " ")
-	r, err := modelFinit(m, file, params, flags)
+	r, err := t.predictLoad(m, mode, file, params, force)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
 	x := describe(k, file, params, pre, r)
 	x.KernelSource, x.Model, x.Notes = t.Describe(), t.modelVersion(), append([]string{}, t.Notes...)
+	x.Syscall = syscallName(mode)
 	if asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
@@ -332,7 +337,7 @@ func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
 }
 
 func printExplanation(w io.Writer, x *Explanation) {
-	fmt.Fprintf(w, "What Linux %s does on insmod %s", x.Kernel, x.File)
+	fmt.Fprintf(w, "What Linux %s does on %s %s", x.Kernel, orInsmod(x.Syscall), x.File)
 	if x.Params != "" {
 		fmt.Fprintf(w, " %s", x.Params)
 	}
