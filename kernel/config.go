@@ -146,3 +146,7 @@ func (c Config) PreemptModel() string {
 	}
 	return ""
 }
+
+// Modules is CONFIG_MODULES: without it init_module, finit_module and delete_module are
+// cond_syscall stubs (sys_ni_syscall, ENOSYS) and nothing below exists.
+func (c Config) Modules() bool { return c.Enabled("MODULES") }

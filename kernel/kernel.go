@@ -6,11 +6,13 @@
 // init_module/finit_module/delete_module would do on that kernel.
 //
 // Everything comes from files: Debian's kernel packages unpacked but never installed
-// (FromDebianRoot), or the running machine's /lib/modules and /boot (FromHost). Nothing
-// here loads or probes a module. The kernel image may be a vmlinux ELF or the bzImage
-// the packages ship (boot/vmlinuz-REL, decompressed in memory by ExtractVmlinux); a
-// module tree without depmod's modules.dep is walked as depmod would. Kernel.Sources
-// records which file each fact came from.
+// (FromDebianRoot), a release installed on a system (FromInstalled), or the running
+// machine's /lib/modules, /boot and /proc (FromHost, FromHostRoot). Nothing here loads or
+// probes a module.
+// The kernel image may be a vmlinux ELF or the bzImage the packages ship
+// (boot/vmlinuz-REL, decompressed in memory by ExtractVmlinux); a module tree without
+// depmod's modules.dep is walked as depmod would. Kernel.Sources records which file each
+// fact came from.
 package kernel
 
 import (
@@ -99,6 +101,10 @@ type Kernel struct {
 	// CmdLine is the boot command line the model assumes (module.sig_enforce=1,
 	// module_blacklist=..., nomodule).
 	CmdLine string
+
+	// Notes say what could not be read and what the model does without it (an
+	// unreadable kernel image: no built-in certificates).
+	Notes []string
 
 	exports map[string]int // name -> index: >=0 Ksymtab, <0 -(index+1) in KsymtabGPL
 
@@ -253,69 +259,8 @@ func FromDebianRoot(root, release string) (*Kernel, error) {
 	})
 }
 
-// FromHost describes the running kernel from /lib/modules/$(uname -r), /boot/config
-// (or /proc/config.gz) and /proc/cmdline. The kernel image is a vmlinux at
-// /usr/lib/debug/boot/vmlinux-REL or /boot/vmlinux-REL, else /boot/vmlinuz-REL
-// (decompressed; where only root may read it, the certificates are unknown and
-// Sources says so). Exports come from its __ksymtab, else from Module.symvers in the
-// build directory when the headers are installed; without either the export table is
-// empty and every import is predicted as an unknown symbol (documented limitation).
-// Built-in sysfs names come from /sys/module, which is exact on the host.
-func FromHost() (*Kernel, error) {
-	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return nil, err
-	}
-	release := strings.TrimSpace(string(rel))
-	f := Files{
-		Release: release,
-		Config:  "/boot/config-" + release,
-		ModDir:  "/lib/modules/" + release,
-	}
-	if _, err := os.Stat(f.Config); err != nil {
-		if _, err := os.Stat("/proc/config.gz"); err == nil {
-			f.Config = "/proc/config.gz" // CONFIG_IKCONFIG_PROC
-		}
-	}
-	for _, p := range []string{f.ModDir + "/build/Module.symvers", "/usr/src/linux-headers-" + release + "/Module.symvers"} {
-		if _, err := os.Stat(p); err == nil {
-			f.Symvers = p
-			break
-		}
-	}
-	for _, p := range []string{"/usr/lib/debug/boot/vmlinux-" + release, "/boot/vmlinux-" + release} {
-		if _, err := os.Stat(p); err == nil {
-			f.Vmlinux = p
-			break
-		}
-	}
-	f.Vmlinuz = "/boot/vmlinuz-" + release
-	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
-		f.CmdLine = strings.TrimSpace(string(b))
-	}
-	k, err := Load(f)
-	if err != nil {
-		return nil, err
-	}
-	if ents, err := os.ReadDir("/sys/module"); err == nil {
-		loaded := map[string]bool{}
-		if b, err := os.ReadFile("/proc/modules"); err == nil {
-			for _, l := range strings.Split(string(b), "\n") {
-				if fs := strings.Fields(l); len(fs) > 0 {
-					loaded[fs[0]] = true
-				}
-			}
-		}
-		k.BuiltinSysfs = map[string]bool{}
-		k.Sources.BuiltinSysfs = "/sys/module (less /proc/modules)"
-		for _, e := range ents {
-			if !loaded[e.Name()] {
-				k.BuiltinSysfs[e.Name()] = true
-			}
-		}
-	}
-	return k, nil
-}
+// FromHost describes the running kernel: FromHostRoot("/").
+func FromHost() (*Kernel, error) { return FromHostRoot("/") }
 
 // bannerVersion is compiled on first use: at package initialization it would cost every
 // gokmod command's start-up.

@@ -147,6 +147,9 @@ func (e *fileError) Unwrap() error { return e.errno }
 // MODULE_INIT_COMPRESSED_FILE: CONFIG_MODULE_DECOMPRESS publishes its algorithm in
 // /sys/module/compression.
 func (h *Host) kernelDecompresses(c ko.Compression) bool {
+	if h.KernelDecompresses != nil {
+		return h.KernelDecompresses(c)
+	}
 	b, err := os.ReadFile(h.Path("/sys/module/compression"))
 	return err == nil && strings.TrimSpace(string(b)) == c.String()
 }

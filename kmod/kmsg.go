@@ -30,6 +30,9 @@ type kmsgWatch struct{ fd int }
 // watchKmsg positions a reader after the newest record. It returns nil when /dev/kmsg
 // cannot be read (no privilege, dmesg_restrict): the records are a bonus, not a need.
 func (h *Host) watchKmsg() *kmsgWatch {
+	if h.NoKmsg {
+		return nil
+	}
 	fd, err := unix.Open(h.Path("/dev/kmsg"), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"gokmod/ko"
 )
 
 // Flags of finit_module(2) (include/uapi/linux/module.h).
@@ -51,6 +53,13 @@ type Host struct {
 	Root    string
 	Sys     System
 	Release string // kernel release for /lib/modules; "" means uname -r
+
+	// KernelDecompresses, when set, answers in place of /sys/module/compression whether
+	// the kernel undoes compression c itself (the model's tools set it for a kernel that
+	// is not the running one).
+	KernelDecompresses func(c ko.Compression) bool
+	// NoKmsg leaves /dev/kmsg alone during Insert: Sys logs nothing there (a model).
+	NoKmsg bool
 }
 
 // NewHost returns the running system.

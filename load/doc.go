@@ -14,7 +14,7 @@
 // # Stages
 //
 //	stage                        6.1                                6.12
-//	syscall.go                   may_init_module, finit flags, kernel_read_file / copy_module_from_user, module_decompress
+//	syscall.go                   sys_ni_syscall (no CONFIG_MODULES), may_init_module, finit flags, kernel_read_file / copy_module_from_user, module_decompress
 //	signing.go                   module_sig_check, mod_verify_sig, mod_check_sig, verify_pkcs7_signature (kernel.VerifyModuleSignature)
 //	elf.go                       elf_validity_check                 elf_validity_cache_copy (split 6.13-style checks, backported)
 //	info.go                      setup_load_info                    (inside elf_validity_cache_copy)

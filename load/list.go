@@ -170,8 +170,11 @@ func refModule(a, b *module) unix.Errno {
 func (m *Model) Delete(name string, flags int) *Result {
 	c := m.newCall()
 	const fn = "delete_module"
-	if m.Opts.Unprivileged || m.modulesDisabled() {
-		return c.finish(c.step(fn, unix.EPERM, "no CAP_SYS_MODULE or modules_disabled=1"))
+	if e := c.syscallExists(fn); e != 0 {
+		return c.finish(e)
+	}
+	if e := c.mayModule(fn); e != 0 {
+		return c.finish(e)
 	}
 	if len(name) == 0 || len(name) >= moduleNameLen {
 		return c.finish(c.step(fn, unix.ENOENT, "name length %d", len(name)))

@@ -64,11 +64,32 @@ type Result struct {
 	// Symbols tells, for each undefined symbol simplify_symbols looked up, where it
 	// resolved and what the CRC check found.
 	Symbols []SymbolUse
+	// Refused says why the call was refused before the kernel looked at the module
+	// (no such system call, no privilege, loading disabled); "" otherwise.
+	Refused Refusal
 	// Uncertain lists what the model had to assume (init's return value, a module's own
 	// parameter setter, a livepatch section...); empty when the prediction only relies on
 	// the inputs.
 	Uncertain []string
 }
+
+// Refusal names why a module system call was refused before the kernel looked at the
+// module: the three reasons share errnos (ENOSYS; EPERM) but not their remedies.
+type Refusal string
+
+// The refusals, each with its own remedy.
+const (
+	// RefusedNoModules: the kernel is built without CONFIG_MODULES (ENOSYS): no module
+	// can ever be loaded; what the module provides must be built in.
+	RefusedNoModules Refusal = "no CONFIG_MODULES"
+	// RefusedNoUnload: delete_module on a kernel without CONFIG_MODULE_UNLOAD (ENOSYS).
+	RefusedNoUnload Refusal = "no CONFIG_MODULE_UNLOAD"
+	// RefusedDisabled: modules_disabled is 1 (the sysctl, or nomodule on the command
+	// line) (EPERM): nothing loads until reboot.
+	RefusedDisabled Refusal = "modules_disabled"
+	// RefusedCapability: the caller lacks CAP_SYS_MODULE (EPERM): run as root.
+	RefusedCapability Refusal = "no CAP_SYS_MODULE"
+)
 
 // Errno returns the errno of a failed call, or 0.
 func (r *Result) Errno() unix.Errno {

@@ -13,6 +13,9 @@ import (
 // in-kernel decompression; then load_module.
 func (m *Model) FinitModule(image []byte, params string, flags Flags) *Result {
 	c := m.newCall()
+	if e := c.syscallExists("finit_module"); e != 0 {
+		return c.finish(e)
+	}
 	if e := c.mayInitModule(); e != 0 {
 		return c.finish(e)
 	}
@@ -37,6 +40,9 @@ func (m *Model) FinitModule(image []byte, params string, flags Flags) *Result {
 // (SYSCALL init_module → copy_module_from_user → load_module with flags 0).
 func (m *Model) InitModule(image []byte, params string) *Result {
 	c := m.newCall()
+	if e := c.syscallExists("init_module"); e != 0 {
+		return c.finish(e)
+	}
 	if e := c.mayInitModule(); e != 0 {
 		return c.finish(e)
 	}
@@ -48,12 +54,48 @@ func (m *Model) InitModule(image []byte, params string) *Result {
 	return c.finish(c.loadModule(image, params, 0))
 }
 
-// mayInitModule mirrors may_init_module: CAP_SYS_MODULE and modules_disabled.
+// syscallExists is the system call table: without CONFIG_MODULES, init_module,
+// finit_module and delete_module are cond_syscall stubs (kernel/sys_ni.c) that
+// sys_ni_syscall answers with ENOSYS before anything is looked at; delete_module is
+// also one without CONFIG_MODULE_UNLOAD (its SYSCALL_DEFINE2 sits under that option).
+func (c *call) syscallExists(name string) unix.Errno {
+	cfg := c.m.K.Config
+	switch {
+	case !cfg.Modules():
+		c.res.Refused = RefusedNoModules
+		return c.step("sys_ni_syscall", unix.ENOSYS, "kernel built without CONFIG_MODULES: %s is not implemented", name)
+	case name == "delete_module" && !cfg.ModuleUnload():
+		c.res.Refused = RefusedNoUnload
+		return c.step("sys_ni_syscall", unix.ENOSYS, "kernel built without CONFIG_MODULE_UNLOAD: %s is not implemented", name)
+	}
+	return 0
+}
+
+// mayInitModule mirrors may_init_module: capable(CAP_SYS_MODULE), then modules_disabled.
+// Both are EPERM; the trace and Result.Refused name which (the capability first, as
+// the kernel tests it first).
 func (c *call) mayInitModule() unix.Errno {
-	if c.m.Opts.Unprivileged || c.m.modulesDisabled() {
-		return c.step("may_init_module", unix.EPERM, "no CAP_SYS_MODULE or modules_disabled=1")
+	if e := c.mayModule("may_init_module"); e != 0 {
+		return e
 	}
 	c.step("may_init_module", 0, "")
+	return 0
+}
+
+// mayModule is the privilege test init_module, finit_module and delete_module share:
+// !capable(CAP_SYS_MODULE) || modules_disabled → EPERM.
+func (c *call) mayModule(fn string) unix.Errno {
+	switch {
+	case c.m.Opts.Unprivileged:
+		c.res.Refused = RefusedCapability
+		return c.step(fn, unix.EPERM, "the caller lacks CAP_SYS_MODULE")
+	case c.m.Opts.ModulesDisabled:
+		c.res.Refused = RefusedDisabled
+		return c.step(fn, unix.EPERM, "modules_disabled is 1: module loading and unloading are off until reboot")
+	case c.m.modulesDisabled():
+		c.res.Refused = RefusedDisabled
+		return c.step(fn, unix.EPERM, "modules_disabled is 1 (nomodule on the kernel command line): module loading and unloading are off")
+	}
 	return 0
 }
 

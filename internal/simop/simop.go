@@ -113,6 +113,13 @@ type Outcome struct {
 	InitSize *int64   `json:"initsize,omitempty"`
 	RefCnt   *int     `json:"refcnt,omitempty"`
 	Holders  []string `json:"holders,omitempty"`
+	// Model is set by sim alone, when the model approximates the kernel's version:
+	// the version modelled and the kernel's ("6.12 for 6.18.44"). judge never sets it.
+	Model string `json:"model,omitempty"`
+	// Refused is set by sim alone: why the call was refused before the module was
+	// looked at ("no CONFIG_MODULES", "modules_disabled", "no CAP_SYS_MODULE"), which
+	// the errno alone does not tell. judge never sets it.
+	Refused string `json:"refused,omitempty"`
 }
 
 // taintLetters are the kernel's taint flags by bit, in its order (kernel/panic.c

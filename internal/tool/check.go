@@ -18,18 +18,18 @@ import (
 )
 
 func checkHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n\tgokmod check [--kernel SPEC] [--cmdline '...'] [--json] FILE|DIR...\n"+
+	fmt.Fprintf(w, "Usage:\n\tgokmod check [--kernel SPEC [--release REL]] [--cmdline '...'] [--modules-disabled] [--as-caller]\n"+
+		"\t             [--syscall finit|init] [--json] FILE|DIR...\n"+
 		"Predicts, for every module given, whether the kernel would load it, with every check\n"+
 		"load_module makes, in one model of the target kernel where modules stay loaded. Each\n"+
 		"module is loaded after the modules it needs, whatever the order they were given in:\n"+
 		"an in-tree module after its modules.dep dependencies; any other file after the files\n"+
 		"given with it that export symbols it needs, or else the in-tree modules that do.\n"+
 		"A DIR is searched for module files (*.ko, *.ko.gz, *.ko.xz, *.ko.zst). Prints one line\n"+
-		"per module that does not load cleanly, and a summary of counts by verdict; a path that\n"+
-		"cannot be read is reported on its own line on stderr, and the others are still checked.\n"+
-		"\t--kernel SPEC     host (default), a directory of unpacked Debian kernel packages,\n"+
-		"\t                  or a release prepared by scripts/setup.sh\n"+
-		"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1)\n"+
+		"per module that does not load cleanly, then a line naming the kernel, any notes, and a\n"+
+		"summary of counts by verdict; a path that cannot be read is reported on its own line on\n"+
+		"stderr, and the others are still checked.\n"+
+		kernelSpecHelp+syscallHelp+
 		"\t--json            one JSON object per module given, the summary on stderr\n"+
 		"Exit status: 0 every module would load; 1 some would not; 2 a usage or input error\n"+
 		"(a bad option, no kernel, a path that cannot be read), even if others were checked.\n")
@@ -53,38 +53,47 @@ type CheckVerdict struct {
 	// laid them out (initsize before init is freed); absent when layout was not reached.
 	CoreSize uint32 `json:"coresize,omitempty"`
 	InitSize uint32 `json:"initsize,omitempty"`
+
+	// Refused says why the call was refused before the module was looked at (no
+	// CONFIG_MODULES, modules_disabled, no CAP_SYS_MODULE).
+	Refused string `json:"refused,omitempty"`
 }
 
 // check runs every module through one model of the target kernel: modules load in
 // dependency order and stay loaded, so each is judged after its dependencies, as modprobe
 // would load it.
 func check(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, []cli.Option{
-		{Long: "kernel", HasArg: true}, {Long: "cmdline", HasArg: true}, {Long: "json"}}, checkHelp)
+	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{{Long: "json"}, {Long: "syscall", HasArg: true}}, targetOptions...), checkHelp)
 	if !ok {
 		return usageStatus(status)
 	}
-	var spec, cmdline string
+	var ts targetSpec
 	asJSON := false
+	mode := callInsmod
 	for _, p := range parsed {
 		switch p.Name {
-		case "kernel":
-			spec = p.Arg
-		case "cmdline":
-			cmdline = p.Arg
+		case "syscall":
+			mode = p.Arg
 		case "json":
 			asJSON = true
+		default:
+			ts.option(p)
 		}
 	}
 	if len(operands) == 0 {
 		checkHelp(e.Stderr)
 		return exitInputError
 	}
-	k, err := loadKernel(spec, cmdline)
+	if err := checkSyscall(mode, false); err != nil {
+		e.Errorf("%v\n", err)
+		return exitInputError
+	}
+	t, err := e.loadTarget(ts)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
+	k := t.K
 	inputErrors := 0
 	report := func(err error) {
 		e.Errorf("%v\n", err)
@@ -92,7 +101,8 @@ func check(e *Env, args []string) int {
 	}
 	files := moduleFiles(operands, report)
 	warmSignatures(k, files)
-	l := newModelLoader(k, load.New(k, load.Options{}))
+	l := newModelLoader(k, load.New(k, t.Opts))
+	l.loadPath = func(p string) (*load.Result, error) { return t.predictLoad(l.m, mode, p, "", false) }
 	verdicts := map[*namedFile]*CheckVerdict{}
 	l.onFile = func(f *namedFile, r *load.Result, err error) {
 		if err != nil {
@@ -125,6 +135,8 @@ func check(e *Env, args []string) int {
 		key := v.Result
 		if v.Result == "ok" && v.Taint != "" {
 			key = "ok, taints " + v.Taint
+		} else if v.Refused != "" {
+			key += " (" + v.Refused + ")"
 		}
 		counts[key]++
 		switch {
@@ -150,6 +162,8 @@ func check(e *Env, args []string) int {
 		summary = e.Stderr
 	}
 	w.Flush()
+	fmt.Fprintf(summary, "kernel: %s\n", t.Describe())
+	t.printNotes(summary, "")
 	fmt.Fprintf(summary, "%d modules checked against %s:", len(out), k.Release)
 	for _, key := range keys {
 		fmt.Fprintf(summary, " %s %d;", key, counts[key])
@@ -181,7 +195,7 @@ func usageStatus(status int) int {
 // checkVerdict is the model's verdict on one module file, loaded when the kernel's
 // taints were before.
 func checkVerdict(name, path string, before load.Taints, r *load.Result) *CheckVerdict {
-	v := &CheckVerdict{Module: name, File: path, Result: "ok", Log: r.LogText()}
+	v := &CheckVerdict{Module: name, File: path, Result: "ok", Log: r.LogText(), Refused: string(r.Refused)}
 	if r.Err != nil {
 		v.Result = errnoName(r.Err)
 	}

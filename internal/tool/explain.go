@@ -19,19 +19,19 @@ import (
 )
 
 func explainHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC] [--loaded MOD,...] [--with-deps] [--cmdline '...'] [-f] [--json] FILE [PARAM...]\n"+
+	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC [--release REL]] [--loaded MOD,...] [--with-deps] [--cmdline '...']\n"+
+		"\t               [--modules-disabled] [--as-caller] [--syscall finit|init] [-f] [--json] FILE [PARAM...]\n"+
 		"Explains, stage by stage, what the kernel's load_module would do with FILE, offline,\n"+
 		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
-		"\t--kernel SPEC     host (default), a directory of unpacked Debian kernel packages,\n"+
-		"\t                  or a release prepared by scripts/setup.sh\n"+
+		kernelSpecHelp+
 		"\t--loaded M,...    modules already loaded: in-tree names, or module files (a path\n"+
 		"\t                  with a '/' or a .ko* name); each is loaded after what it needs\n"+
 		"\t                  (modules.dep, or the symbols it needs from the others named\n"+
 		"\t                  or from in-tree modules), whatever the order given\n"+
 		"\t--with-deps       load what FILE needs first (modules.dep for an in-tree\n"+
 		"\t                  module; else by its symbols, as for --loaded files)\n"+
-		"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1)\n"+
 		"\t-f, --force       ignore vermagic and symbol versions, as insmod -f\n"+
+		syscallHelp+
 		"\t--json            one JSON object instead of text\n"+
 		"FILE may be a path or the name of an in-tree module. Something that is not a regular\n"+
 		"file (a FIFO, a device, a directory) gets the kernel's EINVAL, from kernel_read_file.\n"+
@@ -41,7 +41,7 @@ func explainHelp(w io.Writer) {
 
 // stageWords are the names the explanation gives the kernel functions it walks through.
 var stageWords = map[string]string{
-	"may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
+	"insmod": "insmod (user space)", "sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
 	"module_decompress": "copy", "module_sig_check": "signature", "elf_validity_check": "ELF check",
 	"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
 	"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
@@ -73,6 +73,16 @@ type Explanation struct {
 	Assumed     []string         `json:"assumed"`
 	// Sources names the file each fact about the kernel came from (kernel.Sources).
 	Sources []kernel.Source `json:"sources"`
+
+	// KernelSource says which kernel --kernel chose and where its files are.
+	KernelSource string `json:"kernel_source"`
+	// Model is the followed version of load_module used, and whether it is exact.
+	Model ModelVersion `json:"model"`
+	// Notes are what the prediction could not know (see modelTarget.Notes).
+	Notes []string `json:"notes"`
+	// Syscall is what was predicted: "insmod" (the tool, its fallbacks included),
+	// "finit_module" or "init_module" (one raw call, --syscall).
+	Syscall string `json:"syscall"`
 }
 
 // ExplainStage is one kernel function on the path.
@@ -92,65 +102,67 @@ type ExplainSection struct {
 }
 
 func explain(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, []cli.Option{
-		{Long: "kernel", HasArg: true}, {Long: "loaded", HasArg: true}, {Long: "with-deps"},
-		{Long: "cmdline", HasArg: true}, {Short: 'f', Long: "force"}, {Long: "json"}}, explainHelp)
+	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{
+		{Long: "loaded", HasArg: true}, {Long: "with-deps"},
+		{Short: 'f', Long: "force"}, {Long: "json"}, {Long: "syscall", HasArg: true}}, targetOptions...), explainHelp)
 	if !ok {
 		return usageStatus(status)
 	}
-	var spec, cmdline string
+	var ts targetSpec
 	var loaded []string
 	var withDeps, force, asJSON bool
+	mode := callInsmod
 	for _, p := range parsed {
 		switch p.Name {
-		case "kernel":
-			spec = p.Arg
+		case "syscall":
+			mode = p.Arg
 		case "loaded":
 			loaded = append(loaded, strings.Split(p.Arg, ",")...)
 		case "with-deps":
 			withDeps = true
-		case "cmdline":
-			cmdline = p.Arg
 		case "force":
 			force = true
 		case "json":
 			asJSON = true
+		default:
+			ts.option(p)
 		}
 	}
 	if len(operands) == 0 {
 		explainHelp(e.Stderr)
 		return exitInputError
 	}
-	k, err := loadKernel(spec, cmdline)
+	if err := checkSyscall(mode, force); err != nil {
+		e.Errorf("%v\n", err)
+		return exitInputError
+	}
+	t, err := e.loadTarget(ts)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
+	k := t.K
 	file, err := findModule(k, operands[0])
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
-	m := load.New(k, load.Options{})
+	m := load.New(k, t.bootOpts())
 	pre, err := preload(m, k, loaded, file, withDeps)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
-	var flags load.Flags
-	if force {
-		flags = load.IgnoreModversions | load.IgnoreVermagic
-	}
-	if isCompressedName(file) {
-		flags |= load.CompressedFile
-	}
+	m.Opts = t.Opts // the preloaded modules came in before modules_disabled, or as root
 	params := strings.Join(operands[1:], " ")
-	r, err := modelFinit(m, file, params, flags)
+	r, err := t.predictLoad(m, mode, file, params, force)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return exitInputError
 	}
 	x := describe(k, file, params, pre, r)
+	x.KernelSource, x.Model, x.Notes = t.Describe(), t.modelVersion(), append([]string{}, t.Notes...)
+	x.Syscall = syscallName(mode)
 	if asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
@@ -281,7 +293,7 @@ func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Resul
 
 // fixes turns the verdict into something to do.
 func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
-	var out []string
+	out := refusalFixes(r)
 	owners := map[string][]string{}
 	var order []string
 	for _, s := range r.Symbols {
@@ -328,11 +340,12 @@ func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
 }
 
 func printExplanation(w io.Writer, x *Explanation) {
-	fmt.Fprintf(w, "What Linux %s does on insmod %s", x.Kernel, x.File)
+	fmt.Fprintf(w, "What Linux %s does on %s %s", x.Kernel, orInsmod(x.Syscall), x.File)
 	if x.Params != "" {
 		fmt.Fprintf(w, " %s", x.Params)
 	}
 	fmt.Fprintf(w, "\n(gokmod's model of load_module; already loaded: %s)\n", orNone(x.Preloaded))
+	printTarget(w, x)
 	printSources(w, x.Sources)
 	for i, s := range x.Stages {
 		mark := ""

@@ -80,6 +80,8 @@ type modelLoader struct {
 	// reading the file before any system call.
 	onFile   func(f *namedFile, r *load.Result, err error)
 	onInTree func(name, path string, r *load.Result, err error)
+	// loadPath, when set, loads a file in place of finit_module (check: as insmod does).
+	loadPath func(path string) (*load.Result, error)
 }
 
 func newModelLoader(k *kernel.Kernel, m *load.Model) *modelLoader {
@@ -212,10 +214,18 @@ func (l *modelLoader) loadFile(f *namedFile) {
 		flags = load.CompressedFile
 	}
 	l.before = l.m.Taint()
-	r, err := modelFinit(l.m, f.path, "", flags)
+	r, err := l.load(f.path, flags)
 	if l.onFile != nil {
 		l.onFile(f, r, err)
 	}
+}
+
+// load loads the file at path: loadPath, or finit_module with flags.
+func (l *modelLoader) load(path string, flags load.Flags) (*load.Result, error) {
+	if l.loadPath != nil {
+		return l.loadPath(path)
+	}
+	return modelFinit(l.m, path, "", flags)
 }
 
 // loadDeps loads what f needs, but not f: explain --with-deps. f may be a file not
@@ -265,7 +275,7 @@ func (l *modelLoader) loadInTree(name string) bool {
 		flags = load.CompressedFile
 	}
 	l.before = l.m.Taint()
-	r, err := modelFinit(l.m, p, "", flags)
+	r, err := l.load(p, flags)
 	if l.onInTree != nil {
 		l.onInTree(name, p, r, err)
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func simHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n\tgokmod sim [--kernel SPEC] [--cmdline '...'] SCRIPT|-\n"+
+	fmt.Fprintf(w, "Usage:\n\tgokmod sim [--kernel SPEC [--release REL]] [--cmdline '...'] [--modules-disabled] [--as-caller] SCRIPT|-\n"+
 		"Runs module system calls through the model of one kernel, keeping its state (loaded\n"+
 		"modules, taints, once-per-boot messages) across the script's lines:\n"+
 		"\tinsmod PATH [PARAM...]        finit_module (flag COMPRESSED_FILE for .xz/.zst/.gz)\n"+
@@ -28,26 +28,25 @@ func simHelp(w io.Writer) {
 		"\trmmod NAME | rmmod-force NAME delete_module (O_NONBLOCK [|O_TRUNC])\n"+
 		"PATH is relative to the kernel's /lib/modules/RELEASE unless absolute. One JSON line\n"+
 		"per operation, in the format the test guests' judge prints from a real kernel.\n"+
-		"--init-fail NAME=ERRNO,... makes those modules' init fail (the model assumes success).\n"+
-		"SPEC: host (default), a directory of unpacked Debian kernel packages, or a release\n"+
-		"prepared in the cache by scripts/setup.sh.\n")
+		"When the model approximates the kernel's version, each line has \"model\": \"6.12 for 6.18.44\";\n"+
+		"a call refused before the module is looked at has \"refused\" (no CONFIG_MODULES,\n"+
+		"modules_disabled, no CAP_SYS_MODULE). The kernel chosen and any notes go to stderr.\n"+
+		"\t--init-fail NAME=ERRNO,...  make those modules' init fail (the model assumes success)\n"+
+		kernelSpecHelp)
 }
 
 // sim is the model's side of `make fidelity`.
 func sim(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, []cli.Option{
-		{Long: "kernel", HasArg: true}, {Long: "cmdline", HasArg: true}, {Long: "init-fail", HasArg: true}}, simHelp)
+	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{{Long: "init-fail", HasArg: true}}, targetOptions...), simHelp)
 	if !ok {
 		return status
 	}
-	var spec, cmdline string
+	var ts targetSpec
 	initFails := map[string]unix.Errno{}
 	for _, p := range parsed {
 		switch p.Name {
-		case "kernel":
-			spec = p.Arg
-		case "cmdline":
-			cmdline = p.Arg
+		default:
+			ts.option(p)
 		case "init-fail":
 			for _, kv := range strings.Split(p.Arg, ",") {
 				name, errno, _ := strings.Cut(kv, "=")
@@ -69,19 +68,25 @@ func sim(e *Env, args []string) int {
 		e.Errorf("%v\n", err)
 		return 1
 	}
-	k, err := loadKernel(spec, cmdline)
+	t, err := e.loadTarget(ts)
 	if err != nil {
 		e.Errorf("%v\n", err)
 		return 1
 	}
+	fmt.Fprintf(e.Stderr, "%s: kernel: %s\n", e.Prog, t.Describe())
+	t.printNotes(e.Stderr, e.Prog+": ")
 	// The model cannot run a module's init: it returns 0 unless told otherwise.
-	m := load.New(k, load.Options{InitResult: func(name string) int { return -int(initFails[name]) }})
+	opts := t.Opts
+	opts.InitResult = func(name string) int { return -int(initFails[name]) }
+	m := load.New(t.K, opts)
 	w := bufio.NewWriter(e.Stdout)
 	defer w.Flush()
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, op := range ops {
-		if err := enc.Encode(simOne(m, op)); err != nil {
+		o := simOne(m, op)
+		o.Model = t.simModel()
+		if err := enc.Encode(o); err != nil {
 			e.Errorf("%v\n", err)
 			return 1
 		}
@@ -140,6 +145,7 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 			out.Result = "EIO"
 		}
 	}
+	out.Refused = string(r.Refused)
 	out.Log = append(out.Log, r.LogText()...)
 	out.Taint = r.Taint.String()
 	if mod := r.Module; mod != nil && op.IsLoad() && r.Err == nil {

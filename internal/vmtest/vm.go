@@ -40,11 +40,11 @@ type File struct {
 type Config struct {
 	Kernel  testenv.Kernel
 	Files   []File
-	Modules []string      // in-tree modules to install with their modules.dep dependencies
-	Append  string        // extra kernel command line
+	Modules []string // in-tree modules to install with their modules.dep dependencies
+	Append  string   // extra kernel command line
 	// NoKmod leaves Debian's kmod out: /sbin's insmod, rmmod, …, depmod and /bin/kmod
 	// are links to gokmod, as on a system where gokmod replaced kmod.
-	NoKmod bool
+	NoKmod  bool
 	Memory  string        // QEMU -m, default 1G
 	Timeout time.Duration // limit for the whole guest's life, default 15 minutes
 	// CommandTimeout limits one command, default 5 minutes. A command that overruns it
