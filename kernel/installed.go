@@ -87,6 +87,7 @@ func FromHostRoot(root string) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.readHostSecurity(root) // lockdown, sig_enforce, Secure Boot, enrolled keys (lockdown.go)
 	if ents, err := os.ReadDir(in("/sys/module")); err == nil {
 		loaded := map[string]bool{}
 		if b, err := os.ReadFile(in("/proc/modules")); err == nil {

@@ -99,8 +99,11 @@ type Kernel struct {
 	Sources Sources
 
 	// CmdLine is the boot command line the model assumes (module.sig_enforce=1,
-	// module_blacklist=..., nomodule).
+	// module_blacklist=..., nomodule, lockdown=).
 	CmdLine string
+	// Security is what the running system shows of signature enforcement and
+	// lockdown, and the keys trusted beyond Certs (lockdown.go, keys.go).
+	Security Security
 
 	// Notes say what could not be read and what the model does without it (an
 	// unreadable kernel image: no built-in certificates).
@@ -179,16 +182,6 @@ func (k *Kernel) Export(name string) (Symbol, bool) {
 	default:
 		return k.KsymtabGPL[-i-1], true
 	}
-}
-
-// SigEnforce is is_module_sig_enforced(): CONFIG_MODULE_SIG_FORCE, or
-// module.sig_enforce=1 (any true value) on the command line.
-func (k *Kernel) SigEnforce() bool {
-	if k.Config.ModuleSigForce() {
-		return true
-	}
-	v, ok := k.CmdLineParam("module.sig_enforce")
-	return ok && (v == "" || strings.ContainsAny(v[:1], "yY1tT") || strings.HasPrefix(strings.ToLower(v), "on"))
 }
 
 // ModuleBlacklist returns the module_blacklist= names from the command line.

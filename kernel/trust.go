@@ -22,6 +22,10 @@ type SigError struct {
 	Errno unix.Errno
 	Log   []string
 	Why   string // for explanations; not a kernel message
+	// Signer names the signer (issuer and serial number) when the signature names one.
+	Signer string
+	// issuer and serial are the signer's DER issuer Name and serialNumber INTEGER.
+	issuer, serial []byte
 }
 
 func (e *SigError) Error() string { return fmt.Sprintf("%s (%v)", e.Why, e.Errno) }
@@ -79,88 +83,106 @@ type signerInfo struct {
 //     that does not verify against the signer's key,
 //   - ENOKEY when no trusted certificate matches the signer (issuer + serial).
 func VerifyModuleSignature(content, sig []byte, certs []*x509.Certificate) error {
+	_, err := VerifyModuleSigner(content, sig, certs)
+	return err
+}
+
+// VerifyModuleSigner is VerifyModuleSignature that also returns the certificate that
+// verified the signature (the last signer's, when there are several).
+func VerifyModuleSigner(content, sig []byte, certs []*x509.Certificate) (*x509.Certificate, error) {
 	// The verdict depends only on the bytes and the keys, so it is remembered: a caller
 	// that checks thousands of modules can verify them in parallel first (RSA dominates).
 	key := memoKey(content, sig, certs)
 	if v, ok := sigMemo.Load(key); ok {
-		err, _ := v.(error)
-		return err
+		r := v.(sigResult)
+		return r.cert, r.err
 	}
-	err := verifyModuleSignature(content, key.content[:], sig, certs)
-	sigMemo.Store(key, err)
-	return err
+	cert, err := verifyModuleSignature(content, key.content[:], sig, certs)
+	sigMemo.Store(key, sigResult{cert, err})
+	return cert, err
 }
 
-// sigMemo maps memoKey to VerifyModuleSignature's result (a nil error is stored as nil).
+// sigMemo maps memoKey to VerifyModuleSigner's result.
 var sigMemo sync.Map
+
+type sigResult struct {
+	cert *x509.Certificate
+	err  error
+}
 
 type sigKey struct {
 	content, sig [sha256.Size]byte
-	certs        *x509.Certificate // the keyring, by identity of its first certificate
-	ncerts       int
+	ring         [sha256.Size]byte // the keyring: a digest of its certificates
 }
 
 func memoKey(content, sig []byte, certs []*x509.Certificate) sigKey {
-	k := sigKey{content: sha256.Sum256(content), sig: sha256.Sum256(sig), ncerts: len(certs)}
+	k := sigKey{content: sha256.Sum256(content), sig: sha256.Sum256(sig)}
 	if len(certs) > 0 {
-		k.certs = certs[0]
+		h := sha256.New()
+		for _, c := range certs {
+			h.Write(c.Raw)
+		}
+		h.Sum(k.ring[:0])
 	}
 	return k
 }
 
 // verifyModuleSignature is the check itself; sum256 is content's SHA-256, already
 // computed for the memo and reused when the signer digests with SHA-256.
-func verifyModuleSignature(content, sum256, sig []byte, certs []*x509.Certificate) error {
+func verifyModuleSignature(content, sum256, sig []byte, certs []*x509.Certificate) (*x509.Certificate, error) {
 	var ci contentInfo
 	rest, err := asn1.Unmarshal(sig, &ci)
 	if err != nil || len(rest) != 0 || !ci.ContentType.Equal(oidSignedData) {
-		return &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 message does not parse"}
+		return nil, &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 message does not parse"}
 	}
 	var sd signedData
 	if _, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil || len(sd.SignerInfos) == 0 {
-		return &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 SignedData does not parse"}
+		return nil, &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 SignedData does not parse"}
 	}
 	if len(ci.Content.Bytes) == 0 {
-		return &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 message has no SignedData"}
+		return nil, &SigError{Errno: unix.EBADMSG, Why: "PKCS#7 message has no SignedData"}
 	}
 	// pkcs7_verify: the usage check comes before any digest is computed.
 	if !sd.ContentInfo.ContentType.Equal(oidData) {
-		return &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (not pkcs7-data)"}, Why: "content type is not data"}
+		return nil, &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (not pkcs7-data)"}, Why: "content type is not data"}
 	}
 	for _, si := range sd.SignerInfos {
 		if len(si.AuthAttrs.FullBytes) != 0 {
-			return &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (has authattrs)"}, Why: "module signatures must not have authenticated attributes"}
+			return nil, &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (has authattrs)"}, Why: "module signatures must not have authenticated attributes"}
 		}
 	}
+	var cert *x509.Certificate
 	for _, si := range sd.SignerInfos {
-		if err := verifySigner(content, sum256, si, certs); err != nil {
-			return err
+		var err error
+		if cert, err = verifySigner(content, sum256, si, certs); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return cert, nil
 }
 
 // verifySigner digests content and checks one SignerInfo's signature with the trusted
 // certificate whose issuer and serial number it names (pkcs7_validate_trust_one).
-func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certificate) error {
+func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certificate) (*x509.Certificate, error) {
 	h, ok := digestFor(si.DigestAlgorithm.Algorithm)
 	if !ok {
-		return &SigError{Errno: unix.ENOPKG, Why: "unsupported digest " + si.DigestAlgorithm.Algorithm.String()}
+		return nil, &SigError{Errno: unix.ENOPKG, Why: "unsupported digest " + si.DigestAlgorithm.Algorithm.String()}
 	}
 	var ias issuerAndSerial
 	if _, err := asn1.Unmarshal(si.SID.FullBytes, &ias); err != nil {
-		return &SigError{Errno: unix.ENOKEY, Why: "signer is not identified by issuer and serial number"}
+		return nil, &SigError{Errno: unix.ENOKEY, Why: "signer is not identified by issuer and serial number"}
 	}
 	var cert *x509.Certificate
 	for _, c := range certs {
-		serial, err := asn1.Marshal(c.SerialNumber)
-		if err == nil && bytes.Equal(c.RawIssuer, ias.Issuer.FullBytes) && bytes.Equal(serial, ias.Serial.FullBytes) {
+		if matchesSigner(c, ias.Issuer.FullBytes, ias.Serial.FullBytes) {
 			cert = c
 			break
 		}
 	}
 	if cert == nil {
-		return &SigError{Errno: unix.ENOKEY, Why: "no trusted key matches the signer"}
+		who := describeSigner(ias.Issuer.FullBytes, ias.Serial.FullBytes)
+		return nil, &SigError{Errno: unix.ENOKEY, Why: "no trusted key matches the signer (" + who + ")",
+			Signer: who, issuer: ias.Issuer.FullBytes, serial: ias.Serial.FullBytes}
 	}
 	sum := sum256
 	if h != crypto.SHA256 {
@@ -177,12 +199,50 @@ func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certifica
 			err = errors.New("ecdsa verification failed")
 		}
 	default:
-		return &SigError{Errno: unix.ENOPKG, Why: "unsupported key type"}
+		return nil, &SigError{Errno: unix.ENOPKG, Why: "unsupported key type"}
 	}
 	if err != nil {
-		return &SigError{Errno: unix.EKEYREJECTED, Why: "signature does not verify with " + cert.Subject.CommonName}
+		return nil, &SigError{Errno: unix.EKEYREJECTED, Why: "signature does not verify with " + CertName(cert)}
 	}
-	return nil
+	return cert, nil
+}
+
+// matchesSigner is pkcs7_validate_trust_one's lookup by issuer and serial number
+// (DER Name and INTEGER as the SignerInfo holds them).
+func matchesSigner(c *x509.Certificate, issuer, serial []byte) bool {
+	s, err := asn1.Marshal(c.SerialNumber)
+	return err == nil && bytes.Equal(c.RawIssuer, issuer) && bytes.Equal(s, serial)
+}
+
+// parseName renders a DER Name as RFC 2253 text.
+func parseName(der []byte) (string, error) {
+	var rdn pkix.RDNSequence
+	if _, err := asn1.Unmarshal(der, &rdn); err != nil {
+		return "", err
+	}
+	var n pkix.Name
+	n.FillFromRDNSequence(&rdn)
+	return n.String(), nil
+}
+
+// serialMagnitude is the value bytes of a DER INTEGER (tag and length dropped).
+func serialMagnitude(der []byte) []byte {
+	var v asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &v); err != nil {
+		return der
+	}
+	return v.Bytes
+}
+
+// UnenrolledSigner returns the keys found on disk but not trusted (DKMS's
+// /var/lib/dkms/mok.pub, shim-signed's MOK.der) that made the signature an ENOKEY
+// error names.
+func (k *Kernel) UnenrolledSigner(err error) []TrustedKey {
+	var se *SigError
+	if !errors.As(err, &se) || se.issuer == nil {
+		return nil
+	}
+	return k.unenrolledFor(se.issuer, se.serial)
 }
 
 // digestFor maps a digest OID to the hash the kernel would use.
