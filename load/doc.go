@@ -15,7 +15,8 @@
 //
 //	stage                        6.1                                6.12
 //	syscall.go                   sys_ni_syscall (no CONFIG_MODULES), may_init_module, finit flags, kernel_read_file / copy_module_from_user, module_decompress
-//	signing.go                   module_sig_check, mod_verify_sig, mod_check_sig, verify_pkcs7_signature (kernel.VerifyModuleSignature)
+//	signing.go                   module_sig_check, mod_verify_sig, mod_check_sig, verify_pkcs7_signature (kernel.VerifyModuleSigner)
+//	lockdown.go                  security_locked_down → lockdown_is_locked_down (level and LSM state: kernel.LockedDown)
 //	elf.go                       elf_validity_check                 elf_validity_cache_copy (split 6.13-style checks, backported)
 //	info.go                      setup_load_info                    (inside elf_validity_cache_copy)
 //	blacklist.go                 blacklisted, rewrite_section_headers
@@ -46,9 +47,18 @@
 //
 //   - A module's init returns Options.InitResult (default 0); its side effects and log
 //     lines are unknown. COMING notifiers (BTF, ftrace, livepatch) accept the module.
-//   - The trusted keys are the certificates built into vmlinux; MOK/platform keys and
-//     hash blacklists are not known. A signer not among them is ENOKEY (tainted E).
-//     With no kernel image at all no certificate is known, and Uncertain says so.
+//   - The trusted keys are the certificates built into vmlinux plus those given
+//     (kernel.Kernel.Trust: --trust CERT; for the host, the MOKs of efivarfs MokListRT
+//     and the firmware's db). Keys added at run time (keyctl) and the blacklist keyring
+//     (dbx, MokListXRT) are not known. A signer not among them is ENOKEY (tainted E).
+//     With no kernel image at all no built-in certificate is known, and Uncertain says so.
+//   - Lockdown and sig_enforce come from the configuration and command line; on the
+//     host, from /sys/kernel/security/lockdown (root-only: otherwise Secure Boot is
+//     read from efivarfs and Debian's CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT assumed to
+//     act) and /sys/module/module/parameters/sig_enforce.
+//   - Every lockdown refusal prints its line. Upstream prints it with
+//     pr_notice_ratelimited (10 a burst per 5 s, then "callbacks suppressed"); bursts
+//     past that are not modelled.
 //   - When sizeof(struct module) is unknown (no in-tree module to read it from),
 //     6.12's check of .gnu.linkonce.this_module's size is not made, and Uncertain says
 //     so with the reason (kernel.Kernel.ModuleStructSizeErr).

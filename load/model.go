@@ -35,7 +35,8 @@ type Options struct {
 	Unprivileged bool
 	// ModulesDisabled is /proc/sys/kernel/modules_disabled = 1.
 	ModulesDisabled bool
-	// Lockdown is lockdown at integrity level or above (e.g. EFI Secure Boot on Debian):
+	// Lockdown forces lockdown at integrity level whatever the kernel's configuration,
+	// command line and Security say (kernel.Kernel.LockedDown decides otherwise):
 	// unsigned modules are refused with EPERM.
 	Lockdown bool
 	// NoSpectreV2Mitigation says the CPU needs no retpoline, so check_modinfo_retpoline
@@ -44,7 +45,9 @@ type Options struct {
 	// InitResult returns what the module's init function returns (default 0); the model
 	// cannot run module code.
 	InitResult func(name string) int
-	// Comm is current->comm, printed in the lockdown message (default "insmod").
+	// Comm is current->comm, the name of the process making the system call, printed
+	// in the lockdown message: "insmod" (the default) for kmod's insmod, "modprobe"
+	// for modprobe, "gokmod" for `gokmod judge`.
 	Comm string
 	// KeepImage puts the relocated module memory in Result.Image.
 	KeepImage bool

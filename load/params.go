@@ -143,8 +143,10 @@ func (c *call) parseOne(info *loadInfo, mod *module, buf []byte, param, val int)
 		if val < 0 && !noargOps[kp.ops] {
 			return unix.EINVAL
 		}
-		if kp.flags&paramFlHWParam != 0 && c.m.Opts.Lockdown {
-			return unix.EPERM
+		if kp.flags&paramFlHWParam != 0 {
+			if locked, _ := c.lockedDown(reasonModuleParameters); locked {
+				return unix.EPERM
+			}
 		}
 		if kp.flags&paramFlUnsafe != 0 {
 			c.log(LevelNotice, "Setting dangerous option %s - tainting kernel", kp.name)

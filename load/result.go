@@ -71,6 +71,8 @@ type Result struct {
 	// parameter setter, a livepatch section...); empty when the prediction only relies on
 	// the inputs.
 	Uncertain []string
+	// Sig is what module_sig_check found (zero when it did not run).
+	Sig SigVerdict
 }
 
 // Refusal names why a module system call was refused before the kernel looked at the

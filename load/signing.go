@@ -3,6 +3,7 @@ package load
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -27,6 +28,10 @@ func (c *call) moduleSigCheck(info *loadInfo, flags Flags) unix.Errno {
 		c.step(fn, 0, "kernel built without CONFIG_MODULE_SIG")
 		return 0
 	}
+	c.step(fn, 0, "trusted keys: %s", strings.Join(c.m.trustedKeyNames(), "; "))
+	for _, n := range c.m.K.Security.Notes {
+		c.step(fn, 0, "%s", n)
+	}
 	err := unix.ENODATA
 	mangled := flags&(IgnoreModversions|IgnoreVermagic) != 0
 	n := uint64(len(moduleSigString))
@@ -35,6 +40,7 @@ func (c *call) moduleSigCheck(info *loadInfo, flags Flags) unix.Errno {
 		err = c.modVerifySig(info)
 		if err == 0 {
 			info.sigOK = true
+			c.res.Sig.Status = SigVerified
 			c.step(fn, 0, "signature verified")
 			return 0
 		}
@@ -42,29 +48,31 @@ func (c *call) moduleSigCheck(info *loadInfo, flags Flags) unix.Errno {
 	var reason string
 	switch err {
 	case unix.ENODATA:
-		reason = "unsigned module"
+		reason, c.res.Sig.Status = "unsigned module", SigUnsigned
 	case unix.ENOPKG:
-		reason = "module with unsupported crypto"
+		reason, c.res.Sig.Status = "module with unsupported crypto", SigUnsupported
 	case unix.ENOKEY:
-		reason = "module with unavailable key"
+		reason, c.res.Sig.Status = "module with unavailable key", SigUntrusted
 	default:
 		// Everything else is fatal, enforcement or not.
+		c.res.Sig.Status = SigBad
 		return c.step(fn, err, "signature present but bad")
 	}
 	if mangled {
+		c.res.Sig.Forced = true
 		reason += " (forced load: the signature is ignored)"
 	}
 	if c.m.K.SigEnforce() {
+		c.res.Sig.Enforced = c.m.sigEnforceWhy()
 		c.log(LevelNotice, "Loading of %s is rejected", reasonText(err))
-		return c.step(fn, unix.EKEYREJECTED, "%s and signatures are enforced", reason)
+		return c.step(fn, unix.EKEYREJECTED, "%s and signatures are enforced (%s)", reason, c.res.Sig.Enforced)
 	}
-	if c.m.Opts.Lockdown {
-		comm := c.m.Opts.Comm
-		if comm == "" {
-			comm = "insmod"
-		}
-		c.log(LevelNotice, "Lockdown: %s: unsigned module loading is restricted; see man kernel_lockdown.7", comm)
-		return c.step(fn, unix.EPERM, "%s under lockdown", reason)
+	// security_locked_down(LOCKDOWN_MODULE_SIGNATURE)
+	if locked, why := c.lockedDown(reasonModuleSignature); locked {
+		c.res.Sig.Lockdown = why
+		return c.step(fn, unix.EPERM, "%s under %s", reason, why)
+	} else if why != "" {
+		c.step(fn, 0, "not locked down: %s", why)
 	}
 	c.step(fn, 0, "%s: allowed (not enforced), taints E later", reason)
 	return 0
@@ -82,8 +90,10 @@ func reasonText(err unix.Errno) string {
 }
 
 // modVerifySig mirrors mod_verify_sig and mod_check_sig: the trailer's sanity checks,
-// then verify_pkcs7_signature against the built-in keys (secondary keyring, then the
-// platform keyring on ENOKEY; the model knows only the built-in certificates).
+// then verify_pkcs7_signature against the secondary trusted keyring (the built-in keys,
+// and the machine and secondary keys given as kernel.TrustedKey), then, on ENOKEY, the
+// platform keyring (Debian's patch; the model searches all of them at once: a
+// certificate is found by issuer and serial number, so the order does not matter).
 func (c *call) modVerifySig(info *loadInfo) unix.Errno {
 	const fn = "mod_verify_sig"
 	modlen := info.len
@@ -106,8 +116,9 @@ func (c *call) modVerifySig(info *loadInfo) unix.Errno {
 	}
 	modlen -= sigLen + moduleSignatureSize
 	info.len = modlen
-	e := kernel.VerifyModuleSignature(info.hdr[:modlen], info.hdr[modlen:modlen+sigLen], c.m.K.Certs)
+	cert, e := kernel.VerifyModuleSigner(info.hdr[:modlen], info.hdr[modlen:modlen+sigLen], c.m.K.TrustedCerts())
 	if e == nil {
+		c.step(fn, 0, "signed by %s", c.m.K.KeyFor(cert))
 		return 0
 	}
 	var se *kernel.SigError
@@ -115,8 +126,15 @@ func (c *call) modVerifySig(info *loadInfo) unix.Errno {
 		for _, l := range se.Log {
 			c.log(LevelWarn, "%s", l)
 		}
-		if se.Errno == unix.ENOKEY && len(c.m.K.Certs) == 0 {
-			c.uncertain("no built-in certificate known: a signed module is treated as signed by an unavailable key")
+		if se.Errno == unix.ENOKEY {
+			if len(c.m.K.Certs) == 0 {
+				c.uncertain("no built-in certificate known: a signed module is treated as signed by an unavailable key")
+			}
+			c.res.Sig.Signer = se.Signer
+			for _, t := range c.m.K.UnenrolledSigner(e) {
+				c.res.Sig.SignerFiles = append(c.res.Sig.SignerFiles, t.Source)
+			}
+			c.uncertain("trusted keys: the %d built into vmlinux and %d more (--trust); MOK, db and keys added at run time are known only when given", len(c.m.K.Certs), len(c.m.K.Security.Trusted))
 		}
 		return c.step(fn, se.Errno, "%s", se.Why)
 	}
@@ -139,5 +157,5 @@ func WarmSignature(k *kernel.Kernel, image []byte) {
 		return
 	}
 	n -= sigLen + moduleSignatureSize
-	kernel.VerifyModuleSignature(image[:n], image[n:n+sigLen], k.Certs)
+	kernel.VerifyModuleSignature(image[:n], image[n:n+sigLen], k.TrustedCerts())
 }
