@@ -42,7 +42,7 @@ func explainHelp(w io.Writer) {
 // stageWords are the names the explanation gives the kernel functions it walks through.
 var stageWords = map[string]string{
 	"insmod": "insmod (user space)", "sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
-	"module_decompress": "copy", "module_sig_check": "signature", "elf_validity_check": "ELF check",
+	"module_decompress": "copy", "module_sig_check": "signature", "mod_verify_sig": "signature", "elf_validity_check": "ELF check",
 	"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
 	"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
 	"check_modstruct_version": "modinfo", "check_modinfo": "modinfo", "layout_and_allocate": "layout",
@@ -322,21 +322,19 @@ func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
 			out = append(out, "rebuild the module against this kernel (a symbol's CRC differs), or force it with gokmod insmod --force-modversion at your own risk")
 		case strings.Contains(l, "but does not import it"):
 			out = append(out, "add MODULE_IMPORT_NS(...) for the namespace named above to the module's source")
-		case strings.Contains(l, "Loading of unsigned module is rejected"):
-			out = append(out, "sign the module with a key the kernel trusts, or boot without module.sig_enforce=1")
 		case strings.Contains(l, "unknown parameter"):
 			out = append(out, "check the parameter names: gokmod modinfo -p "+file)
+		case strings.Contains(l, "unsafe module parameters is restricted"):
+			out = append(out, "a hardware parameter (module_param_hw: I/O ports, IRQs, DMA, addresses) is refused under lockdown: load the module without it and let the driver find its hardware")
+			return append(out, signatureFixes(k, file, r)...)
 		case strings.Contains(l, "invalid for parameter"):
 			out = append(out, "check the parameter's type: gokmod modinfo -p "+file)
 		}
 	}
-	switch {
-	case errors.Is(r.Err, unix.EEXIST):
+	if errors.Is(r.Err, unix.EEXIST) {
 		out = append(out, "a module of that name is already loaded: gokmod rmmod it first")
-	case errors.Is(r.Err, unix.EKEYREJECTED):
-		out = append(out, "the signature does not verify: restore the original file or re-sign it")
 	}
-	return out
+	return append(out, signatureFixes(k, file, r)...)
 }
 
 func printExplanation(w io.Writer, x *Explanation) {

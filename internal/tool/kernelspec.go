@@ -29,7 +29,12 @@ const kernelSpecHelp = "\t--kernel SPEC     the target kernel (default host), re
 	"\t                               else the release scripts/setup.sh prepared in $GOKMOD_CACHE/kernels/REL\n" +
 	"\t                  The output says which was chosen.\n" +
 	"\t--release REL     the release to use from a directory that holds several\n" +
-	"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1; nomodule)\n" +
+	"\t--cmdline '...'   the kernel command line (e.g. module.sig_enforce=1, lockdown=integrity;\n" +
+	"\t                  nomodule); for host it replaces /proc/cmdline and what the running\n" +
+	"\t                  kernel shows of sig_enforce and lockdown\n" +
+	"\t--trust CERT      a certificate (DER or PEM) the kernel trusts beyond its built-in keys:\n" +
+	"\t                  an enrolled MOK, e.g. /var/lib/dkms/mok.pub (repeatable)\n" +
+	"\t--comm NAME       the process the kernel names in its lockdown lines (default insmod)\n" +
 	"\t--modules-disabled\n" +
 	"\t                  model /proc/sys/kernel/modules_disabled = 1 (--kernel host reads it)\n" +
 	"\t--as-caller       model this process's capabilities instead of root's: without\n" +
@@ -39,13 +44,15 @@ const kernelSpecHelp = "\t--kernel SPEC     the target kernel (default host), re
 // targetOptions are the options every model tool takes about its target.
 var targetOptions = []cli.Option{
 	{Long: "kernel", HasArg: true}, {Long: "release", HasArg: true}, {Long: "cmdline", HasArg: true},
-	{Long: "modules-disabled"}, {Long: "as-caller"},
+	{Long: "modules-disabled"}, {Long: "as-caller"}, {Long: "trust", HasArg: true}, {Long: "comm", HasArg: true},
 }
 
 // targetSpec is what the target options asked for.
 type targetSpec struct {
 	spec, release, cmdline    string
 	modulesDisabled, asCaller bool
+	trust                     []string // --trust CERT, repeatable
+	comm                      string   // --comm NAME
 }
 
 // option takes p if it is one of targetOptions, and says whether it was.
@@ -61,6 +68,10 @@ func (s *targetSpec) option(p cli.Parsed) bool {
 		s.modulesDisabled = true
 	case "as-caller":
 		s.asCaller = true
+	case "trust":
+		s.trust = append(s.trust, p.Arg)
+	case "comm":
+		s.comm = p.Arg
 	default:
 		return false
 	}
@@ -114,7 +125,12 @@ func (e *Env) loadTarget(s targetSpec) (*modelTarget, error) {
 	t.root = root
 	if s.cmdline != "" {
 		t.K.CmdLine = s.cmdline
+		t.K.Security.BootWith() // another boot: not what the running kernel shows
 	}
+	if err := trustKeys(t.K, s.trust); err != nil {
+		return nil, err
+	}
+	t.Opts.Comm = s.comm
 	t.Opts.ModulesDisabled = s.modulesDisabled
 	if t.Host {
 		if b, err := os.ReadFile(filepath.Join(rootOrSlash(root), "proc/sys/kernel/modules_disabled")); err == nil && strings.TrimSpace(string(b)) == "1" {

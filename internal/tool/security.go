@@ -1,0 +1,65 @@
+package tool
+
+import (
+	"fmt"
+	"strings"
+
+	"gokmod/kernel"
+	"gokmod/load"
+)
+
+// trustKeys adds each --trust CERT (DER or PEM) to the keys k trusts, as enrolled
+// Machine Owner Keys.
+func trustKeys(k *kernel.Kernel, certs []string) error {
+	for _, c := range certs {
+		if err := k.Trust(c); err != nil {
+			return fmt.Errorf("--trust: %w", err)
+		}
+	}
+	return nil
+}
+
+// signatureFixes turns what module_sig_check found into what to do, by cause: an
+// untrusted signer is enrolled, a corrupt signature re-signed, an unsigned module
+// signed (and its key enrolled).
+func signatureFixes(k *kernel.Kernel, file string, r *load.Result) []string {
+	s := r.Sig
+	refused := s.Enforced != "" || s.Lockdown != ""
+	signFile := fmt.Sprintf("/usr/src/linux-headers-%s/scripts/sign-file sha256 KEY.priv KEY.der %s", k.Release, file)
+	why := func() string {
+		if s.Enforced != "" {
+			return "signatures are enforced (" + s.Enforced + ")"
+		}
+		return "the kernel is locked down (" + s.Lockdown + ")"
+	}
+	var out []string
+	switch {
+	case s.Forced && refused:
+		out = append(out, "the force flags (-f, --force-vermagic, --force-modversion) drop the signature, so the module counts as unsigned, and "+why()+": load it without them")
+	case s.Status == load.SigUntrusted && refused:
+		key := "the signer's certificate"
+		if len(s.SignerFiles) > 0 {
+			key = s.SignerFiles[0]
+		}
+		out = append(out, fmt.Sprintf("the module is signed by a key the kernel does not trust (%s), and %s: enroll the key (mokutil --import %s, then reboot and confirm in MokManager) or sign with a trusted key", s.Signer, why(), key))
+	case s.Status == load.SigUntrusted:
+		key := "the signer's certificate"
+		if len(s.SignerFiles) > 0 {
+			key = s.SignerFiles[0]
+		}
+		out = append(out, fmt.Sprintf("signed by a key the kernel does not trust (%s): it loads but taints the kernel (E); enroll the key (mokutil --import %s) to load it untainted", s.Signer, key))
+	case s.Status == load.SigUnsigned && refused:
+		out = append(out, fmt.Sprintf("the module is unsigned and %s: sign it (and enroll the key): %s; mokutil --import KEY.der. DKMS does both with its own key: /var/lib/dkms/mok.key and %s", why(), signFile, kernel.DKMSKey))
+		if s.Enforced != "" && strings.Contains(s.Enforced, "command line") {
+			out = append(out, "or boot without module.sig_enforce=1")
+		}
+		if s.Lockdown != "" && strings.Contains(s.Lockdown, "lockdown=") {
+			out = append(out, "or boot without lockdown= on the command line")
+		}
+	case s.Status == load.SigUnsupported && refused:
+		out = append(out, "the signature uses crypto this kernel lacks, and "+why()+": re-sign it with sha256 and an RSA key")
+	case s.Status == load.SigBad:
+		out = append(out, "the signature is corrupt or does not match the file (a bad signature is refused even when signatures are not enforced): re-sign it ("+signFile+"), or restore the original file")
+	}
+	return out
+}
