@@ -56,9 +56,11 @@
 //     host, from /sys/kernel/security/lockdown (root-only: otherwise Secure Boot is
 //     read from efivarfs and Debian's CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT assumed to
 //     act) and /sys/module/module/parameters/sig_enforce.
-//   - Every lockdown refusal prints its line. Upstream prints it with
-//     pr_notice_ratelimited (10 a burst per 5 s, then "callbacks suppressed"); bursts
-//     past that are not modelled.
+//   - Every lockdown refusal prints its line. The kernel prints it with
+//     pr_notice_ratelimited (10 a burst per 5 s, shared with every other lockdown
+//     refusal of the boot; seen in the 6.1 guest as "lockdown_is_locked_down: 7
+//     callbacks suppressed"): the model cannot know the boot's other refusals or the
+//     time between calls, so suppression is not modelled.
 //   - When sizeof(struct module) is unknown (no in-tree module to read it from),
 //     6.12's check of .gnu.linkonce.this_module's size is not made, and Uncertain says
 //     so with the reason (kernel.Kernel.ModuleStructSizeErr).

@@ -64,6 +64,7 @@ func (c *call) lockedDown(reason string) (bool, string) {
 		comm = comm[:15]
 	}
 	c.log(LevelNotice, "Lockdown: %s: %s is restricted; see man kernel_lockdown.7", comm, reason)
+	c.uncertain("the Lockdown line is printed with pr_notice_ratelimited (10 a burst per 5 s, shared with every other lockdown refusal of the boot): past that it is suppressed, then counted in \"lockdown_is_locked_down: N callbacks suppressed\"")
 	return true, why
 }
 
