@@ -68,7 +68,9 @@ func Model(gokmod string, k testenv.Kernel, b *Batch, initFails map[string]strin
 		return nil, err
 	}
 	defer os.Remove(script)
-	args := []string{"sim", "--kernel", k.Root}
+	// The guest runs `gokmod judge`: the kernel names that process "gokmod" in the
+	// lines it prints with current->comm (lockdown's).
+	args := []string{"sim", "--kernel", k.Root, "--comm", "gokmod"}
 	if b.Append != "" {
 		args = append(args, "--cmdline", b.Append)
 	}
