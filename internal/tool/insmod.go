@@ -108,6 +108,8 @@ func insmod(e *Env, args []string) int {
 func (e *Env) hints(ie *kmod.InsertError) []string {
 	var hs []string
 	switch {
+	case errors.Is(ie.Err, unix.EPERM) && signatureHint(unix.EPERM, kmsgText(ie)) != "":
+		hs = append(hs, signatureHint(unix.EPERM, kmsgText(ie)))
 	case errors.Is(ie.Err, unix.EPERM):
 		if b, err := os.ReadFile(e.Host.Path("/proc/sys/kernel/modules_disabled")); err == nil && strings.TrimSpace(string(b)) == "1" {
 			hs = append(hs, "module loading is disabled until reboot (/proc/sys/kernel/modules_disabled is 1)")
@@ -117,7 +119,7 @@ func (e *Env) hints(ie *kmod.InsertError) []string {
 	case errors.Is(ie.Err, unix.EEXIST):
 		hs = append(hs, "a module named "+kmod.NameFromPath(ie.Path)+" is already loaded (see lsmod)")
 	case errors.Is(ie.Err, unix.EKEYREJECTED):
-		hs = append(hs, "the kernel rejected the module's signature (missing, corrupt, or made by a key it does not trust)")
+		hs = append(hs, signatureHint(unix.EKEYREJECTED, kmsgText(ie)))
 	}
 	var owners []string             // modules exporting the unknown symbols, first seen first
 	symsOf := map[string][]string{} // owner -> its symbols the kernel missed

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"gokmod/kernel"
+	"gokmod/kmod"
 	"gokmod/load"
 )
 
@@ -62,4 +65,34 @@ func signatureFixes(k *kernel.Kernel, file string, r *load.Result) []string {
 		out = append(out, "the signature is corrupt or does not match the file (a bad signature is refused even when signatures are not enforced): re-sign it ("+signFile+"), or restore the original file")
 	}
 	return out
+}
+
+// kmsgText is the kernel's log lines of a failed insert.
+func kmsgText(ie *kmod.InsertError) []string {
+	var out []string
+	for _, r := range ie.Kmsg {
+		out = append(out, r.Msg)
+	}
+	return out
+}
+
+// signatureHint is insmod's hint for a signature or lockdown refusal, by the cause the
+// kernel's log line names ("" for an EPERM that is not lockdown's).
+func signatureHint(errno unix.Errno, kmsg []string) string {
+	log := strings.Join(kmsg, "\n")
+	switch {
+	case errno == unix.EPERM && strings.Contains(log, "unsigned module loading is restricted"):
+		return "the kernel is locked down and loads only modules signed by a key it trusts: sign the module (and enroll the key: mokutil --import; DKMS signs with " + kernel.DKMSKey + ")"
+	case errno == unix.EPERM && strings.Contains(log, "unsafe module parameters is restricted"):
+		return "the kernel is locked down and refuses hardware parameters (I/O ports, IRQs, DMA, addresses): load the module without them"
+	case errno == unix.EPERM:
+		return ""
+	case strings.Contains(log, "Loading of unsigned module is rejected"):
+		return "the module is unsigned and the kernel enforces signatures: sign it (and enroll the key: mokutil --import; DKMS signs with " + kernel.DKMSKey + ")"
+	case strings.Contains(log, "Loading of module with unavailable key is rejected"):
+		return "the module is signed by a key the kernel does not trust: enroll the key (mokutil --import KEY.der) or sign with a trusted key"
+	case strings.Contains(log, "Loading of module with unsupported crypto is rejected"):
+		return "the module's signature uses crypto this kernel lacks: re-sign it with sha256 and an RSA key"
+	}
+	return "the module's signature is corrupt or does not match the file: re-sign it, or restore the original file"
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"gokmod/internal/modsign"
 	"gokmod/internal/testenv"
 	"gokmod/ko"
@@ -110,6 +112,27 @@ func TestExplainSignatureCauses(t *testing.T) {
 		}
 		if _, stderr, code := runTool(nil, "explain", "--kernel", k.Root, "--trust", filepath.Join(dir, "unsigned.ko"), "minix"); code != 1 || !strings.Contains(stderr, "--trust") {
 			t.Errorf("%s: --trust of a non-certificate: exit %d %q", k.Release, code, stderr)
+		}
+	}
+}
+
+// insmod's hint follows the cause the kernel logged, as the guests print it.
+func TestSignatureHint(t *testing.T) {
+	for _, c := range []struct {
+		errno unix.Errno
+		log   string
+		want  string
+	}{
+		{unix.EPERM, "Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7", "locked down and loads only modules signed"},
+		{unix.EPERM, "Lockdown: insmod: unsafe module parameters is restricted; see man kernel_lockdown.7", "refuses hardware parameters"},
+		{unix.EPERM, "", ""},
+		{unix.EKEYREJECTED, "Loading of unsigned module is rejected", "unsigned and the kernel enforces"},
+		{unix.EKEYREJECTED, "Loading of module with unavailable key is rejected", "enroll the key"},
+		{unix.EKEYREJECTED, "", "re-sign it"},
+	} {
+		got := signatureHint(c.errno, strings.Split(c.log, "\n"))
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%v %q: %q, want %q", c.errno, c.log, got, c.want)
 		}
 	}
 }
