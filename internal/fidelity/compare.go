@@ -25,7 +25,7 @@ var loaderLine = regexp.MustCompile(strings.Join([]string{
 	`No module found in object`, `Module len`, `already exists`, `is already loaded`,
 	`[Pp]arameter .* too long`, `Unknown relocation`, `exports duplicate symbol`, `truncated`,
 	`Rejected `, `is not a valid module`, `compressed module`, `decompress`,
-	`staging directory`, `suspiciously returned`, `gave up waiting for init`, `please compile with`, `has bad`, `SHF_ALLOC`, `modversion`, `module_layout`,
+	`not signed with expected PKCS#7`, `PKCS#7 signature info`, `PKCS7: `, `staging directory`, `suspiciously returned`, `gave up waiting for init`, `please compile with`, `has bad`, `SHF_ALLOC`, `modversion`, `module_layout`,
 }, "|"))
 
 // LoaderLog keeps the loader's own lines of a real log.

@@ -32,7 +32,8 @@ var LockdownCmdlines = []string{
 // Debian-signed minix, minix with its signature stripped (by finit_module and by
 // init_module), minix signed by a freshly generated key the kernel does not trust
 // (intact, and with a byte of the module changed after signing), minix with a byte of
-// Debian's signature flipped, the signed minix forced (the flags make it unsigned), an
+// Debian's signature flipped, minix whose signature claims to be X.509 rather than
+// PKCS#7 (unsupported crypto), the signed minix forced (the flags make it unsigned), an
 // unsigned out-of-tree module from the playground, and, under lockdown, parport_pc
 // with a hardware parameter (module_param_hw, refused by lockdown).
 func LockdownBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
@@ -66,6 +67,10 @@ func LockdownBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
 	}
 	selfChanged := flip(self, int(comment.Offset))
 	sigFlipped := flip(signed, len(signed)-len(ko.SignatureMagic)-12-10)
+	// struct module_signature's id_type 1 (X.509) instead of 2 (PKCS#7): ENOPKG,
+	// "module with unsupported crypto".
+	idType := append([]byte(nil), signed...)
+	idType[len(idType)-len(ko.SignatureMagic)-12+2] = 1
 	pg, err := playground.Build(k)
 	if err != nil {
 		return nil, err
@@ -98,6 +103,7 @@ func LockdownBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
 			{"minix-untrusted.ko", simop.Insmod, self},
 			{"minix-untrusted-changed.ko", simop.Insmod, selfChanged},
 			{"minix-sig-flipped.ko", simop.Insmod, sigFlipped},
+			{"minix-id-type-x509.ko", simop.Insmod, idType},
 			{"minix-signed.ko", simop.InsmodForce, signed},
 			{"pg_nodeps.ko", simop.Insmod, pgMod},
 		} {
