@@ -27,6 +27,9 @@ type Batch struct {
 	// model); the guest sees them in GuestDir, away from the tmpfs it mounts on /tmp
 	// (a checkout, and so the cache, may well be under /tmp).
 	HostDir string
+	// After, when set, runs in the same guest once the operations are done: checks of
+	// the real tools that need the batch's boot (Real fails with its error).
+	After func(vm *vmtest.VM) error
 }
 
 // GuestDir is where the guest finds a batch's generated modules.

@@ -10,6 +10,7 @@ import (
 	"gokmod/internal/playground"
 	"gokmod/internal/simop"
 	"gokmod/internal/testenv"
+	"gokmod/internal/vmtest"
 	"gokmod/ko"
 )
 
@@ -121,6 +122,7 @@ func LockdownBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
 			}
 			b.add(simop.RmmodForce, name, "")
 		}
+		b.After = insmodHint(cmdline)
 		if strings.Contains(cmdline, "lockdown=") {
 			b.Modules = append(b.Modules, "parport", "parport_pc")
 			b.add(simop.Insmod, parport, "")
@@ -145,4 +147,29 @@ func inTreePath(k testenv.Kernel, name string) string {
 		}
 	}
 	return ""
+}
+
+// insmodHint checks gokmod's own insmod in the batch's guest on the stripped minix: kmod's
+// exit status, the kernel's line as the tool relays it (the process is insmod, the
+// name the model assumes by default), and the hint for that cause.
+func insmodHint(cmdline string) func(vm *vmtest.VM) error {
+	var line, hint string
+	switch {
+	case strings.Contains(cmdline, "lockdown="):
+		line, hint = "insmod: kernel: Lockdown: insmod: unsigned module loading is restricted", "insmod: hint: the kernel is locked down"
+	case strings.Contains(cmdline, "module.sig_enforce=1"):
+		line, hint = "insmod: kernel: Loading of unsigned module is rejected", "insmod: hint: the module is unsigned and the kernel enforces signatures"
+	default:
+		return nil
+	}
+	return func(vm *vmtest.VM) error {
+		r, err := vm.Run(vmtest.GokmodDir + "/insmod " + GuestDir + "/minix-unsigned.ko")
+		if err != nil {
+			return err
+		}
+		if r.Exit != 1 || !strings.Contains(r.Stderr, line) || !strings.Contains(r.Stderr, hint) {
+			return fmt.Errorf("gokmod insmod of the unsigned module: exit %d, want 1 with %q and %q:\n%s", r.Exit, line, hint, r.Stderr)
+		}
+		return nil
+	}
 }

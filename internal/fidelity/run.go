@@ -54,6 +54,11 @@ cat /proc/modules`)
 		}
 		outs = append(outs, o)
 	}
+	if b.After != nil {
+		if err := b.After(vm); err != nil {
+			return outs, -1, fmt.Errorf("%s: %w", b.Name, err)
+		}
+	}
 	return outs, -1, nil
 }
 
