@@ -19,6 +19,7 @@ const (
 	LockdownConfidentiality
 )
 
+// String is the level's name as /sys/kernel/security/lockdown and lockdown= spell it.
 func (l Lockdown) String() string {
 	switch l {
 	case LockdownIntegrity:
