@@ -47,7 +47,7 @@ type Options struct {
 	InitResult func(name string) int
 	// Comm is current->comm, the name of the process making the system call, printed
 	// in the lockdown message: "insmod" (the default) for kmod's insmod, "modprobe"
-	// for modprobe, "gokmod" for `gokmod judge`.
+	// for modprobe, "judge" for the test guests' judge (internal/cmd/judge).
 	Comm string
 	// KeepImage puts the relocated module memory in Result.Image.
 	KeepImage bool

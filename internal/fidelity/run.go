@@ -73,9 +73,10 @@ func Model(gokmod string, k testenv.Kernel, b *Batch, initFails map[string]strin
 		return nil, err
 	}
 	defer os.Remove(script)
-	// The guest runs `gokmod judge`: the kernel names that process "gokmod" in the
-	// lines it prints with current->comm (lockdown's).
-	args := []string{"sim", "--kernel", k.Root, "--comm", "gokmod"}
+	// The guest runs the judge binary: the kernel names that process after it (the
+	// executable's base name, at most 15 bytes) in the lines it prints with
+	// current->comm (lockdown's).
+	args := []string{"sim", "--kernel", k.Root, "--comm", filepath.Base(vmtest.JudgePath)}
 	if b.Append != "" {
 		args = append(args, "--cmdline", b.Append)
 	}

@@ -110,7 +110,7 @@ func TestExplainSignatureCauses(t *testing.T) {
 		if code != 0 || !strings.Contains(out, `"result":"EPERM"`) || !strings.Contains(out, "Lockdown: modprobe: unsigned module loading") {
 			t.Errorf("%s: sim --comm: exit %d\n%s%s", k.Release, code, out, stderr)
 		}
-		if _, stderr, code := runTool(nil, "explain", "--kernel", k.Root, "--trust", filepath.Join(dir, "unsigned.ko"), "minix"); code != 1 || !strings.Contains(stderr, "--trust") {
+		if _, stderr, code := runTool(nil, "explain", "--kernel", k.Root, "--trust", filepath.Join(dir, "unsigned.ko"), "minix"); code != exitInputError || !strings.Contains(stderr, "--trust") {
 			t.Errorf("%s: --trust of a non-certificate: exit %d %q", k.Release, code, stderr)
 		}
 	}
