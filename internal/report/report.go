@@ -109,14 +109,21 @@ func SourceURL(k *kernel.Kernel, fn string) string {
 var pathWords = []string{"permission", "copy", "signature", "ELF check", "convenience variables", "modinfo",
 	"layout", "module list", "symbol resolution", "relocations", "arguments", "init"}
 
-// NotReached lists the stages of the usual path that the run did not get to.
+// NotReached lists the stages of the usual path after the last one the run got to
+// (6.12 folds some stages into others: those are not listed).
 func (r *Run) NotReached() []string {
 	seen := map[string]bool{}
 	for _, s := range r.Stages {
 		seen[s.Stage] = true
 	}
+	last := -1
+	for i, w := range pathWords {
+		if seen[w] {
+			last = i
+		}
+	}
 	var out []string
-	for _, w := range pathWords {
+	for _, w := range pathWords[last+1:] {
 		if !seen[w] {
 			out = append(out, w)
 		}
