@@ -88,6 +88,7 @@ func MemorySVG(l *load.Layout, coreSize, initSize uint32) string {
 		s.text(left, y, "title", fmt.Sprintf("%s at %#x — %d bytes, %d page(s), %d page(s) per row — %s", bs[0].Region, bs[0].Addr-uint64(bs[0].Offset), size, pages, perRow, what))
 		y += 6
 		top := y
+		var labels svg // written after the page ticks, so that they stay readable
 		for _, b := range bs {
 			cls := b.Perm + " sec"
 			if b.Perm == "pad" {
@@ -110,10 +111,10 @@ func MemorySVG(l *load.Layout, coreSize, initSize uint32) string {
 				if !labelled && b.Perm != "pad" {
 					label := fmt.Sprintf("%s +%#x %#x", b.Name, b.Offset, b.Size)
 					if w > float64(len(label))*6.2+4 {
-						s.text(int(x0)+3, ry+16, "small", label)
+						labels.text(int(x0)+3, ry+16, "small", label)
 						labelled = true
 					} else if w > float64(len(b.Name))*6.2+4 {
-						s.text(int(x0)+3, ry+16, "small", b.Name)
+						labels.text(int(x0)+3, ry+16, "small", b.Name)
 						labelled = true
 					}
 				}
@@ -134,6 +135,7 @@ func MemorySVG(l *load.Layout, coreSize, initSize uint32) string {
 			}
 			s.f(`<rect x="%d" y="%d" width="%.2f" height="%d" class="%s"/>`, left, ry, float64(rowEnd)*scale, rowH, cls)
 		}
+		s.b.WriteString(labels.b.String())
 		y = top + rows*(rowH+rowGap)
 	}
 	y += 14
