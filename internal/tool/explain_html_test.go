@@ -354,3 +354,51 @@ func readInTree(t *testing.T, k testenv.Kernel, rel string) []byte {
 	t.Fatalf("%s: not in %s", rel, k.ModDir())
 	return nil
 }
+
+// TestExplainTextExtras checks what the text trace gained: -v's what-and-why line under
+// each stage, the decoded taints, the lsmod lines and the init memory freed.
+func TestExplainTextExtras(t *testing.T) {
+	for _, k := range testenv.RequireKernels(t) {
+		pg := pgbuild.MustBuild(t, k)
+		out, stderr, code := runTool(nil, "explain", "--kernel", k.Root, "-v", pg.Path(pgbuild.Hello))
+		if code != exitLoads {
+			t.Fatalf("%s: exit %d: %s", k.Release, code, stderr)
+		}
+		for _, want := range []string{
+			"Only a process with CAP_SYS_MODULE may load modules",
+			"O TAINT_OOT_MODULE", "E TAINT_UNSIGNED_MODULE",
+			"lsmod adds:   pg_hello ", "init memory freed after init: ",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in:\n%s", k.Release, want, out)
+			}
+		}
+		out, _, _ = runTool(nil, "explain", "--kernel", k.Root, "llc")
+		if strings.Contains(out, "Only a process with CAP_SYS_MODULE") {
+			t.Errorf("%s: the what-and-why lines without -v", k.Release)
+		}
+	}
+}
+
+// TestModprobeGraph draws btrfs's dependencies, which include a softdep, and checks the
+// picture in the browser.
+func TestModprobeGraph(t *testing.T) {
+	browser(t)
+	for _, k := range testenv.RequireKernels(t) {
+		out, stderr, code := runTool(nil, "modprobe", "-d", k.Root, "-S", k.Release, "--show-depends", "--graph", "btrfs")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", k.Release, code, stderr)
+		}
+		for _, want := range []string{`data-id="btrfs"`, `data-id="libcrc32c"`, `class="edge soft"`, `class="edge "`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in the graph:\n%s", k.Release, want, out)
+			}
+		}
+		p := filepath.Join(t.TempDir(), "btrfs-deps.svg")
+		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dom, log, _ := render(t, p, filepath.Join(screenshotDir(t, k), "modprobe-graph-btrfs.png"))
+		checkDOM(t, "modprobe --graph", dom, log, nil)
+	}
+}
