@@ -85,6 +85,16 @@ var stages = map[string]stageInfo{
 	"do_init_module":                    {"kernel/module/main.c", "The module's init function runs; on success the module is LIVE and its init memory is freed."},
 	"module_augment_kernel_taints":      {"kernel/module/main.c", "Taints the module brings (out-of-tree, unsigned, proprietary...) are added to the kernel's."},
 	"check_export_symbol_versions":      {"kernel/module/main.c", "Exported symbols must carry CRCs on a MODVERSIONS kernel."},
+	"check_modinfo_livepatch":           {"kernel/module/main.c", "A livepatch module needs a kernel built with CONFIG_LIVEPATCH, and taints K."},
+	"elf_validity_cache_sechdrs":        {"kernel/module/main.c", "The section header table must lie inside the file and every section's data too."},
+	"elf_validity_cache_secstrings":     {"kernel/module/main.c", "The section names must be a NUL-terminated string table inside the file."},
+	"elf_validity_cache_index_info":     {"kernel/module/main.c", "At most one .modinfo section may exist; it holds the module's name= and other keys."},
+	"elf_validity_cache_index_mod":      {"kernel/module/main.c", "Exactly one .gnu.linkonce.this_module must exist, allocated, with data, the size of the kernel's struct module."},
+	"elf_validity_cache_index_sym":      {"kernel/module/main.c", "Exactly one symbol table must exist."},
+	"elf_validity_cache_index_str":      {"kernel/module/main.c", "The symbol table must link to a proper string table."},
+	"finit_module":                      {"kernel/module/main.c", "finit_module takes a file descriptor and flags; unknown flags are refused."},
+	"mod_verify_sig":                    {"kernel/module/signing.c", "The PKCS#7 signature is verified with the key it names, among the trusted keys."},
+	"verify_exported_symbols":           {"kernel/module/main.c", "A symbol the module exports must not already be exported by vmlinux or another module."},
 	"delete_module":                     {"kernel/module/main.c", "rmmod: the module must be unused and have an exit function (or be forced)."},
 }
 
