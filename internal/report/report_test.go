@@ -1,6 +1,9 @@
 package report
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -65,5 +68,32 @@ func TestTaintReasons(t *testing.T) {
 	}
 	if !strings.Contains(got["O"].Reason, "out-of-tree") || !strings.Contains(got["E"].Reason, "verification") || got["W"].New {
 		t.Errorf("taints %+v", got)
+	}
+}
+
+// TestEveryStageExplained reads the model's sources for the kernel functions its trace
+// names, and wants a what-and-why sentence for each.
+func TestEveryStageExplained(t *testing.T) {
+	files, err := filepath.Glob("../../load/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("load's sources: %v", err)
+	}
+	re := regexp.MustCompile(`c\.step\("([a-z_0-9]+)"|const fn = "([a-z_0-9]+)"`)
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			fn := m[1] + m[2]
+			n++
+			if Why(fn) == "" {
+				t.Errorf("%s: no what-and-why for %s", filepath.Base(f), fn)
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("found only %d stage names in load's sources", n)
 	}
 }

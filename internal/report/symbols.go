@@ -118,9 +118,10 @@ func SymbolsSVG(name string, uses []load.SymbolUse) string {
 			cls = "fail bad"
 		}
 		label := u.Name
-		if len(label) > 40 {
-			label = label[:39] + "…"
+		if len(label) > 38 {
+			label = label[:37] + "…"
 		}
+		label = crcMark(u) + " " + label
 		var tags []string
 		if u.GPLOnly {
 			tags = append(tags, "GPL")
@@ -136,6 +137,7 @@ func SymbolsSVG(name string, uses []load.SymbolUse) string {
 	if hidden > 0 {
 		symRow(n-1, fmt.Sprintf("… and %d more from vmlinux, all resolved (see the table)", hidden), "muted", "listed in the table below", "vmlinux")
 	}
+	s.text(10, s.h-8, "small muted", "✓ CRC matches · – not checked (no CRC or no modversions) · ✗ not found, CRC mismatch or no version · [GPL] GPL-only export · [ns X] namespace X")
 	for _, p := range provs {
 		cls := "vmlinux"
 		switch {
@@ -154,4 +156,16 @@ func SymbolsSVG(name string, uses []load.SymbolUse) string {
 		s.b.WriteString(`</g>`)
 	}
 	return s.String("symbols of " + name)
+}
+
+// crcMark is the symbol's CRC verdict as one character: ✓ matches, – not checked,
+// ✗ failed (not found, mismatch, no version).
+func crcMark(u load.SymbolUse) string {
+	switch {
+	case !SymbolOK(u):
+		return "✗"
+	case strings.Contains(u.Verdict, "matches"):
+		return "✓"
+	}
+	return "–"
 }
