@@ -142,6 +142,10 @@ func (c *call) sampleReloc(info *loadInfo, relsec int, typ uint32, symIdx, rOffs
 	case rX86_64PC32, rX86_64PLT32:
 		s.Size = 4
 		s.Overflow = "not checked by the kernel for PC-relative 32-bit types (the linker's -mcmodel=kernel keeps them in range)"
+	case rX86_64None:
+		s.Overflow = "R_X86_64_NONE writes nothing"
+	default:
+		s.Overflow = "not reached: apply_relocate_add does not know this type and refuses the module (ENOEXEC)"
 	}
 	if !failed && len(field) >= s.Size && s.Size > 0 {
 		s.Written = append([]byte(nil), field[:s.Size]...)

@@ -208,6 +208,7 @@ type htmlCase struct {
 	name  string
 	args  []string
 	fails []string
+	want  []string // text the page must show
 }
 
 var allSections = []string{"story", "memory", "symbols", "relocations", "list", "taints"}
@@ -229,6 +230,11 @@ func TestExplainHTMLInBrowser(t *testing.T) {
 				}
 				dom, log, _ := render(t, page, filepath.Join(shots, c.name+".png"))
 				checkDOM(t, c.name, dom, log, allSections)
+				for _, w := range c.want {
+					if !strings.Contains(dom, w) {
+						t.Errorf("%s: the page does not show %q", c.name, w)
+					}
+				}
 				if len(c.fails) > 0 {
 					re := regexp.MustCompile(`<li class="fail"><span class="stage">([^<]*)</span>`)
 					m := re.FindStringSubmatch(dom)
@@ -272,10 +278,10 @@ func htmlCases(t *testing.T, k testenv.Kernel, dir string) []htmlCase {
 	pg := pgbuild.MustBuild(t, k)
 	cases := []htmlCase{
 		{name: "llc", args: []string{"llc"}},
-		{name: "stp-without-llc", args: []string{"stp"}, fails: []string{"symbol resolution"}},
-		{name: "bridge-with-deps", args: []string{"--with-deps", "bridge"}},
-		{name: "dummy-params", args: []string{"dummy", "numdummies=3"}},
-		{name: "playground-hello", args: []string{pg.Path(pgbuild.Hello)}},
+		{name: "stp-without-llc", args: []string{"stp"}, fails: []string{"symbol resolution"}, want: []string{"Unknown symbol llc_sap_open", "load llc first", `data-provider="(not found)"`}},
+		{name: "bridge-with-deps", args: []string{"--with-deps", "bridge"}, want: []string{`data-provider="stp"`, `data-provider="llc"`, "bridge uses stp", "lsmod gains:"}},
+		{name: "dummy-params", args: []string{"dummy", "numdummies=3"}, want: []string{"numdummies=3"}},
+		{name: "playground-hello", args: []string{pg.Path(pgbuild.Hello)}, want: []string{"TAINT_OOT_MODULE", "TAINT_UNSIGNED_MODULE", "out-of-tree module taints kernel"}},
 		{name: "btrfs", args: []string{"--with-deps", "btrfs"}},
 		{name: "dummy-bad-param", args: []string{"dummy", "numdummies=many"}, fails: []string{"arguments"}},
 		{name: "copy-directory", args: []string{dir}, fails: []string{"copy"}},
@@ -332,7 +338,8 @@ func htmlCases(t *testing.T, k testenv.Kernel, dir string) []htmlCase {
 			fails: []string{"convenience variables", "ELF check"}},
 		htmlCase{name: "vermagic", args: []string{write("minix-vermagic", replace(unsigned, "mod_unload modversions ", "mod_unload modversionX "))}, fails: []string{"modinfo"}},
 		htmlCase{name: "layout-wx", args: []string{write("minix-wx", wx)}, fails: []string{"layout", "module_enforce_rwx_sections"}},
-		htmlCase{name: "relocation-unknown-type", args: []string{write("minix-bad-reloc", badReloc)}, fails: []string{"relocations"}},
+		htmlCase{name: "relocation-unknown-type", args: []string{write("minix-bad-reloc", badReloc)}, fails: []string{"relocations"},
+			want: []string{"R_X86_64_99", "this relocation fails"}},
 	)
 	return cases
 }
