@@ -147,7 +147,7 @@ func SVG(w io.Writer, r *Run, which string) error {
 	case "memory":
 		l := r.Result.Layout
 		if l == nil {
-			return errors.New("report: the load fails before layout_and_allocate: no memory map to draw")
+			return errors.New("report: the load fails before any module memory is laid out: no memory map to draw")
 		}
 		s = MemorySVG(l, l.CoreSize(), l.InitSize())
 	case "symbols":
