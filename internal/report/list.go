@@ -12,7 +12,7 @@ import (
 func ListSVG(name string, before, after []*load.ModuleState) string {
 	const boxW, boxH, gap, left = 150, 44, 46, 10
 	n := max(len(before), len(after)) + 1
-	s := &svg{w: left*2 + n*(boxW+gap) + 40}
+	s := &svg{w: max(left*2+n*(boxW+gap)+40, 760)}
 	s.b.WriteString(defs)
 	y := 20
 	row := func(title string, mods []*load.ModuleState) {
@@ -75,7 +75,11 @@ func ListSVG(name string, before, after []*load.ModuleState) string {
 	}
 	row("Before the load", before)
 	row("After the load", after)
-	s.text(left, y, "small muted", "the list is circular (the last module's next and the head's prev close it); arrows below the boxes: holder → module used (the holder is on the used module's source_list, the used module on the holder's target_list; refcnt counts holders)")
+	s.text(left, y, "small muted", "The list is circular: the last module's next and the head's prev close it.")
+	y += 14
+	s.text(left, y, "small muted", "Arrows below the boxes: holder → module used (the holder is on the used module's source_list,")
+	y += 14
+	s.text(left, y, "small muted", "the used module on the holder's target_list); refcnt counts the holders.")
 	s.h = y + 12
 	return s.String("module list")
 }
