@@ -284,3 +284,45 @@ func (r *Run) WriteText(w interface{ Write([]byte) (int, error) }) {
 		}
 	}
 }
+
+// stageFixes is general advice for a stage that failed when the trace has no specific
+// fix (explain's fixes cover missing symbols, vermagic, CRCs, namespaces, signatures,
+// parameters and duplicates).
+var stageFixes = map[string]string{
+	"permission":                  "run as root (CAP_SYS_MODULE) on a system where /proc/sys/kernel/modules_disabled is 0",
+	"copy":                        "pass a readable, non-empty regular file (the kernel refuses FIFOs, devices and directories)",
+	"signature":                   "sign the module with a key the kernel trusts, or boot without module.sig_enforce=1",
+	"mod_verify_sig":              "sign the module with a key the kernel trusts, or restore the original file",
+	"ELF check":                   "the file is not a valid x86_64 kernel module (damaged, or built for another architecture): rebuild it with kbuild against this kernel",
+	"convenience variables":       "the file lacks what every module has (.gnu.linkonce.this_module, a symbol table): rebuild it with kbuild against this kernel",
+	"section headers":             "the section table is damaged: rebuild the module",
+	"modinfo":                     "rebuild the module against this kernel's headers",
+	"layout":                      "a section is both writable and executable: fix the section flags in the module's source or linker script and rebuild",
+	"module_enforce_rwx_sections": "a section is both writable and executable: fix the section flags in the module's source or linker script and rebuild",
+	"sections":                    "a special section is malformed: rebuild the module with kbuild against this kernel",
+	"symbol resolution":           "load the modules that export the missing symbols first (gokmod modprobe does), or rebuild against this kernel",
+	"relocations":                 "rebuild the module through kbuild, with the kernel's own flags (-mcmodel=kernel)",
+	"arguments":                   "check the parameter names and types: gokmod modinfo -p FILE",
+	"module list":                 "a module of that name is already loaded, or its exports clash with a loaded module's: rmmod it first",
+	"init":                        "the module's init function failed: its own log lines say why",
+}
+
+// Fixes is the run's fix list, or general advice for the stage that failed.
+func (r *Run) Fixes() []string {
+	if len(r.Fix) > 0 {
+		return r.Fix
+	}
+	for _, s := range r.Stages {
+		if s.Errno == "" {
+			continue
+		}
+		if f, ok := stageFixes[s.Stage]; ok {
+			return []string{f + " (general advice for this stage)"}
+		}
+		if f, ok := stageFixes[s.Func]; ok {
+			return []string{f + " (general advice for this stage)"}
+		}
+		break
+	}
+	return nil
+}

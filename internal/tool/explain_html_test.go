@@ -246,6 +246,9 @@ func TestExplainHTMLInBrowser(t *testing.T) {
 					if !strings.Contains(dom, `class="verdict fail"`) {
 						t.Errorf("%s: no failing verdict", c.name)
 					}
+					if !strings.Contains(dom, "<b>Fix:</b>") {
+						t.Errorf("%s: no fix for the failing step", c.name)
+					}
 				}
 				core, init, laid := layoutSizes(t, args)
 				gotCore, gotInit, n := boxSums(dom)
