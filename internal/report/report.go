@@ -276,6 +276,11 @@ func (r *Run) WriteText(w interface{ Write([]byte) (int, error) }) {
 	for _, l := range changed {
 		fmt.Fprintf(w, "  lsmod now:    %s\n", l)
 	}
+	if len(r.Fix) == 0 {
+		for _, f := range r.Fixes() {
+			fmt.Fprintf(w, "  fix: %s\n", f)
+		}
+	}
 	if n := r.InitFreed(); n > 0 {
 		if r.Failed() {
 			fmt.Fprintf(w, "  init memory: %d bytes laid out, freed with the rest of the module on failure\n", n)
