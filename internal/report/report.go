@@ -95,15 +95,23 @@ var stages = map[string]stageInfo{
 	"finit_module":                      {"kernel/module/main.c", "finit_module takes a file descriptor and flags; unknown flags are refused."},
 	"mod_verify_sig":                    {"kernel/module/signing.c", "The PKCS#7 signature is verified with the key it names, among the trusted keys."},
 	"verify_exported_symbols":           {"kernel/module/main.c", "A symbol the module exports must not already be exported by vmlinux or another module."},
+	"insmod":                            {"", "insmod itself (kmod) opens the file, checks it, picks finit_module or init_module and decompresses what the kernel cannot, before any system call."},
+	"sys_ni_syscall":                    {"kernel/sys_ni.c", "A kernel built without module support answers the module system calls with ENOSYS."},
 	"delete_module":                     {"kernel/module/main.c", "rmmod: the module must be unused and have an exit function (or be forced)."},
 }
 
 // Why is the one-sentence "what and why" of a kernel function ("" if unknown).
 func Why(fn string) string { return stages[fn].why }
 
+// kmodURL is kmod's source, where insmod's own steps are (user space, not the kernel).
+const kmodURL = "https://git.kernel.org/pub/scm/utils/kernel/kmod/kmod.git/tree/libkmod/libkmod-module.c"
+
 // SourceURL links the kernel function's file in the stable tree at the version k is
-// built from (a link for the reader; nothing is fetched).
+// built from (a link for the reader; nothing is fetched); insmod's steps link kmod's.
 func SourceURL(k *kernel.Kernel, fn string) string {
+	if fn == "insmod" {
+		return kmodURL
+	}
 	f := stages[fn].file
 	if f == "" {
 		f = "kernel/module/main.c"
@@ -294,6 +302,8 @@ func (r *Run) WriteText(w interface{ Write([]byte) (int, error) }) {
 // fix (explain's fixes cover missing symbols, vermagic, CRCs, namespaces, signatures,
 // parameters and duplicates).
 var stageFixes = map[string]string{
+	"insmod (user space)":         "pass a readable regular module file: insmod refuses what it cannot read as a module before calling the kernel",
+	"system call":                 "this kernel has no module support for that call (CONFIG_MODULES or CONFIG_MODULE_UNLOAD off): build what is needed into the kernel",
 	"permission":                  "run as root (CAP_SYS_MODULE) on a system where /proc/sys/kernel/modules_disabled is 0",
 	"copy":                        "pass a readable, non-empty regular file (the kernel refuses FIFOs, devices and directories)",
 	"signature":                   "sign the module with a key the kernel trusts, or boot without module.sig_enforce=1",
