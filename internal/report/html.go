@@ -116,6 +116,9 @@ func HTML(w io.Writer, r *Run) error {
 	sort.SliceStable(d.Samples, func(i, j int) bool { return d.Samples[i].Type < d.Samples[j].Type })
 	d.List = template.HTML(ListSVG(r.Name(), r.Before, r.After))
 	d.Added, d.Changed = r.LsmodChanges()
+	if d.Call == "" {
+		d.Call = "insmod"
+	}
 	if err := page.Execute(w, d); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

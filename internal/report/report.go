@@ -36,6 +36,10 @@ type Run struct {
 	// TaintBefore is the global taint set before the load.
 	TaintBefore load.Taints
 	Fix         []string
+	// Call is what was predicted: "insmod" (the tool), or a raw system call.
+	Call string
+	// Target says which kernel was modelled, how exactly, and what could not be known.
+	Target []string
 }
 
 // Name is the module's name: the loaded module's, else the file's base name.

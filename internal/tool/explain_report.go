@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 
 	"gokmod/internal/report"
 	"gokmod/kernel"
@@ -63,7 +64,15 @@ func (o *reportOpts) write(e *Env, run *report.Run) error {
 // newReportRun gathers what the page draws from one explain run.
 func newReportRun(k *kernel.Kernel, x *Explanation, r *load.Result, before, after []*load.ModuleState, taintBefore load.Taints) *report.Run {
 	run := &report.Run{Kernel: k, File: x.File, Params: x.Params, Preloaded: x.Preloaded, Result: r,
-		Before: before, After: after, TaintBefore: taintBefore, Fix: x.Fix}
+		Before: before, After: after, TaintBefore: taintBefore, Fix: x.Fix, Call: orInsmod(x.Syscall)}
+	var t bytes.Buffer
+	printTarget(&t, x)
+	printSources(&t, x.Sources)
+	for _, l := range strings.Split(strings.TrimRight(t.String(), "\n"), "\n") {
+		if l != "" {
+			run.Target = append(run.Target, l)
+		}
+	}
 	for _, s := range x.Stages {
 		run.Stages = append(run.Stages, report.Stage{Stage: s.Stage, Func: s.Func, Note: s.Note, Errno: s.Errno})
 	}
