@@ -56,7 +56,9 @@ type Layout struct {
 	// CoreSymbols and CoreStrtab are layout_symtab's ndst and strtab_size; AllSymbols
 	// is nsrc.
 	CoreSymbols, CoreStrtab, AllSymbols uint32
-	live                                bool
+	// Detail is what explanations draw besides the placements (detail.go).
+	Detail LayoutDetail
+	live   bool
 }
 
 // Placement is one section's place in module memory.
@@ -184,6 +186,7 @@ func (c *call) layoutSections61(info *loadInfo, st *layoutState) {
 		if m != 3 {
 			l.Size[RegionCore] = strict(l.Size[RegionCore])
 		}
+		l.mark61(RegionCore, m)
 	}
 	for m := 0; m < len(layoutMasks); m++ {
 		for i := range info.sechdrs {
@@ -194,6 +197,7 @@ func (c *call) layoutSections61(info *loadInfo, st *layoutState) {
 		if m == 0 || m == 1 || m == 4 {
 			l.Size[RegionInit] = strict(l.Size[RegionInit])
 		}
+		l.mark61(RegionInit, m)
 	}
 }
 
@@ -293,6 +297,7 @@ func (c *call) layoutSymtab(info *loadInfo, st *layoutState, livepatch bool) {
 		}
 	}
 	l.CoreSymbols, l.CoreStrtab, l.AllSymbols = ndst, strtabSize, nsrc
+	l.block("kept symbols, names, types (kallsyms)", coreData, symsect.addralign, ndst*symSize+strtabSize+ndst)
 	l.Size[coreData] = align(l.Size[coreData], symsect.addralign)
 	l.Size[coreData] += ndst*symSize + strtabSize + ndst
 	l.Size[coreData] = strict(l.Size[coreData])
@@ -302,6 +307,7 @@ func (c *call) layoutSymtab(info *loadInfo, st *layoutState, livepatch bool) {
 	st.getOffset(info, initData, info.index.str)
 
 	const sizeofModKallsyms = 32 // struct mod_kallsyms: 3 pointers + unsigned int, aligned 8
+	l.block("struct mod_kallsyms, symbol types", initData, 8, sizeofModKallsyms+nsrc)
 	l.Size[initData] = align(l.Size[initData], 8)
 	l.Size[initData] += sizeofModKallsyms + nsrc
 	l.Size[initData] = strict(l.Size[initData])

@@ -91,7 +91,9 @@ func (c *call) applyRelocateAdd(info *loadInfo, mod *module, relsec int) (int, u
 		if target != nil && rOffset < uint64(len(target.b)) {
 			field = target.b[rOffset:]
 		}
-		if e := c.relocateOne(mod, typ, loc, val, field); e != 0 {
+		e := c.relocateOne(mod, typ, loc, val, field)
+		c.sampleReloc(info, relsec, typ, symIdx, rOffset, loc, rAddend, field, e != 0)
+		if e != 0 {
 			return int(i), e
 		}
 		c.res.Relocs[relocName(typ)]++

@@ -58,6 +58,9 @@ type Result struct {
 	Layout *Layout
 	// Relocs counts the relocations applied, by type name ("R_X86_64_PC32": 812).
 	Relocs map[string]int
+	// RelocSamples works through the first relocation of each type, and the failing
+	// one, for explanations (detail.go).
+	RelocSamples []RelocSample
 	// Image is the module memory after apply_relocations, one entry per SHF_ALLOC
 	// section at its model address (only with Options.KeepImage).
 	Image []SectionImage

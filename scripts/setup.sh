@@ -25,7 +25,7 @@ log() { echo "[setup] $*" >&2; }
 
 # ---- host packages ----
 need=()
-for p in qemu-system-x86 busybox-static cpio kmod xz-utils zstd make gcc bc flex bison libelf-dev libssl-dev; do
+for p in qemu-system-x86 busybox-static cpio kmod xz-utils zstd make gcc bc flex bison libelf-dev libssl-dev chromium; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -14,13 +14,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/cli"
+	"gokmod/internal/report"
 	"gokmod/kernel"
 	"gokmod/load"
 )
 
 func explainHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC [--release REL]] [--loaded MOD,...] [--with-deps] [--cmdline '...']\n"+
-		"\t               [--modules-disabled] [--as-caller] [--syscall finit|init] [-f] [--json] FILE [PARAM...]\n"+
+		"\t               [--modules-disabled] [--as-caller] [--syscall finit|init] [-f] [--json | --html | --svg=PIC] [-o FILE] [-v]\n"+
+		"\t               FILE [PARAM...]\n"+
 		"Explains, stage by stage, what the kernel's load_module would do with FILE, offline,\n"+
 		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
 		kernelSpecHelp+
@@ -33,6 +35,10 @@ func explainHelp(w io.Writer) {
 		"\t-f, --force       ignore vermagic and symbol versions, as insmod -f\n"+
 		syscallHelp+
 		"\t--json            one JSON object instead of text\n"+
+		"\t--html            one self-contained HTML page (no script, nothing fetched)\n"+
+		"\t--svg=PIC         one SVG picture: memory, symbols or list\n"+
+		"\t-o FILE           write the page or picture to FILE instead of standard output\n"+
+		"\t-v, --verbose     say what each stage does and why\n"+
 		"FILE may be a path or the name of an in-tree module. Something that is not a regular\n"+
 		"file (a FIFO, a device, a directory) gets the kernel's EINVAL, from kernel_read_file.\n"+
 		"Exit status: 0 the module would load; 1 it would not; 2 a usage or input error (a\n"+
@@ -104,7 +110,8 @@ type ExplainSection struct {
 func explain(e *Env, args []string) int {
 	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{
 		{Long: "loaded", HasArg: true}, {Long: "with-deps"},
-		{Short: 'f', Long: "force"}, {Long: "json"}, {Long: "syscall", HasArg: true}}, targetOptions...), explainHelp)
+		{Short: 'f', Long: "force"}, {Long: "json"}, {Long: "syscall", HasArg: true},
+		{Long: "html"}, {Long: "svg", HasArg: true}, {Short: 'o', HasArg: true}, {Short: 'v', Long: "verbose"}}, targetOptions...), explainHelp)
 	if !ok {
 		return usageStatus(status)
 	}
@@ -112,7 +119,11 @@ func explain(e *Env, args []string) int {
 	var loaded []string
 	var withDeps, force, asJSON bool
 	mode := callInsmod
+	var out reportOpts
 	for _, p := range parsed {
+		if out.parse(p.Name, p.Arg) {
+			continue
+		}
 		switch p.Name {
 		case "syscall":
 			mode = p.Arg
@@ -155,6 +166,7 @@ func explain(e *Env, args []string) int {
 	}
 	m.Opts = t.Opts // the preloaded modules came in before modules_disabled, or as root
 	params := strings.Join(operands[1:], " ")
+	before, taintBefore := m.Modules(), m.Taint()
 	r, err := t.predictLoad(m, mode, file, params, force)
 	if err != nil {
 		e.Errorf("%v\n", err)
@@ -163,13 +175,19 @@ func explain(e *Env, args []string) int {
 	x := describe(k, file, params, pre, r)
 	x.KernelSource, x.Model, x.Notes = t.Describe(), t.modelVersion(), append([]string{}, t.Notes...)
 	x.Syscall = syscallName(mode)
-	if asJSON {
+	run := newReportRun(k, x, r, before, m.Modules(), taintBefore)
+	if out.picture() {
+		if err := out.write(e, run); err != nil {
+			e.Errorf("%v\n", err)
+			return exitInputError
+		}
+	} else if asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		enc.Encode(x)
 	} else {
-		printExplanation(e.Stdout, x)
+		printExplanation(e.Stdout, x, run, out.verbose)
 	}
 	if x.Result != "ok" {
 		return exitWouldFail
@@ -337,7 +355,7 @@ func fixes(k *kernel.Kernel, file string, r *load.Result) []string {
 	return append(out, signatureFixes(k, file, r)...)
 }
 
-func printExplanation(w io.Writer, x *Explanation) {
+func printExplanation(w io.Writer, x *Explanation, run *report.Run, verbose bool) {
 	fmt.Fprintf(w, "What Linux %s does on %s %s", x.Kernel, orInsmod(x.Syscall), x.File)
 	if x.Params != "" {
 		fmt.Fprintf(w, " %s", x.Params)
@@ -355,6 +373,9 @@ func printExplanation(w io.Writer, x *Explanation) {
 			note = "ok"
 		}
 		fmt.Fprintf(w, "%2d. %-24s %s: %s%s\n", i+1, s.Stage, s.Func, note, mark)
+		if why := report.Why(s.Func); verbose && why != "" {
+			fmt.Fprintf(w, "    %-24s %s\n", "", why)
+		}
 	}
 	if len(x.Sections) > 0 {
 		fmt.Fprintf(w, "\nLayout: where each SHF_ALLOC section goes\n  %-32s %-18s %10s %10s\n", "section", "memory", "offset", "size")
@@ -404,6 +425,7 @@ func printExplanation(w io.Writer, x *Explanation) {
 	}
 	fmt.Fprintf(w, "\n  kernel log:%s\n", orNoneLines(log))
 	fmt.Fprintf(w, "  taint: %q\n  coresize %d, initsize %d\n", x.Taint, x.CoreSize, x.InitSize)
+	run.WriteText(w)
 	for _, f := range x.Fix {
 		fmt.Fprintf(w, "  fix: %s\n", f)
 	}

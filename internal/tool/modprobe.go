@@ -50,6 +50,7 @@ func modprobeHelp(w io.Writer) {
 		"Query Options:\n"+
 		"\t-R, --resolve-alias         Only lookup and print alias and exit\n"+
 		"\t-D, --show-depends          Only print module dependencies and exit\n"+
+		"\t    --graph                 With -D: print the dependency graph as SVG (softdeps dashed)\n"+
 		"\t-c, --showconfig            Print out known configuration and exit\n"+
 		"\t-c, --show-config           Same as --showconfig\n"+
 		"\t    --show-modversions      Dump module symbol version and exit\n"+
@@ -98,6 +99,7 @@ var errFatal = errors.New("fatal")
 type mp struct {
 	e        *Env
 	out      *bufio.Writer
+	graph    bool // --graph with --show-depends: the dependency graph as SVG (modprobe_graph.go)
 	logPrio  int
 	verbose  int
 	doShow   bool
@@ -155,6 +157,7 @@ func modprobeTool(e *Env, args []string) int {
 		{Short: 'C', Long: "config", HasArg: true}, {Short: 'd', Long: "dirname", HasArg: true},
 		{Short: 'S', Long: "set-version", HasArg: true},
 		{Short: 's', Long: "syslog"}, {Short: 'q', Long: "quiet"}, {Short: 'v', Long: "verbose"},
+		{Long: "graph"},
 	}, modprobeHelp)
 	if !ok {
 		return status
@@ -195,6 +198,8 @@ func modprobeTool(e *Env, args []string) int {
 			p.stripVM = true
 		case "show-depends":
 			p.ignLoad, p.dryRun, p.doShow = true, true, true
+		case "graph":
+			p.graph = true
 		case "resolve-alias":
 			p.lookOnly = true
 		case "showconfig", "show-config":
@@ -282,6 +287,8 @@ func modprobeTool(e *Env, args []string) int {
 	s.SetLogPriority(p.verbose)
 
 	switch {
+	case p.graph && p.doShow:
+		err = p.showGraph(operands[0])
 	case showConfig:
 		err = p.showConfig()
 	case showModversions:

@@ -124,7 +124,7 @@ func (l *modelLoader) scan(p string) *namedFile {
 	if err != nil {
 		return f
 	}
-	if tm, err := mf.ThisModule(); err == nil && tm.Name != "" {
+	if tm, err := mf.ThisModule(); err == nil && tm != nil && tm.Name != "" {
 		f.name = tm.Name
 	}
 	if us, err := mf.UndefinedSymbols(); err == nil {
