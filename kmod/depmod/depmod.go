@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/sysfile"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/config"
 	"gokmod/ko"
 )
@@ -60,6 +61,10 @@ type Options struct {
 	// Extensions, when not nil, replaces the module file endings depmod considers
 	// (default: Extensions, Debian's build without zlib).
 	Extensions []string
+	// Kmod is the kmod release depmod behaves as: compat.Kmod34 (also the zero value)
+	// writes modules.weakdep and pre-order indexes, compat.Kmod30 neither. The tools take
+	// it from GOKMOD_KMOD (compat.FromEnv); the library never reads the environment.
+	Kmod compat.Kmod
 
 	Prog           string    // name in messages; "depmod" when empty
 	Stdout, Stderr io.Writer // nil means os.Stdout, os.Stderr
@@ -116,6 +121,8 @@ func (l *logger) info(format string, args ...any) { l.printf(logInfo, format, ar
 // depmod is one run: tools/depmod.c's struct depmod and struct cfg.
 type depmod struct {
 	o       *Options
+	kmod    compat.Kmod  // the release behaved as (never zero)
+	outs    []outputFile // its output table
 	log     *logger
 	stdout  io.Writer
 	cfg     *config.DepmodConfig
@@ -157,7 +164,11 @@ type depmod struct {
 // Run does what `depmod` does with these options. It returns nil on success; on failure
 // the reason has been printed to Stderr and the error wraps ErrFailed.
 func Run(o Options) error {
-	d := &depmod{o: &o}
+	d := &depmod{o: &o, kmod: o.Kmod}
+	if d.kmod != compat.Kmod30 {
+		d.kmod = compat.Kmod34
+	}
+	d.outs = outputsFor(d.kmod)
 	if o.Prog == "" {
 		o.Prog = "depmod"
 	}
