@@ -35,6 +35,9 @@ type Options struct {
 	// Weakdep accepts "weakdep" lines and reads modules.weakdep, as kmod ≥ 33 does.
 	// kmod 30 rejects such lines as bad, which is the default.
 	Weakdep bool
+	// ConfOnly reads only files ending in ".conf" from the configuration directories, as
+	// kmod 34 does; kmod 30 also reads files ending in ".alias" (the default).
+	ConfOnly bool
 	// NoKernelCmdline skips /proc/cmdline. kmod always reads it; this is for callers
 	// that model a configuration without a running kernel.
 	NoKernelCmdline bool
@@ -126,7 +129,11 @@ func Load(opts Options) (*Config, error) {
 		paths = DefaultModprobePaths
 	}
 	for _, p := range paths {
-		fs.listConfigs(&files, p, modprobeAccepts, func(dir, name string) {
+		accept := modprobeAccepts
+		if opts.ConfOnly {
+			accept = depmodAccepts // the same rule: ".conf" only
+		}
+		fs.listConfigs(&files, p, accept, func(dir, name string) {
 			c.Warnings = append(c.Warnings, &Warning{
 				Origin: originNestedDir, File: dir + "/" + name, Err: ErrNestedDir,
 				Msg: fmt.Sprintf("Directories inside directories are not supported: %s/%s", dir, name),
