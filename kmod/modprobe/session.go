@@ -116,9 +116,11 @@ func New(o Options) (*Session, error) {
 	} else {
 		s.dirname = "/lib/modules/" + rel
 	}
-	k34 := o.Kmod != compat.Kmod30
-	cfg, err := config.Load(config.Options{Root: o.Root, KernelRelease: rel, ModuleDir: s.dirname, ConfigPaths: o.ConfigPaths,
-		Weakdep: k34, ConfOnly: k34})
+	k := compat.Kmod34
+	if o.Kmod == compat.Kmod30 {
+		k = compat.Kmod30
+	}
+	cfg, err := config.Load(config.Options{Root: o.Root, KernelRelease: rel, ModuleDir: s.dirname, ConfigPaths: o.ConfigPaths, Kmod: k})
 	if err != nil {
 		return nil, err
 	}
