@@ -252,7 +252,7 @@ func Run(o Options) error {
 		if croot == "" {
 			croot = o.Root
 		}
-		d.cfg = config.LoadDepmod(config.DepmodOptions{Root: croot, KernelRelease: d.kver, ConfigPaths: o.ConfigPaths})
+		d.cfg = config.LoadDepmod(config.DepmodOptions{Root: croot, KernelRelease: d.kver, ConfigPaths: o.ConfigPaths, Kmod: d.kmod})
 		for _, w := range d.cfg.Warnings {
 			d.log.err("%s\n", w.Msg)
 		}
