@@ -83,7 +83,11 @@ func TestWeakdepAgainstKmod(t *testing.T) {
 				case r.k == compat.Kmod30 && ok:
 					t.Errorf("%s: kmod 30 wrote modules.weakdep", c.name)
 				}
-				testenv.Report(t, "depmod %s, synthetic weakdep tree, %s: %d files byte-identical, stdout %d bytes, stderr %d bytes identical", c.name, r, len(kr.files), len(kr.stdout), len(kr.stderr))
+				if c.o.DryRun {
+					testenv.Report(t, "depmod %s, synthetic weakdep tree, %s: stdout %d bytes, stderr %d bytes identical", c.name, r, len(kr.stdout), len(kr.stderr))
+				} else {
+					testenv.Report(t, "depmod %s, synthetic weakdep tree, %s: %d files byte-identical, stdout %d bytes, stderr %d bytes identical", c.name, r, len(kr.files), len(kr.stdout), len(kr.stderr))
+				}
 			}
 		})
 	}
