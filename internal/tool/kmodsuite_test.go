@@ -507,6 +507,10 @@ func TestKmodSuite(t *testing.T) {
 			install: map[string]string{"foobar/4.4.4/kernel/": "mod-simple.ko"},
 			files:   map[string]string{"foobar/4.4.4/modules.dep": "correct-modules.dep"},
 			note:    "-m DIR is kmod 33's, taken as such under the default kmod 34 behaviour (kmod 30's -m is the deprecated no-op)"},
+		{name: "depmod_another_moddir_relative", rootfs: "test-depmod/another-moddir", o: depmod.Options{ModuleDir: "foobar2"},
+			install: map[string]string{"foobar2/4.4.4/kernel/": "mod-simple.ko"},
+			files:   map[string]string{"foobar2/4.4.4/modules.dep": "correct-modules.dep"},
+			note:    "kmod 34 joins a relative -m to the root"},
 	}
 	for _, c := range dms {
 		if c.install != nil && c.rootfs == "test-depmod/modules-outdir" {
@@ -540,7 +544,6 @@ func TestKmodSuite(t *testing.T) {
 	}
 
 	notRun := []suiteResult{
-		{"depmod_another_moddir_relative", "NOT RUN", "relative -m needs kmod 33's cwd semantics"},
 		{"modprobe_force*, modprobe_oldkernel*, modprobe_external, modprobe_module_from_*path, modprobe_install_cmd_loop", "NOT RUN", "need real module loading: covered by the VM test"},
 		{"test_modinfo_*, loaded_1, alias_1", "NOT RUN here", "modinfo, lsmod and alias normalization belong to other packages' tests"},
 	}

@@ -26,7 +26,8 @@ type Options struct {
 	BaseDir string
 	// KernelRelease is the release to work on; "" means uname -r.
 	KernelRelease string
-	// ModuleDir replaces "/lib/modules" (kmod ≥ 33's --moduledir); "" keeps it.
+	// ModuleDir replaces "/lib/modules" (kmod ≥ 33's --moduledir); "" keeps it. As kmod
+	// 34, a relative directory is taken from the root ("foobar" is "/foobar").
 	ModuleDir string
 	// OutDir is kmod ≥ 31's --outdir: files are written to OutDir/lib/modules/RELEASE
 	// (with ModuleDir applied) instead of the tree itself; "" writes into the tree.
@@ -198,6 +199,11 @@ func Run(o Options) error {
 	moddir := "/lib/modules"
 	if o.ModuleDir != "" {
 		moddir = o.ModuleDir
+		if d.kmod == compat.Kmod34 {
+			// kmod 34 strips the directory's leading slashes and joins with one:
+			// "-m foobar" is "/foobar" under the root, not relative to anything.
+			moddir = "/" + strings.TrimLeft(moddir, "/")
+		}
 	}
 	d.dirname = root + moddir + "/" + d.kver
 	d.outdir = d.dirname
