@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/testenv"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )
 
@@ -44,7 +45,11 @@ var (
 	gokmod = flag.String("gokmod", "bin/gokmod", "gokmod binary")
 	plain  = flag.Bool("plain", false, "skip the compressed trees and the xz decoders (minutes)")
 	onlyMP = flag.Bool("modprobe", false, "only the modprobe rows (seconds)")
+	kmodV  = flag.String("kmod", "30", "kmod release to bench against: 30 (Debian 12's, GOKMOD_KMOD=30) or 34 (kmod 34.2 through its own glibc, gokmod's default behaviour)")
 )
+
+// kmodDepmod is the depmod of the release -kmod names.
+var kmodDepmod = "/usr/sbin/depmod"
 
 type sample struct {
 	wall time.Duration
@@ -142,7 +147,7 @@ func depmodBench(what, src, rel string, n int) {
 		kr, gr := filepath.Join(tmp, fmt.Sprint("k", i)), filepath.Join(tmp, fmt.Sprint("g", i))
 		tree(src, kr, rel)
 		tree(src, gr, rel)
-		ks, err := run("/usr/sbin/depmod", "-b", kr, rel)
+		ks, err := run(kmodDepmod, "-b", kr, rel)
 		must(err)
 		gs, err := run(*gokmod, "depmod", "-b", gr, rel)
 		must(err)
@@ -185,7 +190,7 @@ func incrementalBench(src, rel string, n int) {
 	// two seconds of a change is re-checked on the next run (racy). Measure the steady
 	// state, a tree installed a while ago.
 	time.Sleep(2500 * time.Millisecond)
-	_, err := run("/usr/sbin/depmod", "-b", kr, rel)
+	_, err := run(kmodDepmod, "-b", kr, rel)
 	must(err)
 	_, err = run(*gokmod, "depmod", "--cache", "-b", gr, rel)
 	must(err)
@@ -210,7 +215,7 @@ func incrementalBench(src, rel string, n int) {
 		for i := 0; i < n; i++ {
 			c.change(kr, i)
 			c.change(gr, i)
-			ks, err := run("/usr/sbin/depmod", "-b", kr, rel)
+			ks, err := run(kmodDepmod, "-b", kr, rel)
 			must(err)
 			gs, err := run(*gokmod, "depmod", "--cache", "-b", gr, rel)
 			must(err)
@@ -289,7 +294,16 @@ func main() {
 	if _, err := os.Stat(*gokmod); err != nil {
 		must(fmt.Errorf("%s: %v (run make build)", *gokmod, err))
 	}
-	fmt.Printf("gokmod vs kmod 30, %d cores, load average now: ", runtime.NumCPU())
+	rel, err := compat.Parse(*kmodV)
+	must(err)
+	// gokmod, a child of this process, behaves as the release it is compared with.
+	must(os.Setenv(compat.Env, *kmodV))
+	if rel == compat.Kmod34 {
+		cache, err := testenv.Cache()
+		must(err)
+		kmodDepmod = filepath.Join(cache, "kmod34", "bin", "depmod") // a shell wrapper: one exec more
+	}
+	fmt.Printf("gokmod vs kmod %s, %d cores, load average now: ", rel, runtime.NumCPU())
 	la, _ := os.ReadFile("/proc/loadavg")
 	fmt.Print(string(la))
 	k61 := ks[0]
@@ -319,11 +333,11 @@ func main() {
 	tmp, _ := os.MkdirTemp("", "bench-depmod-")
 	defer os.RemoveAll(tmp)
 	tree(k61.ModDir(), tmp, k61.Release)
-	_, err = run("/usr/sbin/depmod", "-b", tmp, k61.Release)
+	_, err = run(kmodDepmod, "-b", tmp, k61.Release)
 	must(err)
 	var k, g stats
 	for i := 0; i < 5*(*runs); i++ {
-		s, err := run("/usr/sbin/depmod", "-A", "-b", tmp, k61.Release)
+		s, err := run(kmodDepmod, "-A", "-b", tmp, k61.Release)
 		must(err)
 		k.add(s)
 		s, err = run(*gokmod, "depmod", "-A", "-b", tmp, k61.Release)

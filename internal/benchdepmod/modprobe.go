@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ func modprobeBench(k61 testenv.Kernel, runs int) {
 		var k, g stats
 		full := append([]string{"-d", k61.Root, "-S", k61.Release}, args...)
 		for range 10 * runs {
-			s, err := run("/usr/sbin/modprobe", full...)
+			s, err := run(kmodModprobe(), full...)
 			must(err)
 			k.add(s)
 			s, err = run(*gokmod, append([]string{"modprobe"}, full...)...)
@@ -39,7 +40,7 @@ func modprobeBench(k61 testenv.Kernel, runs int) {
 	}
 	var k, g stats
 	for range 10 * runs {
-		s, err := run("/usr/sbin/modprobe", "--version")
+		s, err := run(kmodModprobe(), "--version")
 		must(err)
 		k.add(s)
 		s, err = run(*gokmod, "modprobe", "--version")
@@ -96,4 +97,12 @@ func initCost(n int) {
 	for _, p := range names[:min(5, len(names))] {
 		fmt.Printf("    %-50s %v\n", p, avg(per[p]))
 	}
+}
+
+// kmodModprobe is the modprobe of the release -kmod names, beside kmodDepmod.
+func kmodModprobe() string {
+	if kmodDepmod == "/usr/sbin/depmod" {
+		return "/usr/sbin/modprobe"
+	}
+	return filepath.Join(filepath.Dir(kmodDepmod), "modprobe")
 }

@@ -9,7 +9,14 @@ import "strings"
 // large is ULONG_MAX and still accepted. With no digits at all, strtoul leaves end at
 // s: ok then only for an empty s. Callers that also refuse an empty string (modprobe -w:
 // "!*s || *end") check that themselves.
-func Strtoul(s string, base int) (v uint64, ok bool) {
+func Strtoul(s string, base int) (v uint64, ok bool) { return strtoul(s, base, false) }
+
+// StrtoulC23 is Strtoul as glibc ≥ 2.38 runs it for programs built as C23 or GNU C
+// (__isoc23_strtoul), kmod 34's build among them: base 0 also takes a 0b or 0B prefix
+// followed by a binary digit as base 2.
+func StrtoulC23(s string, base int) (v uint64, ok bool) { return strtoul(s, base, true) }
+
+func strtoul(s string, base int, c23 bool) (v uint64, ok bool) {
 	t := strings.TrimLeft(s, " \t\n\v\f\r")
 	neg := false
 	if t != "" && (t[0] == '+' || t[0] == '-') {
@@ -17,9 +24,12 @@ func Strtoul(s string, base int) (v uint64, ok bool) {
 	}
 	b := uint64(base)
 	hexPrefix := len(t) > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') && digit(t[2]) < 16
+	binPrefix := c23 && len(t) > 2 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B') && digit(t[2]) < 2
 	switch {
 	case (base == 0 || base == 16) && hexPrefix:
 		b, t = 16, t[2:]
+	case (base == 0 || base == 2) && binPrefix:
+		b, t = 2, t[2:]
 	case base == 0 && t != "" && t[0] == '0':
 		b = 8 // also "0x" with no hex digit after it: the "0" alone is the number
 	case base == 0:

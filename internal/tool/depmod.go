@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"gokmod/internal/cli"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )
 
+// depmodHelp is kmod 30's help text with gokmod's extensions.
 func depmodHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n"+
 		"\tdepmod -[aA] [options] [forced_version]\n"+
@@ -48,26 +50,86 @@ func depmodHelp(w io.Writer) {
 		"\t    --no-cache       Read every module, neither reading nor writing the cache\n")
 }
 
-// depmodTool is kmod 30's depmod (tools/depmod.c do_depmod) over kmod/depmod.
-func depmodTool(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, []cli.Option{
+// depmodHelp34 is kmod 34.2's help text (-b changed meaning in words, -m and -o are
+// kmod's own) with gokmod's extensions.
+func depmodHelp34(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n"+
+		"\tdepmod -[aA] [options] [forced_version]\n"+
+		"\n"+
+		"If no arguments (except options) are given, \"depmod -a\" is assumed\n"+
+		"\n"+
+		"depmod will output a dependency list suitable for the modprobe utility.\n"+
+		"\n"+
+		"Options:\n"+
+		"\t-a, --all            Probe all modules\n"+
+		"\t-A, --quick          Only does the work if there's a new module\n"+
+		"\t-e, --errsyms        Report not supplied symbols\n"+
+		"\t-n, --show           Write the dependency file on stdout only\n"+
+		"\t-P, --symbol-prefix  Architecture symbol prefix\n"+
+		"\t-C, --config=PATH    Read configuration from PATH\n"+
+		"\t-v, --verbose        Enable verbose mode\n"+
+		"\t-w, --warn           Warn on duplicates\n"+
+		"\t-V, --version        show version\n"+
+		"\t-h, --help           show this help\n"+
+		"\n"+
+		"The following options are useful for people managing distributions:\n"+
+		"\t-b, --basedir=DIR    Root path (default: /).\n"+
+		"\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n"+
+		"\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n"+
+		"\t-F, --filesyms=FILE  Use the file instead of the\n"+
+		"\t                     current kernel symbols.\n"+
+		"\t-E, --symvers=FILE   Use Module.symvers file to check\n"+
+		"\t                     symbol versions.\n"+
+		"\n"+
+		"gokmod extensions:\n"+
+		"\t-j, --jobs=N         Read N modules at once (default: one per CPU)\n"+
+		"\t    --cache          Use the per-module cache (modules.gokmod-cache beside\n"+
+		"\t                     the output files); the default without -b and -o\n"+
+		"\t    --cache-file=FILE  Keep the cache in FILE (implies --cache)\n"+
+		"\t    --no-cache       Read every module, neither reading nor writing the cache\n")
+}
+
+// depmodOptions are the options of kmod 30's depmod (with gokmod's extensions); kmod 34
+// dropped the deprecated ones and made -m --moduledir.
+func depmodOptions(k compat.Kmod) []cli.Option {
+	opts := []cli.Option{
 		{Short: 'a', Long: "all"}, {Short: 'A', Long: "quick"},
 		{Short: 'b', Long: "basedir", HasArg: true}, {Short: 'C', Long: "config", HasArg: true},
 		{Short: 'E', Long: "symvers", HasArg: true}, {Short: 'F', Long: "filesyms", HasArg: true},
 		{Short: 'e', Long: "errsyms"}, {Short: 'v', Long: "verbose"},
 		{Short: 'n', Long: "show"}, {Long: "dry-run"},
 		{Short: 'P', Long: "symbol-prefix", HasArg: true}, {Short: 'w', Long: "warn"},
-		// Deprecated and ignored; short and long forms apart, since kmod names the one used.
-		{Short: 'u'}, {Long: "unresolved-error"}, {Short: 'q'}, {Long: "quiet"},
-		{Short: 'r'}, {Long: "root"}, {Short: 'm'}, {Long: "map"},
-		{Short: 'o', Long: "outdir", HasArg: true}, {Long: "moduledir", HasArg: true},
+		{Short: 'o', Long: "outdir", HasArg: true},
 		{Short: 'j', Long: "jobs", HasArg: true},
 		{Long: "cache"}, {Long: "cache-file", HasArg: true}, {Long: "no-cache"},
-	}, depmodHelp)
+	}
+	if k == compat.Kmod30 {
+		return append(opts,
+			// Deprecated and ignored; short and long forms apart, since kmod names the one used.
+			cli.Option{Short: 'u'}, cli.Option{Long: "unresolved-error"}, cli.Option{Short: 'q'}, cli.Option{Long: "quiet"},
+			cli.Option{Short: 'r'}, cli.Option{Long: "root"}, cli.Option{Short: 'm'}, cli.Option{Long: "map"},
+			cli.Option{Long: "moduledir", HasArg: true})
+	}
+	return append(opts, cli.Option{Short: 'm', Long: "moduledir", HasArg: true})
+}
+
+// depmodTool is kmod's depmod (tools/depmod.c do_depmod) over kmod/depmod, as the
+// release GOKMOD_KMOD selects (kmod 34.2 by default).
+func depmodTool(e *Env, args []string) int {
+	k, err := compat.FromEnv()
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "%s: ERROR: %v\n", e.Prog, err)
+		return 1
+	}
+	help := depmodHelp
+	if k == compat.Kmod34 {
+		help = depmodHelp34
+	}
+	parsed, operands, status, ok := e.getopt(args, depmodOptions(k), help)
 	if !ok {
 		return status
 	}
-	o := depmod.Options{Prog: e.Prog, Stdout: e.Stdout, Stderr: e.Stderr}
+	o := depmod.Options{Prog: e.Prog, Stdout: e.Stdout, Stderr: e.Stderr, Kmod: k}
 	if e.Host != nil && e.Host.Root != "" && e.Host.Root != "/" {
 		o.ConfigRoot = e.Host.Root
 	}

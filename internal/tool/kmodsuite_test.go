@@ -319,6 +319,11 @@ func TestKmodSuite(t *testing.T) {
 			install: map[string]string{"lib/modules/4.4.4/kernel/": "mod-simple.ko"}, out: "correct.txt", loaded: "-"},
 		{name: "modprobe_softdep_loop", rootfs: "test-modprobe/softdep-loop", rel: "4.4.4", args: []string{"mod-loop-a"},
 			install: map[string]string{"lib/modules/4.4.4/kernel/mod-loop-a.ko": "mod-loop-a.ko", "lib/modules/4.4.4/kernel/mod-loop-b.ko": "mod-loop-b.ko"}, loaded: "mod_loop_a,mod_loop_b"},
+		// kmod 34 (the default behaviour): weakdeps are read, shown by -c, never loaded.
+		{name: "modprobe_weakdep_loop", rootfs: "test-modprobe/weakdep-loop", rel: "4.4.4", args: []string{"mod-loop-b"},
+			install: map[string]string{"lib/modules/4.4.4/kernel/mod-loop-a.ko": "mod-loop-a.ko", "lib/modules/4.4.4/kernel/mod-loop-b.ko": "mod-loop-b.ko",
+				"lib/modules/4.4.4/kernel/mod-simple.ko": "mod-simple.ko"}, loaded: "mod_loop_b"},
+		{name: "modprobe_config (test-weakdep)", rootfs: "test-weakdep", rel: "4.4.4", args: []string{"-c"}, out: "modprobe-c.txt", loaded: "-"},
 	}
 	for i := 2; i <= 9; i++ {
 		d := fmt.Sprintf("test-modprobe/module-param-kcmdline%d", i)
@@ -389,6 +394,26 @@ func TestKmodSuite(t *testing.T) {
 		sort.Strings(names)
 		got := strings.Join(names, ",")
 		return got == "mod_foo_a,mod_foo_b,mod_foo_c", "deps " + got
+	})
+	lib("test_weakdep", "test-weakdep", "4.4.4", nil, func(s *modprobe.Session) (bool, string) {
+		// test-weakdep.c: each module's weak dependencies (kmod_module_get_weakdeps:
+		// the first matching weakdep line, each name made a module).
+		var b strings.Builder
+		for _, n := range []string{"mod-loop-b", "mod-weakdep"} {
+			mods, err := s.Lookup(n)
+			if err != nil || len(mods) == 0 {
+				return false, fmt.Sprintf("lookup %s: %v", n, err)
+			}
+			b.WriteString(n + ":")
+			if d, ok := s.Config().WeakdepOf(mods[0].Name()); ok {
+				for _, dep := range d.Deps {
+					b.WriteString(" " + s.ModuleFromName(dep).Name())
+				}
+			}
+			b.WriteString("\n")
+		}
+		want := expect("test-weakdep", "correct-weakdep.txt")
+		return b.String() == want, fmt.Sprintf("got %q, want %q", b.String(), want)
 	})
 	lib("blacklist_1", "test-blacklist", "4.4.4", nil, func(s *modprobe.Session) (bool, string) {
 		var kept []string
@@ -475,10 +500,17 @@ func TestKmodSuite(t *testing.T) {
 			o:        depmod.Options{Extensions: []string{".ko", ".ko.gz", ".ko.xz", ".ko.zst"}},
 			files:    map[string]string{md + "modules.alias": md + "correct-modules.alias"},
 			note:     "run with .ko.gz enabled: Debian's kmod 30 is built without zlib and, like gokmod by default, skips .ko.gz"},
+		{name: "depmod_check_weakdep", rootfs: "test-depmod/check-weakdep",
+			install: map[string]string{md + "kernel/": "mod-weakdep.ko", md + "kernel/lib/": "mod-simple.ko"},
+			files:   map[string]string{md + "modules.weakdep": md + "correct-modules.weakdep"}},
 		{name: "depmod_another_moddir", rootfs: "test-depmod/another-moddir", o: depmod.Options{ModuleDir: "/foobar"},
 			install: map[string]string{"foobar/4.4.4/kernel/": "mod-simple.ko"},
 			files:   map[string]string{"foobar/4.4.4/modules.dep": "correct-modules.dep"},
-			note:    "-m DIR is kmod 33's; gokmod spells it --moduledir (kmod 30's -m is the deprecated no-op)"},
+			note:    "-m DIR is kmod 33's, taken as such under the default kmod 34 behaviour (kmod 30's -m is the deprecated no-op)"},
+		{name: "depmod_another_moddir_relative", rootfs: "test-depmod/another-moddir", o: depmod.Options{ModuleDir: "foobar2"},
+			install: map[string]string{"foobar2/4.4.4/kernel/": "mod-simple.ko"},
+			files:   map[string]string{"foobar2/4.4.4/modules.dep": "correct-modules.dep"},
+			note:    "kmod 34 joins a relative -m to the root"},
 	}
 	for _, c := range dms {
 		if c.install != nil && c.rootfs == "test-depmod/modules-outdir" {
@@ -512,8 +544,6 @@ func TestKmodSuite(t *testing.T) {
 	}
 
 	notRun := []suiteResult{
-		{"modprobe_weakdep_loop, depmod_check_weakdep, modprobe_config (test-weakdep)", "NOT RUN", "weakdep is kmod 33+; kmod 30 rejects the lines (kmod/config runs the -c dump in its kmod-34 mode)"},
-		{"depmod_another_moddir_relative", "NOT RUN", "relative -m needs kmod 33's cwd semantics"},
 		{"modprobe_force*, modprobe_oldkernel*, modprobe_external, modprobe_module_from_*path, modprobe_install_cmd_loop", "NOT RUN", "need real module loading: covered by the VM test"},
 		{"test_modinfo_*, loaded_1, alias_1", "NOT RUN here", "modinfo, lsmod and alias normalization belong to other packages' tests"},
 	}

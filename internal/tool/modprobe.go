@@ -14,12 +14,23 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/modprobe"
 	"gokmod/ko"
 )
 
-func modprobeHelp(w io.Writer) {
+// modprobeHelp is kmod 30's help text.
+func modprobeHelp(w io.Writer) { modprobeHelpFor(w, compat.Kmod30) }
+
+// modprobeHelp34 is kmod 34.2's, which spells -w's argument "--wait=<MSEC>".
+func modprobeHelp34(w io.Writer) { modprobeHelpFor(w, compat.Kmod34) }
+
+func modprobeHelpFor(w io.Writer, k compat.Kmod) {
 	p := "modprobe"
+	wait := "\t-w, --wait <MSEC>           When removing a module, wait up to MSEC for\n"
+	if k != compat.Kmod30 {
+		wait = "\t-w, --wait=<MSEC>           When removing a module, wait up to MSEC for\n"
+	}
 	fmt.Fprintf(w, "Usage:\n"+
 		"\t%[1]s [options] [-i] [-b] modulename\n"+
 		"\t%[1]s [options] -a [-i] [-b] modulename [modulename...]\n"+
@@ -34,7 +45,7 @@ func modprobeHelp(w io.Writer) {
 		"\t-r, --remove                Remove modules instead of inserting\n"+
 		"\t    --remove-dependencies   Deprecated: use --remove-holders\n"+
 		"\t    --remove-holders        Also remove module holders (use together with -r)\n"+
-		"\t-w, --wait <MSEC>           When removing a module, wait up to MSEC for\n"+
+		wait+
 		"\t                            module's refcount to become 0 so it can be\n"+
 		"\t                            removed (use together with -r)\n"+
 		"\t    --first-time            Fail if module already inserted or removed\n"+
@@ -132,8 +143,19 @@ func (p *mp) logf(prio int, format string, args ...any) error {
 // LOG is modprobe.c's LOG(): CRIT (fatal) normally, WARNING with -a.
 func (p *mp) LOG(format string, args ...any) error { return p.logf(p.logPrio, format, args...) }
 
-// modprobeTool is kmod 30's modprobe (tools/modprobe.c do_modprobe).
+// modprobeTool is kmod's modprobe (tools/modprobe.c do_modprobe), as the release
+// GOKMOD_KMOD selects (kmod 34.2 by default): its configuration reading (weakdep, .conf
+// files only), libkmod's message format and help text follow it.
 func modprobeTool(e *Env, args []string) int {
+	k, kerr := compat.FromEnv()
+	if kerr != nil {
+		fmt.Fprintf(e.Stderr, "%s: ERROR: %v\n", e.Prog, kerr)
+		return 1
+	}
+	help := modprobeHelp
+	if k != compat.Kmod30 {
+		help = modprobeHelp34
+	}
 	// The options below extend $MODPROBE_OPTIONS for the commands modprobe runs; when the
 	// tool runs in-process (tests, the library's callers) the caller's value comes back.
 	if e.Exiting {
@@ -158,7 +180,7 @@ func modprobeTool(e *Env, args []string) int {
 		{Short: 'S', Long: "set-version", HasArg: true},
 		{Short: 's', Long: "syslog"}, {Short: 'q', Long: "quiet"}, {Short: 'v', Long: "verbose"},
 		{Long: "graph"},
-	}, modprobeHelp)
+	}, help)
 	if !ok {
 		return status
 	}
@@ -178,7 +200,11 @@ func modprobeTool(e *Env, args []string) int {
 			p.rmHold = true
 		case "wait":
 			// ERR() before log_open, at log.c's initial LOG_WARNING: -q cannot hide it.
-			n, ok := cli.Strtoul(o.Arg, 0)
+			strtoul := cli.Strtoul
+			if k != compat.Kmod30 {
+				strtoul = cli.StrtoulC23 // kmod 34 is built against glibc ≥ 2.38 as GNU C
+			}
+			n, ok := strtoul(o.Arg, 0)
 			if !ok || o.Arg == "" {
 				e.Errorf("unexpected wait value '%s'.\n", o.Arg)
 				return 1
@@ -244,7 +270,7 @@ func modprobeTool(e *Env, args []string) int {
 	if e.Host != nil && e.Host.Root != "/" {
 		hostRoot = e.Host.Root
 	}
-	o := modprobe.Options{Root: hostRoot, ConfigPaths: configPaths, Host: e.Host}
+	o := modprobe.Options{Root: hostRoot, ConfigPaths: configPaths, Host: e.Host, Kmod: k}
 	if e.Host != nil {
 		o.KernelRelease = e.Host.Release
 	}
@@ -268,6 +294,10 @@ func modprobeTool(e *Env, args []string) int {
 		o.Dirname = r + "/lib/modules/" + rel
 	}
 	o.Log = func(prio int, fn string, line int, msg string) {
+		if k != compat.Kmod30 { // Debian's kmod 34 is built without ENABLE_DEBUG
+			e.log(prio, prioName(prio)+": "+msg)
+			return
+		}
 		e.log(prio, fmt.Sprintf("%s: ../libkmod/libkmod-module.c:%d %s() %s", prioName(prio), line, fn, msg))
 	}
 	s, err := modprobe.New(o)
@@ -282,7 +312,7 @@ func modprobeTool(e *Env, args []string) int {
 	// The configuration is parsed in kmod_new, before log_setup_kmod_log: its warnings
 	// go through libkmod's default logger, to stderr even with -s.
 	for _, w := range s.Config().Warnings {
-		fmt.Fprint(e.Stderr, w.LogLine())
+		fmt.Fprint(e.Stderr, w.LogLineFor(k))
 	}
 	s.SetLogPriority(p.verbose)
 

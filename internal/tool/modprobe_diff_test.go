@@ -13,15 +13,46 @@ import (
 
 	"gokmod/internal/testenv"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/config"
 )
 
-// The live differential tests of modprobe: Debian's kmod 30 modprobe run on this host
-// with read-only flags only (-D/--show-depends, -R, -c, -n) and -d/-S pointing at an
-// unpacked tree, against gokmod's modprobe in-process. stdout, stderr and the exit
-// status must be identical.
+// The live differential tests of modprobe: kmod's modprobe run on this host with
+// read-only flags only (-D/--show-depends, -R, -c, -n) and -d/-S pointing at an unpacked
+// tree, against gokmod's modprobe in-process. stdout, stderr and the exit status must be
+// identical. Each test runs once per kmod release (forEachRelease): Debian 12's kmod 30
+// with GOKMOD_KMOD=30, and kmod 34.2 with GOKMOD_KMOD unset (the default behaviour).
 
 const kmodModprobe = "/usr/sbin/modprobe"
+
+// forEachRelease runs f as a subtest per kmod release, with GOKMOD_KMOD set as gokmod
+// must be to behave as it; mpKmod then runs that release's modprobe.
+func forEachRelease(t *testing.T, f func(t *testing.T, k compat.Kmod)) {
+	for _, k := range []compat.Kmod{compat.Kmod30, compat.Kmod34} {
+		t.Run("kmod"+k.String(), func(t *testing.T) {
+			if k == compat.Kmod30 {
+				t.Setenv(compat.Env, "30")
+			} else {
+				t.Setenv(compat.Env, "") // the default: kmod 34.2
+			}
+			f(t, k)
+		})
+	}
+}
+
+// kmodModprobeFor is the modprobe of the release GOKMOD_KMOD selects (kmod 34.2 when
+// unset): the one gokmod in this process behaves as.
+func kmodModprobeFor(t *testing.T) string {
+	t.Helper()
+	k, err := compat.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k == compat.Kmod30 {
+		return kmodModprobe
+	}
+	return testenv.Kmod34Tool(t, "modprobe")
+}
 
 type mpResult struct {
 	stdout, stderr string
@@ -45,7 +76,7 @@ func mpKmod(t *testing.T, args ...string) mpResult {
 	if !readOnlyFlag(args) {
 		t.Fatalf("refusing to run kmod's modprobe without a read-only flag: %q", args)
 	}
-	return runStripped(t, exec.Command(kmodModprobe, args...))
+	return runStripped(t, exec.Command(kmodModprobeFor(t), args...))
 }
 
 // runStripped runs cmd without $MODPROBE_OPTIONS (the caller's would add options to
@@ -189,7 +220,9 @@ func batches(t *testing.T, flags []string, names []string, size int) int {
 // the 6.1 tree (and the dashed file names), every built-in module, a modalias string
 // made from every pattern of modules.alias, and every exported symbol of
 // modules.symbols.
-func TestModprobeShowDependsTree(t *testing.T) {
+func TestModprobeShowDependsTree(t *testing.T) { forEachRelease(t, testModprobeShowDependsTree) }
+
+func testModprobeShowDependsTree(t *testing.T, kv compat.Kmod) {
 	k := testenv.RequireKernels(t)[0]
 	dir := k.ModDir()
 	flags := []string{"-d", k.Root, "-S", k.Release, "--show-depends"}
@@ -249,8 +282,8 @@ func TestModprobeShowDependsTree(t *testing.T) {
 	for _, n := range singles {
 		mpCompare(t, append(flags, n)...)
 	}
-	testenv.Report(t, "modprobe --show-depends identical to kmod 30 (stdout, stderr, exit) on %s, and %d single runs",
-		strings.Join(counts, ", "), len(singles))
+	testenv.Report(t, "modprobe --show-depends identical to kmod %s (stdout, stderr, exit) on %s (%s), and %d single runs",
+		kv, k.Release, strings.Join(counts, ", "), len(singles))
 }
 
 func everyNth(s []string, n int) []string {
@@ -263,7 +296,9 @@ func everyNth(s []string, n int) []string {
 
 // TestModprobeResolveAndDryRun compares -R on module names and aliases, and -n -v on
 // modules (no -D: modprobe probes /sys/module, where this host has no modules loaded).
-func TestModprobeResolveAndDryRun(t *testing.T) {
+func TestModprobeResolveAndDryRun(t *testing.T) { forEachRelease(t, testModprobeResolveAndDryRun) }
+
+func testModprobeResolveAndDryRun(t *testing.T, kv compat.Kmod) {
 	k := testenv.RequireKernels(t)[0]
 	dir := k.ModDir()
 	var aliases []string
@@ -275,22 +310,25 @@ func TestModprobeResolveAndDryRun(t *testing.T) {
 	base := []string{"-d", k.Root, "-S", k.Release}
 	n := batches(t, append(base, "-R"), aliases, 500)
 	m := batches(t, append(base, "-n", "-v"), []string{"btrfs", "nvme", "snd-hda-intel", "e1000e", "cifs", "xfs", "ext4", "unix", "kvm-amd"}, 9)
-	testenv.Report(t, "modprobe -R identical on %d modalias strings, -n -v on %d modules", n, m)
+	testenv.Report(t, "modprobe, kmod %s, %s: -R identical on %d modalias strings, -n -v on %d modules", kv, k.Release, n, m)
 }
 
 // TestModprobeWaitValues compares -w's parsing (glibc's strtoul(s, &end, 0), then kmod's
 // "!*s || *end" check, an ERR() that -q does not hide) with kmod 30 on dry runs.
-func TestModprobeWaitValues(t *testing.T) {
+func TestModprobeWaitValues(t *testing.T) { forEachRelease(t, testModprobeWaitValues) }
+
+func testModprobeWaitValues(t *testing.T, kv compat.Kmod) {
 	k := testenv.RequireKernels(t)[0]
 	values := []string{"0", "10", "0x10", "010", "08", "0x", "0xg", " 5", "\t5", "+5", "-1", "5 ", "1_0", "0b1",
-		"", "x", "99999999999999999999999", "-99999999999999999999999", "1e3", "0X1f"}
+		"", "x", "99999999999999999999999", "-99999999999999999999999", "1e3", "0X1f",
+		"0b", "0B101", "0b2", "-0b11", " 0b1", "0b1x"}
 	for _, v := range values {
 		for _, q := range [][]string{nil, {"-q"}} {
 			args := append(append([]string{"-r", "-n"}, q...), "-w", v, "-d", k.Root, "-S", k.Release, "gokmod-no-such-module")
 			mpCompare(t, args...)
 		}
 	}
-	testenv.Report(t, "modprobe -w: %d values, with and without -q, identical to kmod 30", len(values))
+	testenv.Report(t, "modprobe -w: %d values, with and without -q, identical to kmod %s", len(values), kv)
 }
 
 // mpConfig is a modprobe.d exercising every command kmod 30 parses, the ones it rejects
@@ -316,7 +354,9 @@ var mpConfig = map[string]string{
 
 // TestModprobeConfigCommands compares -c, -R and -D under a -C directory that uses every
 // command, against kmod 30.
-func TestModprobeConfigCommands(t *testing.T) {
+func TestModprobeConfigCommands(t *testing.T) { forEachRelease(t, testModprobeConfigCommands) }
+
+func testModprobeConfigCommands(t *testing.T, kv compat.Kmod) {
 	k := testenv.RequireKernels(t)[0]
 	conf := t.TempDir()
 	for name, body := range mpConfig {
@@ -347,5 +387,46 @@ func TestModprobeConfigCommands(t *testing.T) {
 	for _, r := range [][]string{{"-c"}, {"-D", "uhci-hcd"}, {"-R", "char-major-10-229"}} {
 		mpCompare(t, append([]string{"-d", k.Root, "-S", k.Release}, r...)...)
 	}
-	testenv.Report(t, "modprobe: %d -C runs and 3 default-configuration runs identical to kmod 30", len(runs))
+	testenv.Report(t, "modprobe, kmod %s, %s: %d -C runs (weakdep and .alias files included) and 3 default-configuration runs identical", kv, k.Release, len(runs))
+}
+
+// TestModprobeWeakdep compares -c, -D and -n -v on a tree whose modules.weakdep (as kmod
+// 34's depmod writes it) and modprobe.d both hold weakdep lines: kmod 34 shows them with
+// -c and loads nothing for them; kmod 30 reads neither (and rejects the modprobe.d line).
+func TestModprobeWeakdep(t *testing.T) { forEachRelease(t, modprobeWeakdep) }
+
+func modprobeWeakdep(t *testing.T, kv compat.Kmod) {
+	k := testenv.RequireKernels(t)[0]
+	root := t.TempDir()
+	dir := filepath.Join(root, "lib/modules", k.Release)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(k.ModDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents { // the tree's modules and indexes, linked
+		if err := os.Symlink(filepath.Join(k.ModDir(), e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(dir, "modules.weakdep"))
+	weak := "# Weak dependencies extracted from modules themselves.\nweakdep btrfs loop\nweakdep e1000e nvme xfs\n"
+	if err := os.WriteFile(filepath.Join(dir, "modules.weakdep"), []byte(weak), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "weak.conf")
+	if err := os.WriteFile(conf, []byte("weakdep loop crc64 \tdummy\nweakdep nvme-core\nsoftdep loop pre: crc32c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"-C", conf, "-d", root, "-S", k.Release}
+	runs := [][]string{{"-c"}, {"-D", "btrfs"}, {"-D", "loop"}, {"-n", "-v", "e1000e"}, {"-R", "btrfs"}, {"-n", "-v", "-i", "loop"}}
+	for _, r := range runs {
+		mpCompare(t, append(append([]string{}, base...), r...)...)
+	}
+	if out := mpKmod(t, append(base, "-c")...).stdout; (kv == compat.Kmod34) != strings.Contains(out, "weakdep btrfs loop\n") {
+		t.Errorf("kmod %s -c: weakdep lines shown %v; the test would prove nothing", kv, !(kv == compat.Kmod34))
+	}
+	testenv.Report(t, "modprobe, kmod %s, %s with modules.weakdep and a modprobe.d weakdep: %d runs (-c, -D, -n -v, -R) identical", kv, k.Release, len(runs))
 }

@@ -7,12 +7,15 @@ import (
 
 	"gokmod/internal/testenv"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 )
 
 // TestModprobeExecAgainstKmod runs the benchmarked dry runs through Exec, the entry the
 // binary uses, which skips what process exit releases (index mappings, the environment
 // restored for in-process callers): the output must still be kmod's.
-func TestModprobeExecAgainstKmod(t *testing.T) {
+func TestModprobeExecAgainstKmod(t *testing.T) { forEachRelease(t, modprobeExecAgainstKmod) }
+
+func modprobeExecAgainstKmod(t *testing.T, kv compat.Kmod) {
 	k := testenv.RequireKernels(t)[0]
 	old, had := os.LookupEnv("MODPROBE_OPTIONS")
 	t.Cleanup(func() {

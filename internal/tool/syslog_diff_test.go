@@ -14,6 +14,7 @@ import (
 
 	"gokmod/internal/testenv"
 	"gokmod/internal/vmtest"
+	"gokmod/kmod/compat"
 )
 
 // syslogRun is what one modprobe -s run left: its streams, exit status, the records the
@@ -79,12 +80,14 @@ func runWithDevLog(t *testing.T, console bool, argv ...string) syslogRun {
 	return r
 }
 
-// TestSyslogAgainstKmod compares modprobe -s with Debian's kmod 30, both run the same
-// way: the records glibc's syslog sends (LOG_DAEMON, no PID), what goes to the console
+// TestSyslogAgainstKmod compares modprobe -s with kmod 30 (GOKMOD_KMOD=30) and kmod
+// 34.2 (the default), both run the same way: the records glibc's syslog sends (LOG_DAEMON, no PID), what goes to the console
 // when there is no log socket (LOG_CONS), and what stays on stderr (getopt's messages,
 // and the configuration's warnings, logged by libkmod before the tool's log function
 // is installed). Only read-only runs: -n, -R, no module name.
-func TestSyslogAgainstKmod(t *testing.T) {
+func TestSyslogAgainstKmod(t *testing.T) { forEachRelease(t, syslogAgainstKmod) }
+
+func syslogAgainstKmod(t *testing.T, kv compat.Kmod) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root, for a private mount namespace (unshare -m) with its own /dev/log")
 	}
@@ -116,7 +119,7 @@ func TestSyslogAgainstKmod(t *testing.T) {
 	records := 0
 	for _, console := range []bool{false, true} {
 		for _, args := range cases {
-			kr := runWithDevLog(t, console, append([]string{kmodModprobe}, args...)...)
+			kr := runWithDevLog(t, console, append([]string{kmodModprobeFor(t)}, args...)...)
 			gr := runWithDevLog(t, console, append([]string{bin, "modprobe"}, args...)...)
 			if kr.stdout != gr.stdout || kr.stderr != gr.stderr || kr.exit != gr.exit ||
 				strings.Join(kr.records, "|") != strings.Join(gr.records, "|") || kr.console != gr.console {
@@ -133,5 +136,5 @@ func TestSyslogAgainstKmod(t *testing.T) {
 	if records < 10 {
 		t.Errorf("kmod logged only %d messages through syslog or the console", records)
 	}
-	testenv.Report(t, "modprobe -s: %d cases, with a log socket and with only a console, identical to kmod 30 (%d messages compared, timestamps masked)", len(cases), records)
+	testenv.Report(t, "modprobe -s: %d cases, with a log socket and with only a console, identical to kmod %s (%d messages compared, timestamps masked)", len(cases), kv, records)
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+
+	"gokmod/kmod/compat"
 )
 
 // DefaultDepmodPaths are depmod 30's configuration directories, highest precedence
@@ -31,6 +33,9 @@ type DepmodOptions struct {
 	KernelRelease string
 	// ConfigPaths, when non-nil, replaces DefaultDepmodPaths (depmod -C).
 	ConfigPaths []string
+	// Kmod, when compat.Kmod34, drops a backslash at the very end of a file as kmod 34
+	// does (kmod 30, the zero value, reads it as byte 0xff).
+	Kmod compat.Kmod
 }
 
 // Override is an "override MODULE KVER SUBDIR" line whose KVER matched: the module file
@@ -52,13 +57,15 @@ type DepmodConfig struct {
 	Excludes  []string // directory names skipped anywhere in the tree (besides build, source, . and ..)
 	Files     []string // files parsed, as logical paths, in order
 	Warnings  []*Warning
+
+	k34 bool // DepmodOptions.Kmod is kmod 34
 }
 
 // LoadDepmod reads depmod.d the way depmod's cfg_load does: "*.conf" files ordered by
 // base name across the directories, earlier directories masking later ones.
 func LoadDepmod(opts DepmodOptions) *DepmodConfig {
 	fs := fsys{root: opts.Root}
-	c := &DepmodConfig{}
+	c := &DepmodConfig{k34: opts.Kmod == compat.Kmod34}
 	paths := opts.ConfigPaths
 	if paths == nil {
 		paths = DefaultDepmodPaths
@@ -93,7 +100,7 @@ func LoadDepmod(opts DepmodOptions) *DepmodConfig {
 
 // parse is depmod's cfg_file_parse.
 func (c *DepmodConfig) parse(file string, data []byte, kver string) {
-	r := lineReader{data: data}
+	r := lineReader{data: data, dropEOFBackslash: c.k34}
 	for {
 		b, linenum, ok := r.nextBytes()
 		if !ok {

@@ -29,7 +29,7 @@ func FuzzConfig(f *testing.F) {
 			}
 		}()
 		var c Config
-		c.parse("fuzz.conf", data, true)
+		c.parse("fuzz.conf", data, true, len(data)%2 == 0) // both line readers
 		c.parseKcmdline(data)
 		if err := c.WriteConfig(io.Discard); err != nil {
 			t.Fatal(err)

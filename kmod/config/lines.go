@@ -8,13 +8,16 @@ import (
 // lineReader is kmod's freadline_wrapped (shared/util.c) over a file's bytes: lines end
 // at '\n'; a backslash before a newline joins the next line; a backslash before any
 // other byte is dropped and the byte kept; a backslash at end of file becomes byte 0xff
-// (C's EOF stored in a char). The line number counts physical lines, so a message
+// (C's EOF stored in a char) in kmod 30, and is dropped in kmod 34 (dropEOFBackslash).
+// The line number counts physical lines, so a message
 // about a continued line names its last line.
 type lineReader struct {
 	data    []byte
 	pos     int
 	linenum int
 	scratch []byte // joined lines, reused
+	// dropEOFBackslash: kmod 34's freadline_wrapped skips a backslash at end of file.
+	dropEOFBackslash bool
 }
 
 // next returns the next logical line as C sees it (cut at a NUL) and its line number.
@@ -64,7 +67,9 @@ func (r *lineReader) nextBytes() ([]byte, int, bool) {
 			return cut(buf), r.linenum, true
 		case '\\':
 			if r.pos >= len(r.data) {
-				buf = append(buf, 0xff)
+				if !r.dropEOFBackslash {
+					buf = append(buf, 0xff)
+				}
 				continue
 			}
 			ch = r.data[r.pos]

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"gokmod/kmod/compat"
 )
 
 // DefaultModprobePaths are libkmod 30's configuration directories, highest precedence
@@ -35,6 +37,13 @@ type Options struct {
 	// Weakdep accepts "weakdep" lines and reads modules.weakdep, as kmod ≥ 33 does.
 	// kmod 30 rejects such lines as bad, which is the default.
 	Weakdep bool
+	// Kmod, when compat.Kmod34, reads as kmod 34.2 does: weakdep lines and
+	// modules.weakdep (Weakdep implied), only files ending in ".conf" from the
+	// configuration directories (kmod 30 also reads ".alias" files), and a backslash at
+	// the very end of a file dropped (kmod 30 reads it as byte 0xff). The zero value reads
+	// as kmod 30, this package's historical default; modprobe.Options, whose zero value
+	// is kmod 34.2, always sets it.
+	Kmod compat.Kmod
 	// NoKernelCmdline skips /proc/cmdline. kmod always reads it; this is for callers
 	// that model a configuration without a running kernel.
 	NoKernelCmdline bool
@@ -118,7 +127,9 @@ func Load(opts Options) (*Config, error) {
 
 	var files confList
 	files.insert("modules.softdep", moddir+"/modules.softdep")
-	if opts.Weakdep {
+	k34 := opts.Kmod == compat.Kmod34
+	weakdep := opts.Weakdep || k34
+	if weakdep {
 		files.insert("modules.weakdep", moddir+"/modules.weakdep")
 	}
 	paths := opts.ConfigPaths
@@ -126,7 +137,11 @@ func Load(opts Options) (*Config, error) {
 		paths = DefaultModprobePaths
 	}
 	for _, p := range paths {
-		fs.listConfigs(&files, p, modprobeAccepts, func(dir, name string) {
+		accept := modprobeAccepts
+		if k34 {
+			accept = depmodAccepts // the same rule: ".conf" only
+		}
+		fs.listConfigs(&files, p, accept, func(dir, name string) {
 			c.Warnings = append(c.Warnings, &Warning{
 				Origin: originNestedDir, File: dir + "/" + name, Err: ErrNestedDir,
 				Msg: fmt.Sprintf("Directories inside directories are not supported: %s/%s", dir, name),
@@ -141,7 +156,7 @@ func Load(opts Options) (*Config, error) {
 		}
 		buf = data
 		c.Files = append(c.Files, f.logical)
-		c.parse(f.logical, data, opts.Weakdep)
+		c.parse(f.logical, data, weakdep, k34)
 	}
 	if !opts.NoKernelCmdline {
 		if data, err := fs.readFile("/proc/cmdline", buf); err == nil {
@@ -152,8 +167,8 @@ func Load(opts Options) (*Config, error) {
 }
 
 // parse is kmod_config_parse.
-func (c *Config) parse(file string, data []byte, weakdep bool) {
-	r := lineReader{data: data}
+func (c *Config) parse(file string, data []byte, weakdep, k34 bool) {
+	r := lineReader{data: data, dropEOFBackslash: k34}
 	for {
 		b, linenum, ok := r.nextBytes()
 		if !ok {

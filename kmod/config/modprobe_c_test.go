@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"gokmod/internal/testenv"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/index"
 )
 
@@ -83,11 +84,22 @@ var confFiles = map[string]string{
 	"single/one.conf":          "alias single-file single_mod\n",
 }
 
-// TestModprobeCAgainstKmod compares ShowConfig and the warnings with what the host's
-// kmod 30 `modprobe -c -C ... -d ROOT -S REL` prints for the same files. Both read the
-// host's /proc/cmdline, so its options appear on both sides.
+// TestModprobeCAgainstKmod compares ShowConfig and the warnings with what `modprobe -c
+// -C ... -d ROOT -S REL` prints for the same files: the host's kmod 30 with the default
+// Options, and kmod 34.2 with Options.Kmod = compat.Kmod34 (its weakdep lines, no .alias
+// files, a backslash at end of file dropped, its message format). Both read the host's /proc/cmdline, so its options appear on both
+// sides.
 func TestModprobeCAgainstKmod(t *testing.T) {
+	for _, k := range []compat.Kmod{compat.Kmod30, compat.Kmod34} {
+		t.Run("kmod"+k.String(), func(t *testing.T) { modprobeCAgainstKmod(t, k) })
+	}
+}
+
+func modprobeCAgainstKmod(t *testing.T, k compat.Kmod) {
 	modprobe := hostModprobe(t)
+	if k == compat.Kmod34 {
+		modprobe = testenv.Kmod34Tool(t, "modprobe")
+	}
 	tmp := t.TempDir()
 	for name, content := range confFiles {
 		writeFile(t, filepath.Join(tmp, name), content)
@@ -120,7 +132,7 @@ func TestModprobeCAgainstKmod(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("modprobe -c: %v\n%s", err, stderr.String())
 		}
-		c, err := Load(Options{ConfigPaths: paths, ModuleDir: moddir})
+		c, err := Load(Options{ConfigPaths: paths, ModuleDir: moddir, Kmod: k})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +145,7 @@ func TestModprobeCAgainstKmod(t *testing.T) {
 		}
 		var warn strings.Builder
 		for _, w := range c.Warnings {
-			warn.WriteString(w.LogLine())
+			warn.WriteString(w.LogLineFor(k))
 		}
 		if warn.String() != stderr.String() {
 			t.Errorf("stderr differs:\n--- gokmod\n%s\n--- kmod\n%s", warn.String(), stderr.String())
@@ -146,6 +158,7 @@ func TestModprobeCAgainstKmod(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("unloaded", run)
+	testenv.Report(t, "modprobe -c of kmod %s: the configuration test set, with and without the indexes loaded, identical", k)
 }
 
 // TestModprobeCDebianTrees compares all of `modprobe -c -d KROOT -S REL` (the host's

@@ -51,7 +51,7 @@ func TestSoftdepFileOrder(t *testing.T) {
 func TestModuleOptionsAndCommands(t *testing.T) {
 	var c Config
 	c.parse("t.conf", []byte("options e1000e a=1\noptions e1000e  \noptions myalias b=2\noptions e1000e c=3\n"+
-		"install snd* first\ninstall snd_hda second\nremove e1000e r\nalias pci:v*d* e1000e\n"), false)
+		"install snd* first\ninstall snd_hda second\nremove e1000e r\nalias pci:v*d* e1000e\n"), false, false)
 	// "options e1000e  " stores " ": kmod skips only empty strings.
 	if got := c.ModuleOptions("e1000e", "myalias"); got != "a=1   b=2 c=3" {
 		t.Errorf("ModuleOptions = %q", got)

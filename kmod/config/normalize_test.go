@@ -180,7 +180,7 @@ func TestModprobeDKmod30(t *testing.T) {
 			t.Fatal(err)
 		}
 		var c Config
-		c.parse("/tmp/kcfg/d/case.conf", []byte(latin1(tc.In)), false)
+		c.parse("/tmp/kcfg/d/case.conf", []byte(latin1(tc.In)), false, false)
 		var out, errs strings.Builder
 		if err := c.WriteConfig(&out); err != nil {
 			t.Fatal(err)

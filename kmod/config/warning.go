@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"gokmod/kmod/compat"
 )
 
 // Kinds of problems kmod reports and then skips; test with errors.Is on a Warning.
@@ -47,6 +50,17 @@ func (w *Warning) LogLine() string {
 		return fmt.Sprintf("depmod: ERROR: %s\n", w.Msg)
 	}
 	return fmt.Sprintf("libkmod: ERROR %s: %s\n", w.Origin, w.Msg)
+}
+
+// LogLineFor renders the message as the given kmod release's libkmod prints it. Debian
+// builds kmod 30 with debugging locations ("ERROR FILE:LINE FN: MSG", LogLine) and kmod
+// 34 without: "libkmod: ERROR: FN: MSG\n".
+func (w *Warning) LogLineFor(k compat.Kmod) string {
+	if k == compat.Kmod30 || w.Origin == "" {
+		return w.LogLine()
+	}
+	fn := w.Origin[strings.LastIndexByte(w.Origin, ' ')+1:]
+	return fmt.Sprintf("libkmod: ERROR: %s: %s\n", fn, w.Msg)
 }
 
 // kmod 30's log origins (libkmod/libkmod-config.c, Debian's build).

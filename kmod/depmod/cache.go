@@ -49,7 +49,7 @@ import (
 // modules.* with a kernel, so the cache goes with it.
 const CacheFile = "modules.gokmod-cache"
 
-const cacheMagic = "gokmod depmod cache 5\n"
+const cacheMagic = "gokmod depmod cache 6\n"
 
 const (
 	recBuild   = 'B'

@@ -13,7 +13,9 @@ import (
 
 // inputsDigest covers what the outputs depend on besides the modules' data: the module
 // list in output order with names and paths (which the configuration, the search and
-// modules.order decide), the symbol prefix, where the tree is, and the built-in lists.
+// modules.order decide), the symbol prefix, where the tree is, the built-in lists, and
+// the kmod release behaved as (whose outputs differ: the file list and the indexes' node
+// order), so outputs written as one are never kept by a run as the other.
 func (d *depmod) inputsDigest() [sha256.Size]byte {
 	h := sha256.New()
 	b := make([]byte, 0, 64<<10)
@@ -21,6 +23,7 @@ func (d *depmod) inputsDigest() [sha256.Size]byte {
 	b = appendStr(b, d.dirname)
 	b = appendStr(b, d.outdir)
 	b = append(b, d.o.SymPrefix)
+	b = appendStr(b, d.kmod.String())
 	for _, m := range d.mods {
 		if len(b) > 60<<10 { // hashed in pieces: one buffer, no growth
 			h.Write(b)
@@ -61,10 +64,10 @@ func (d *depmod) reusable() bool {
 		return false
 	}
 	d.digest = d.inputsDigest()
-	if d.digest != c.outputs.inputs || len(c.outputs.files) != len(outputs) {
+	if d.digest != c.outputs.inputs || len(c.outputs.files) != len(d.outs) {
 		return false
 	}
-	for _, o := range outputs {
+	for _, o := range d.outs {
 		var st unix.Stat_t
 		want, ok := c.outputs.files[o.name]
 		if !ok || unix.Stat(d.real(d.outdir+"/"+o.name), &st) != nil || keyOf(&st) != want {

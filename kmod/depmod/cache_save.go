@@ -34,7 +34,7 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 	}
 	// The outputs are recorded only if every module's record describes what they were
 	// computed from: a module that could not be read (or keyed) leaves them unknown.
-	complete := len(written) == len(outputs)
+	complete := len(written) == len(d.outs)
 	for _, m := range d.mods {
 		if m.cache.raw == nil || !m.cache.keyOK || m.data != nil && m.data.symErr != nil {
 			complete = false
@@ -47,8 +47,8 @@ func (d *depmod) saveCache(written map[string]fileKey) {
 			d.digest = d.inputsDigest()
 		}
 		rec = append(rec, d.digest[:]...)
-		rec = binary.AppendUvarint(rec, uint64(len(outputs)))
-		for _, o := range outputs {
+		rec = binary.AppendUvarint(rec, uint64(len(d.outs)))
+		for _, o := range d.outs {
 			rec = appendStr(rec, o.name)
 			rec = written[o.name].append(rec)
 		}

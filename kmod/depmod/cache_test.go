@@ -13,6 +13,7 @@ import (
 
 	"gokmod/internal/testenv"
 	"gokmod/internal/vmtest"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )
 
@@ -281,7 +282,7 @@ func TestCacheAgainstKmod(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // distinct mtimes between steps
 		kr := runKmod(t, kroot, k.Release)
 		stats = depmod.CacheStats{}
-		gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
+		gr := runGo(t, groot, k.Release, depmod.Options{Kmod: compat.Kmod30, Cache: depmod.CacheOn})
 		compare(t, st.name, kr, gr, kroot, groot)
 		st.check(t, stats)
 		t.Logf("%s: %+v", st.name, stats)
@@ -377,7 +378,7 @@ func TestCacheRacy(t *testing.T) {
 		{Loaded: true, Reread: n, Reused: true, DirsListed: ndirs},
 	} {
 		stats = depmod.CacheStats{}
-		gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
+		gr := runGo(t, groot, k.Release, depmod.Options{Kmod: compat.Kmod30, Cache: depmod.CacheOn})
 		compare(t, fmt.Sprint("run ", i+1), runKmod(t, kroot, k.Release), gr, kroot, groot)
 		if stats != want {
 			t.Errorf("run %d: %+v, want %+v", i+1, stats, want)
@@ -423,6 +424,7 @@ func TestCacheOtherUser(t *testing.T) {
 		t.Fatal("needs root, to run depmod as root and as nobody")
 	}
 	k := testenv.RequireKernels(t)[0]
+	t.Setenv(compat.Env, "30") // the gokmod runs below are compared with kmod 30's
 	bin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
 	if err != nil {
 		t.Fatal(err)
@@ -574,7 +576,7 @@ func TestCacheRandomChanges(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 				kr := runKmod(t, kroot, k.Release)
-				gr := runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
+				gr := runGo(t, groot, k.Release, depmod.Options{Kmod: compat.Kmod30, Cache: depmod.CacheOn})
 				compare(t, fmt.Sprintf("step %d (%s)", step, what), kr, gr, kroot, groot)
 				if t.Failed() {
 					return

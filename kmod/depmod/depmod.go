@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/sysfile"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/config"
 	"gokmod/ko"
 )
@@ -25,7 +26,8 @@ type Options struct {
 	BaseDir string
 	// KernelRelease is the release to work on; "" means uname -r.
 	KernelRelease string
-	// ModuleDir replaces "/lib/modules" (kmod ≥ 33's --moduledir); "" keeps it.
+	// ModuleDir replaces "/lib/modules" (kmod ≥ 33's --moduledir); "" keeps it. As kmod
+	// 34, a relative directory is taken from the root ("foobar" is "/foobar").
 	ModuleDir string
 	// OutDir is kmod ≥ 31's --outdir: files are written to OutDir/lib/modules/RELEASE
 	// (with ModuleDir applied) instead of the tree itself; "" writes into the tree.
@@ -60,6 +62,10 @@ type Options struct {
 	// Extensions, when not nil, replaces the module file endings depmod considers
 	// (default: Extensions, Debian's build without zlib).
 	Extensions []string
+	// Kmod is the kmod release depmod behaves as: compat.Kmod34 (also the zero value)
+	// writes modules.weakdep and pre-order indexes, compat.Kmod30 neither. The tools take
+	// it from GOKMOD_KMOD (compat.FromEnv); the library never reads the environment.
+	Kmod compat.Kmod
 
 	Prog           string    // name in messages; "depmod" when empty
 	Stdout, Stderr io.Writer // nil means os.Stdout, os.Stderr
@@ -116,6 +122,8 @@ func (l *logger) info(format string, args ...any) { l.printf(logInfo, format, ar
 // depmod is one run: tools/depmod.c's struct depmod and struct cfg.
 type depmod struct {
 	o       *Options
+	kmod    compat.Kmod  // the release behaved as (never zero)
+	outs    []outputFile // its output table
 	log     *logger
 	stdout  io.Writer
 	cfg     *config.DepmodConfig
@@ -157,7 +165,11 @@ type depmod struct {
 // Run does what `depmod` does with these options. It returns nil on success; on failure
 // the reason has been printed to Stderr and the error wraps ErrFailed.
 func Run(o Options) error {
-	d := &depmod{o: &o}
+	d := &depmod{o: &o, kmod: o.Kmod}
+	if d.kmod != compat.Kmod30 {
+		d.kmod = compat.Kmod34
+	}
+	d.outs = outputsFor(d.kmod)
 	if o.Prog == "" {
 		o.Prog = "depmod"
 	}
@@ -187,6 +199,11 @@ func Run(o Options) error {
 	moddir := "/lib/modules"
 	if o.ModuleDir != "" {
 		moddir = o.ModuleDir
+		if d.kmod == compat.Kmod34 {
+			// kmod 34 strips the directory's leading slashes and joins with one:
+			// "-m foobar" is "/foobar" under the root, not relative to anything.
+			moddir = "/" + strings.TrimLeft(moddir, "/")
+		}
 	}
 	d.dirname = root + moddir + "/" + d.kver
 	d.outdir = d.dirname
@@ -241,7 +258,7 @@ func Run(o Options) error {
 		if croot == "" {
 			croot = o.Root
 		}
-		d.cfg = config.LoadDepmod(config.DepmodOptions{Root: croot, KernelRelease: d.kver, ConfigPaths: o.ConfigPaths})
+		d.cfg = config.LoadDepmod(config.DepmodOptions{Root: croot, KernelRelease: d.kver, ConfigPaths: o.ConfigPaths, Kmod: d.kmod})
 		for _, w := range d.cfg.Warnings {
 			d.log.err("%s\n", w.Msg)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +18,41 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"gokmod/internal/testenv"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 	"gokmod/ko"
 )
 
-// generated are the files depmod writes (kmod 30 writes no modules.weakdep).
+// generated are the files depmod writes as kmod 34 (kmod 30 writes no modules.weakdep).
 var generated = depmod.Files()
+
+// release is a kmod release gokmod is compared with: its depmod, run live, and the
+// behaviour (Options.Kmod, GOKMOD_KMOD) that must match it.
+type release struct {
+	k      compat.Kmod
+	depmod string
+}
+
+// releases are kmod 30 (this machine's) and kmod 34.2 (trixie's, run through its own
+// glibc); either missing fails the test.
+func releases(tb testing.TB) []release {
+	tb.Helper()
+	return []release{{compat.Kmod30, hostDepmod(tb)}, {compat.Kmod34, testenv.Kmod34Tool(tb, "depmod")}}
+}
+
+func (r release) String() string { return "kmod" + r.k.String() }
+
+// options returns o set to behave as this release.
+func (r release) options(o depmod.Options) depmod.Options {
+	o.Kmod = r.k
+	return o
+}
+
+// run runs this release's depmod with "-b root rel" added.
+func (r release) run(tb testing.TB, root, rel string, args ...string) result {
+	tb.Helper()
+	return runCommand(tb, root, rel, append([]string{r.depmod}, args...)...)
+}
 
 // hostDepmod is Debian's kmod 30 depmod, which only writes files: safe to run on copies.
 func hostDepmod(tb testing.TB) string {
@@ -53,6 +83,7 @@ type result struct {
 	exit           int
 }
 
+// runKmod runs kmod 30's depmod (compare with Options.Kmod = compat.Kmod30).
 func runKmod(tb testing.TB, root, rel string, args ...string) result {
 	tb.Helper()
 	return runCommand(tb, root, rel, append([]string{hostDepmod(tb)}, args...)...)
@@ -155,45 +186,55 @@ func lineDiff(a, b string) string {
 // TestAgainstKmod runs Debian's depmod and gokmod's on identical copies of each kernel's
 // module tree and compares every generated file, stdout, stderr and the exit status:
 // a plain run, -n, and -e with -E Module.symvers and with -F System.map (whose warning
-// streams are long and ordered).
+// streams are long and ordered). Both kmod releases, each with the behaviour selected
+// to match it.
 func TestAgainstKmod(t *testing.T) {
+	rels := releases(t)
 	for _, k := range testenv.RequireKernels(t) {
-		t.Run(k.Release, func(t *testing.T) {
-			tmp := t.TempDir()
-			kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
-			copyTree(t, k.ModDir(), kroot, k.Release)
-			copyTree(t, k.ModDir(), groot, k.Release)
-			symvers := filepath.Join(k.Headers(), "Module.symvers")
-			sysmap := filepath.Join(k.Root, "boot", "System.map-"+k.Release)
-			cases := []struct {
-				name string
-				args []string
-				o    depmod.Options
-			}{
-				{"plain", nil, depmod.Options{}},
-				{"dry-run", []string{"-n"}, depmod.Options{DryRun: true}},
-				{"symvers", []string{"-e", "-E", symvers}, depmod.Options{ErrSyms: true, Symvers: symvers}},
-				{"system.map", []string{"-e", "-F", sysmap}, depmod.Options{ErrSyms: true, SystemMap: sysmap}},
-				{"verbose", []string{"-v", "-w"}, depmod.Options{Verbose: 1, WarnDups: true}},
-			}
-			for _, c := range cases {
-				// The .ko.xz tree costs seconds per run on both sides: the plain run and the
-				// longest warning stream there, every case with GOKMOD_DEPMOD_HEAVY=1.
-				if strings.HasSuffix(k.Release, "deb12-amd64") && c.name != "plain" && c.name != "system.map" && os.Getenv("GOKMOD_DEPMOD_HEAVY") == "" {
-					continue
-				}
-				kr := runKmod(t, kroot, k.Release, c.args...)
-				gr := runGo(t, groot, k.Release, c.o)
-				compare(t, c.name, kr, gr, kroot, groot)
-				lines := strings.Count(kr.stderr, "\n") + strings.Count(kr.stdout, "\n")
-				testenv.Report(t, "depmod %s: %d files byte-identical, %d output lines identical", c.name, len(kr.files), lines)
-			}
-			// Under -b the cache is off unless asked for: an image being built must
-			// not carry it.
-			if _, err := os.Stat(filepath.Join(groot, "lib/modules", k.Release, depmod.CacheFile)); err == nil {
-				t.Errorf("depmod -b wrote %s without --cache", depmod.CacheFile)
-			}
-		})
+		for _, r := range rels {
+			t.Run(k.Release+"/"+r.String(), func(t *testing.T) { againstKmod(t, k, r) })
+		}
+	}
+}
+
+func againstKmod(t *testing.T, k testenv.Kernel, r release) {
+	tmp := t.TempDir()
+	kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+	copyTree(t, k.ModDir(), kroot, k.Release)
+	copyTree(t, k.ModDir(), groot, k.Release)
+	symvers := filepath.Join(k.Headers(), "Module.symvers")
+	sysmap := filepath.Join(k.Root, "boot", "System.map-"+k.Release)
+	cases := []struct {
+		name string
+		args []string
+		o    depmod.Options
+	}{
+		{"plain", nil, depmod.Options{}},
+		{"dry-run", []string{"-n"}, depmod.Options{DryRun: true}},
+		{"symvers", []string{"-e", "-E", symvers}, depmod.Options{ErrSyms: true, Symvers: symvers}},
+		{"system.map", []string{"-e", "-F", sysmap}, depmod.Options{ErrSyms: true, SystemMap: sysmap}},
+		{"verbose", []string{"-v", "-w"}, depmod.Options{Verbose: 1, WarnDups: true}},
+	}
+	for _, c := range cases {
+		// The .ko.xz tree costs seconds per run on both sides: the plain run and the
+		// longest warning stream there, every case with GOKMOD_DEPMOD_HEAVY=1.
+		if strings.HasSuffix(k.Release, "deb12-amd64") && c.name != "plain" && c.name != "system.map" && os.Getenv("GOKMOD_DEPMOD_HEAVY") == "" {
+			continue
+		}
+		kr := r.run(t, kroot, k.Release, c.args...)
+		gr := runGo(t, groot, k.Release, r.options(c.o))
+		compare(t, c.name, kr, gr, kroot, groot)
+		lines := strings.Count(kr.stderr, "\n") + strings.Count(kr.stdout, "\n")
+		if c.o.DryRun { // the files on disk are the plain run's
+			testenv.Report(t, "depmod %s, %s, %s: stdout and stderr identical, %d lines", c.name, k.Release, r, lines)
+		} else {
+			testenv.Report(t, "depmod %s, %s, %s: %d files byte-identical (%s), %d output lines identical", c.name, k.Release, r, len(kr.files), strings.Join(slices.Sorted(maps.Keys(kr.files)), " "), lines)
+		}
+	}
+	// Under -b the cache is off unless asked for: an image being built must
+	// not carry it.
+	if _, err := os.Stat(filepath.Join(groot, "lib/modules", k.Release, depmod.CacheFile)); err == nil {
+		t.Errorf("depmod -b wrote %s without --cache", depmod.CacheFile)
 	}
 }
 
@@ -201,15 +242,20 @@ func TestAgainstKmod(t *testing.T) {
 // Go, cached under .cache/depmod-trees).
 func TestCompressedTrees(t *testing.T) {
 	k := testenv.RequireKernels(t)[0]
+	rels := releases(t)
 	for _, method := range []string{"zst", "xz"} {
-		t.Run(method, func(t *testing.T) {
-			src := compressedTree(t, k, method)
-			tmp := t.TempDir()
-			kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
-			copyTree(t, src, kroot, k.Release)
-			copyTree(t, src, groot, k.Release)
-			compare(t, method, runKmod(t, kroot, k.Release), runGo(t, groot, k.Release, depmod.Options{}), kroot, groot)
-		})
+		for _, r := range rels {
+			t.Run(method+"/"+r.String(), func(t *testing.T) {
+				src := compressedTree(t, k, method)
+				tmp := t.TempDir()
+				kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
+				copyTree(t, src, kroot, k.Release)
+				copyTree(t, src, groot, k.Release)
+				kr := r.run(t, kroot, k.Release)
+				compare(t, method, kr, runGo(t, groot, k.Release, r.options(depmod.Options{})), kroot, groot)
+				testenv.Report(t, "depmod, %s recompressed as .%s, %s: %d files byte-identical", k.Release, method, r, len(kr.files))
+			})
+		}
 	}
 }
 
@@ -225,7 +271,11 @@ func compressedTree(tb testing.TB, k testenv.Kernel, method string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// "-zst" trees made before the content size was recorded stay for older checkouts.
 	dir := filepath.Join(cache, "depmod-trees", k.Release+"-"+method)
+	if method == "zst" {
+		dir += "-fcs"
+	}
 	if _, err := os.Stat(filepath.Join(dir, ".ready")); err == nil {
 		return dir
 	}
@@ -300,14 +350,15 @@ func compressFile(src, dst, method string) error {
 	var buf bytes.Buffer
 	switch method {
 	case "zst":
-		w, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
+		// One frame that records its content size, as the zstd command kbuild runs
+		// writes it: kmod 34 refuses frames without it ("zstd: Failed to determine
+		// decompression size"), which gokmod does not reproduce.
+		w, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			return err
 		}
-		w.Write(data)
-		if err := w.Close(); err != nil {
-			return err
-		}
+		buf.Write(w.EncodeAll(data, nil))
+		w.Close()
 	case "xz":
 		// CRC32 and a 1 MiB dictionary, as kbuild's xz --check=crc32 --lzma2=dict=1MiB.
 		w, err := xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}.NewWriter(&buf)

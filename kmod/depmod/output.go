@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gokmod/kmod/compat"
 	"gokmod/kmod/config"
 	"gokmod/kmod/index"
 )
@@ -37,8 +38,8 @@ const (
 	afterDeps
 )
 
-// Outputs lists the files depmod writes, in the order it writes them.
-var outputs = []outputFile{
+// outputs30 lists the files kmod 30's depmod writes, in the order it writes them.
+var outputs30 = []outputFile{
 	{name: "modules.dep", text: (*depmod).depText, stage: afterDeps},
 	{name: "modules.dep.bin", bin: (*depmod).depBin, stage: afterDeps},
 	{name: "modules.alias", text: (*depmod).aliasText},
@@ -51,10 +52,26 @@ var outputs = []outputFile{
 	{name: "modules.devname", text: (*depmod).devnameText},
 }
 
-// Files lists the names of the files depmod writes.
-func Files() []string {
+// outputs34 is kmod 34's table: modules.weakdep (kmod ≥ 33) follows modules.softdep.
+var outputs34 = slices.Insert(slices.Clone(outputs30), 5,
+	outputFile{name: "modules.weakdep", text: (*depmod).weakdepText})
+
+// outputsFor is the output table of a kmod release.
+func outputsFor(k compat.Kmod) []outputFile {
+	if k == compat.Kmod30 {
+		return outputs30
+	}
+	return outputs34
+}
+
+// Files lists the names of the files depmod writes as kmod 34.2, the default behaviour.
+func Files() []string { return FilesFor(compat.Kmod34) }
+
+// FilesFor lists the names of the files depmod writes as the given kmod release, in the
+// order it writes them.
+func FilesFor(k compat.Kmod) []string {
 	var out []string
-	for _, o := range outputs {
+	for _, o := range outputsFor(k) {
 		out = append(out, o.name)
 	}
 	return out
@@ -88,7 +105,7 @@ type generation struct {
 func (d *depmod) startGenerating(g *generation, stage int) {
 	if g.gen == nil {
 		d.depL = &lazyLines{}
-		g.gen = make([]*generated, len(outputs))
+		g.gen = make([]*generated, len(d.outs))
 		for i := range g.gen {
 			g.gen[i] = &generated{}
 		}
@@ -98,7 +115,7 @@ func (d *depmod) startGenerating(g *generation, stage int) {
 		// loadDependencies rather than before it.
 		d.owned = sync.OnceValue(d.ownedSymbols)
 	}
-	for i, o := range outputs {
+	for i, o := range d.outs {
 		gi := g.gen[i]
 		if o.stage != stage || d.o.DryRun && o.bin != nil {
 			continue
@@ -186,8 +203,16 @@ func (d *depmod) depText() []byte {
 	return d.depL.text
 }
 
+// indexOrder is the node layout of the kmod release's index writer.
+func (d *depmod) indexOrder() index.Order {
+	if d.kmod == compat.Kmod30 {
+		return index.PostOrder
+	}
+	return index.PreOrder
+}
+
 // indexBuild collects the insertions of one index and the warnings kmod prints between
-// them, then writes the index (kmod 30's post-order layout) and replays the warnings —
+// them, then writes the index (in the release's node order) and replays the warnings —
 // duplicates (with -w) at the insertions that caused them — in kmod's order.
 type indexBuild struct {
 	d       *depmod
@@ -214,7 +239,7 @@ func (b *indexBuild) warn(format string, args ...any) {
 }
 
 func (b *indexBuild) bytes() ([]byte, error) {
-	data, dups, err := index.BuildPostOrder(b.entries)
+	data, dups, err := index.Build(b.entries, b.d.indexOrder())
 	for i := 0; i <= len(b.entries); i++ {
 		for _, n := range b.notes[i] {
 			b.d.log.warn("%s", n)
@@ -303,6 +328,20 @@ func (d *depmod) softdepText() []byte {
 	return b.Bytes()
 }
 
+// weakdepText is kmod 34's output_weakdeps: each module's weakdep= entries in order.
+func (d *depmod) weakdepText() []byte {
+	var b bytes.Buffer
+	b.WriteString("# Weak dependencies extracted from modules themselves.\n")
+	for _, m := range d.mods {
+		for _, kv := range m.data.info {
+			if kv.Key == "weakdep" {
+				b.WriteString("weakdep " + m.name + " " + cstr(kv.Value) + "\n")
+			}
+		}
+	}
+	return b.Bytes()
+}
+
 // ownedSymbols returns the symbols modules export, in kmod's hash-table order (2048
 // buckets).
 func (d *depmod) ownedSymbols() []*symbol {
@@ -360,7 +399,7 @@ func (d *depmod) builtinBin() ([]byte, error) {
 	for _, e := range BuiltinEntries(data, func(line string) { d.log.err("Invalid modules.builtin line: %s\n", line) }) {
 		entries = append(entries, index.Entry{Key: e})
 	}
-	out, _, err := index.BuildPostOrder(entries)
+	out, _, err := index.Build(entries, d.indexOrder())
 	return out, err
 }
 
@@ -393,7 +432,7 @@ func (d *depmod) builtinAliasBin() ([]byte, error) {
 	for _, e := range BuiltinAliases(data, d.log.warn) {
 		entries = append(entries, index.Entry{Key: e.Alias, Value: e.Module})
 	}
-	out, _, err := index.BuildPostOrder(entries)
+	out, _, err := index.Build(entries, d.indexOrder())
 	return out, err
 }
 

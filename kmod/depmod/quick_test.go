@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gokmod/internal/testenv"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )
 
@@ -21,7 +22,7 @@ func TestQuickAgainstKmod(t *testing.T) {
 	kdir := subTree(t, k.ModDir(), kroot, k.Release, "kernel/drivers/net", true)
 	gdir := subTree(t, k.ModDir(), groot, k.Release, "kernel/drivers/net", true)
 	runKmod(t, kroot, k.Release)
-	runGo(t, groot, k.Release, depmod.Options{Cache: depmod.CacheOn})
+	runGo(t, groot, k.Release, depmod.Options{Kmod: compat.Kmod30, Cache: depmod.CacheOn})
 	mtime := func(dir string) time.Time {
 		st, err := os.Stat(filepath.Join(dir, "modules.dep"))
 		if err != nil {
@@ -56,7 +57,7 @@ func TestQuickAgainstKmod(t *testing.T) {
 		st.change(gdir)
 		kBefore, gBefore := mtime(kdir), mtime(gdir)
 		kr := runKmod(t, kroot, k.Release, "-A")
-		gr := runGo(t, groot, k.Release, depmod.Options{Quick: true, Cache: depmod.CacheOn})
+		gr := runGo(t, groot, k.Release, depmod.Options{Kmod: compat.Kmod30, Quick: true, Cache: depmod.CacheOn})
 		compare(t, st.name, kr, gr, kroot, groot)
 		if kw, gw := !mtime(kdir).Equal(kBefore), !mtime(gdir).Equal(gBefore); kw != st.rewrite || gw != kw {
 			t.Errorf("%s: modules.dep rewritten by kmod %v, by gokmod %v; want %v", st.name, kw, gw, st.rewrite)

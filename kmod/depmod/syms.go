@@ -260,8 +260,9 @@ func (v *elfView) dependencySymbols() ([]ko.KmodSymbol, bool) {
 // elfStrings is kmod_elf_get_strings.
 func elfStrings(b []byte) []string { return ko.ElfStrings(b) }
 
-// depmodInfo returns the .modinfo entries depmod uses ("alias" and "softdep", in file
-// order) as kmod_module_get_info splits them, without materializing the others.
+// depmodInfo returns the .modinfo entries depmod uses ("alias", "softdep" and kmod 34's
+// "weakdep", in file order; kmod 30's outputs skip the weakdeps, so the cache's records
+// serve both) as kmod_module_get_info splits them, without materializing the others.
 func depmodInfo(f *ko.File) []ko.KV {
 	s := f.Section(".modinfo")
 	if s == nil {
@@ -294,7 +295,7 @@ func modinfoEntries(b []byte) []ko.KV {
 		if k := bytes.IndexByte(str, '='); k >= 0 {
 			key, val = str[:k], str[k+1:]
 		}
-		if string(key) == "alias" || string(key) == "softdep" {
+		if string(key) == "alias" || string(key) == "softdep" || string(key) == "weakdep" {
 			out = append(out, ko.KV{Key: string(key), Value: string(val)})
 		}
 		i = j

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gokmod/kmod/compat"
 )
 
 // write is depmod_output's writing, of contents computed or reused (reusable): each
@@ -27,7 +29,7 @@ import (
 func (d *depmod) write(gen []*generated) error {
 	d.phase("generate")
 	if d.o.DryRun {
-		for i, o := range outputs {
+		for i, o := range d.outs {
 			d.replayLog(gen[i])
 			if o.text != nil {
 				if _, err := d.stdout.Write(gen[i].data); err != nil {
@@ -37,6 +39,12 @@ func (d *depmod) write(gen []*generated) error {
 		}
 		return nil
 	}
+	if d.kmod != compat.Kmod30 {
+		// kmod 34's depmod_output makes the output directory (mkdir_p), as -o needs.
+		if err := os.MkdirAll(d.real(d.outdir), 0o755); err != nil {
+			return d.log.crit("could not create directory %s: %s\n", d.outdir, strerror(err))
+		}
+	}
 	// A raw descriptor: an os.File would start the runtime's network poller.
 	dfd, err := unix.Open(d.real(d.outdir), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -45,8 +53,8 @@ func (d *depmod) write(gen []*generated) error {
 	defer unix.Close(dfd)
 	now := time.Now()
 	usec, sec := now.Nanosecond()/1000, now.Unix()
-	files := make([]tempFile, len(outputs))
-	for i, o := range outputs {
+	files := make([]tempFile, len(d.outs))
+	for i, o := range d.outs {
 		files[i] = tempFile{name: fmt.Sprintf("%s.%d.%d.%d", o.name, os.Getpid(), usec, sec), fd: -1}
 	}
 	if !prepareFiles(dfd, gen, files, jobs(d.o.Jobs)) {
@@ -66,7 +74,7 @@ func (d *depmod) write(gen []*generated) error {
 			}
 		}
 	}()
-	for i, o := range outputs {
+	for i, o := range d.outs {
 		f := &files[i]
 		genErr := gen[i].err
 		if !f.written {

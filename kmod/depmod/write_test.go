@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/testenv"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )
 
@@ -47,7 +48,7 @@ func TestWriteFailureAgainstKmod(t *testing.T) {
 				}
 			}
 			kr := runKmod(t, kroot, k.Release)
-			gr := runGo(t, groot, k.Release, depmod.Options{})
+			gr := runGo(t, groot, k.Release, depmod.Options{Kmod: compat.Kmod30})
 			if kr.exit == 0 {
 				t.Fatalf("kmod's depmod did not fail: %s", kr.stderr)
 			}

@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/binary"
+	"fmt"
 )
 
 // Entry is one insertion into an index: what Builder.Insert takes.
@@ -10,13 +11,21 @@ type Entry struct {
 	Priority   uint32
 }
 
-// BuildPostOrder returns exactly the bytes a Builder fed these entries in this order
-// would write in PostOrder (kmod 30's layout), and for each entry whether Insert would
-// have reported it as a duplicate. It builds the trie from the sorted keys in one pass
-// instead of inserting key by key, which is several times faster for the tens of
-// thousands of keys of modules.alias.bin and modules.symbols.bin; bulk_test.go checks it
-// against Builder.
+// BuildPostOrder is Build(entries, PostOrder): kmod 30's layout.
 func BuildPostOrder(entries []Entry) (data []byte, dups []bool, err error) {
+	return Build(entries, PostOrder)
+}
+
+// Build returns exactly the bytes a Builder fed these entries in this order would write
+// in the given order (PostOrder for kmod 30's depmod, PreOrder for kmod 34's), and for
+// each entry whether Insert would have reported it as a duplicate. It builds the trie
+// from the sorted keys in one pass instead of inserting key by key, which is several
+// times faster for the tens of thousands of keys of modules.alias.bin and
+// modules.symbols.bin; bulk_test.go checks it against Builder.
+func Build(entries []Entry, order Order) (data []byte, dups []bool, err error) {
+	if order != PostOrder && order != PreOrder {
+		return nil, nil, fmt.Errorf("index: unknown node order %d", order)
+	}
 	dups = make([]bool, len(entries))
 	items := make([]keyItem, len(entries))
 	for i, e := range entries {
@@ -69,7 +78,12 @@ func BuildPostOrder(entries []Entry) (data []byte, dups []bool, err error) {
 	b.out = make([]byte, headerSize, size+size/8)
 	binary.BigEndian.PutUint32(b.out[0:], Magic)
 	binary.BigEndian.PutUint32(b.out[4:], Version)
-	root, err := b.node(0, len(b.keys), 0, true)
+	var root uint32
+	if order == PreOrder {
+		root, err = b.nodePre(0, len(b.keys), 0, true)
+	} else {
+		root, err = b.node(0, len(b.keys), 0, true)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -186,6 +200,92 @@ type bulk struct {
 	vals [][]Value // each key's values
 	out  []byte
 	refs []uint32 // scratch for child tables, used as a stack
+}
+
+// shape returns what node and nodePre share about the subtree of keys[lo:hi]: the end
+// of its prefix (p), the prefix, its values, and where its children's keys start.
+func (b *bulk) shape(lo, hi, depth int, root bool) (p int, prefix string, value []Value, start int) {
+	keys := b.keys[lo:hi]
+	p = depth
+	if !root && len(keys) > 0 {
+		first, last := keys[0], keys[len(keys)-1]
+		for p < len(first) && p < len(last) && first[p] == last[p] {
+			p++
+		}
+	}
+	if len(keys) > 0 {
+		prefix = keys[0][depth:p]
+	}
+	start = lo
+	if start < hi && len(b.keys[start]) == p {
+		value = b.vals[start]
+		start++
+	}
+	return p, prefix, value, start
+}
+
+// appendValues appends a node's value list.
+func (b *bulk) appendValues(value []Value) {
+	b.out = binary.BigEndian.AppendUint32(b.out, uint32(len(value)))
+	for _, v := range value {
+		b.out = binary.BigEndian.AppendUint32(b.out, v.Priority)
+		b.out = append(b.out, v.Value...)
+		b.out = append(b.out, 0)
+	}
+}
+
+// nodePre writes the subtree of keys[lo:hi] as writePre does: the node first, its child
+// table zeroed, then each child in byte order, whose reference is patched into the table
+// once written. b.refs holds, as a stack, the children's (byte, end of range) pairs.
+func (b *bulk) nodePre(lo, hi, depth int, root bool) (uint32, error) {
+	p, prefix, value, start := b.shape(lo, hi, depth, root)
+	base := len(b.refs)
+	for s := start; s < hi; {
+		ch := b.keys[s][p]
+		n := s + 1
+		for n < hi && b.keys[n][p] == ch {
+			n++
+		}
+		b.refs = append(b.refs, uint32(ch), uint32(n))
+		s = n
+	}
+	off := len(b.out)
+	if err := checkOffset(off); err != nil {
+		return 0, err
+	}
+	var flags uint32
+	if prefix != "" {
+		flags |= flagPrefix
+		b.out = append(b.out, prefix...)
+		b.out = append(b.out, 0)
+	}
+	table, firstCh := 0, byte(0)
+	if kids := b.refs[base:]; len(kids) > 0 {
+		flags |= flagChilds
+		firstCh = byte(kids[0])
+		lastCh := byte(kids[len(kids)-2])
+		b.out = append(b.out, firstCh, lastCh)
+		table = len(b.out)
+		b.out = append(b.out, make([]byte, 4*(int(lastCh-firstCh)+1))...)
+	}
+	if len(value) > 0 {
+		flags |= flagValues
+		b.appendValues(value)
+	}
+	// Each child's subtree pushes above end and pops back to it; the stack may move as
+	// it grows, so the pairs are read by index.
+	end := len(b.refs)
+	for i, s := base, start; i < end; i += 2 {
+		ch, n := byte(b.refs[i]), int(b.refs[i+1])
+		ref, err := b.nodePre(s, n, p+1, false)
+		if err != nil {
+			return 0, err
+		}
+		binary.BigEndian.PutUint32(b.out[table+4*int(ch-firstCh):], ref)
+		s = n
+	}
+	b.refs = b.refs[:base]
+	return uint32(off) | flags, nil
 }
 
 // node writes the subtree of keys[lo:hi] (sorted, sharing their first depth bytes) after

@@ -27,17 +27,22 @@ func debianEntries(b *testing.B, name string) []Entry {
 	return out
 }
 
-// BenchmarkBuildPostOrder builds the two largest indexes depmod writes.
-func BenchmarkBuildPostOrder(b *testing.B) {
+// BenchmarkBuild builds the two largest indexes depmod writes, in both node orders.
+func BenchmarkBuild(b *testing.B) {
 	for _, name := range []string{"modules.alias", "modules.symbols"} {
 		entries := debianEntries(b, name)
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				if _, _, err := BuildPostOrder(entries); err != nil {
-					b.Fatal(err)
+		for _, order := range []struct {
+			name string
+			o    Order
+		}{{"post", PostOrder}, {"pre", PreOrder}} {
+			b.Run(name+"/"+order.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, _, err := Build(entries, order.o); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// TestBuildPostOrderMatchesBuilder feeds random entry streams (shared prefixes, keys that
-// are prefixes of others, duplicate keys and values, equal priorities, the empty key) to
-// both BuildPostOrder and Builder and requires the same bytes and duplicate reports.
-func TestBuildPostOrderMatchesBuilder(t *testing.T) {
+// TestBuildMatchesBuilder feeds random entry streams (shared prefixes, keys that are
+// prefixes of others, duplicate keys and values, equal priorities, the empty key) to both
+// Build and Builder and requires the same bytes, in both node orders, and the same
+// duplicate reports.
+func TestBuildMatchesBuilder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	alpha := "ab-_:*?[]0123456789xyz"
 	word := func() string {
@@ -43,20 +44,22 @@ func TestBuildPostOrderMatchesBuilder(t *testing.T) {
 			}
 			wantDups = append(wantDups, d)
 		}
-		want, err := b.Bytes(PostOrder)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, dups, err := BuildPostOrder(entries)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("iteration %d: bytes differ (%d vs %d) for %v", iter, len(got), len(want), entries)
-		}
-		for i := range dups {
-			if dups[i] != wantDups[i] {
-				t.Fatalf("iteration %d: duplicate report %d differs", iter, i)
+		for _, order := range []Order{PostOrder, PreOrder} {
+			want, err := b.Bytes(order)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, dups, err := Build(entries, order)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("iteration %d, order %d: bytes differ (%d vs %d) for %v", iter, order, len(got), len(want), entries)
+			}
+			for i := range dups {
+				if dups[i] != wantDups[i] {
+					t.Fatalf("iteration %d: duplicate report %d differs", iter, i)
+				}
 			}
 		}
 	}

@@ -14,7 +14,8 @@
 // matching softdep line counts (kmod issue #33); install commands are ignored for a
 // module whose softdeps resolve to something; softdeps and multi-match aliases are
 // expanded independently, so dry runs repeat modules; blacklist lines apply to alias
-// lookups even without -b; weakdep lines are rejected as bad lines; modprobe -r looks at
+// lookups even without -b; weakdep lines are rejected as bad lines under Options.Kmod =
+// compat.Kmod30 (kmod 34 reads them, never loads them); modprobe -r looks at
 // the dependencies left unused once, in load order (so an inner one still held by the
 // next may stay loaded).
 //
@@ -38,6 +39,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 	"gokmod/kmod/config"
 )
 
@@ -61,6 +63,12 @@ type Options struct {
 	Log func(prio int, fn string, line int, msg string)
 	// LogPriority drops messages above it (kmod_set_log_priority); 0 means LOG_ERR.
 	LogPriority int
+	// Kmod is the kmod release whose configuration reading the session reproduces:
+	// compat.Kmod34 (also the zero value) accepts weakdep lines, reads modules.weakdep
+	// and only ".conf" files; compat.Kmod30 rejects weakdep lines and also reads
+	// ".alias" files. Resolution and loading are kmod 30's under both (kmod 34's
+	// modprobe gives the same results on the differential tests).
+	Kmod compat.Kmod
 }
 
 // Session is libkmod's kmod_ctx.
@@ -108,7 +116,11 @@ func New(o Options) (*Session, error) {
 	} else {
 		s.dirname = "/lib/modules/" + rel
 	}
-	cfg, err := config.Load(config.Options{Root: o.Root, KernelRelease: rel, ModuleDir: s.dirname, ConfigPaths: o.ConfigPaths})
+	k := compat.Kmod34
+	if o.Kmod == compat.Kmod30 {
+		k = compat.Kmod30
+	}
+	cfg, err := config.Load(config.Options{Root: o.Root, KernelRelease: rel, ModuleDir: s.dirname, ConfigPaths: o.ConfigPaths, Kmod: k})
 	if err != nil {
 		return nil, err
 	}
