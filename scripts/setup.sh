@@ -111,6 +111,25 @@ else
 fi
 setup_kernel "$k61"
 setup_kernel "$k612"
+
+# setup_raw KVER: the image, headers and -common packages unpacked as they come, nothing
+# added or changed (no vmlinux, no modules.dep, the headers' Makefile as shipped), beside
+# the prepared root: the model's fidelity harness reads this one, as a user's would.
+setup_raw() {
+  local kver=$1 raw=$cache/kernels/$1.raw tmp p f
+  [ -f "$raw/.ready" ] && return
+  log "unpacking $kver's packages as they come"
+  tmp=$raw.tmp; rm -rf "$tmp"; mkdir -p "$tmp"
+  while read -r p _; do
+    case $p in linux-kbuild-*) continue ;; esac
+    f=$(fetch "$p")
+    dpkg -x "$f" "$tmp"
+  done < "$cache/kernels/$kver/versions.txt"
+  rm -rf "$raw"; mv "$tmp" "$raw"
+  touch "$raw/.ready"
+}
+setup_raw "${k61#linux-image-}"
+setup_raw "${k612#linux-image-}"
 # The list the Go harness reads: one kernel release per line, 6.1 first.
 printf '%s\n%s\n' "${k61#linux-image-}" "${k612#linux-image-}" > "$cache/kernels/list.tmp"
 mv "$cache/kernels/list.tmp" "$cache/kernels/list"

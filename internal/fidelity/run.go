@@ -62,8 +62,8 @@ cat /proc/modules`)
 	return outs, -1, nil
 }
 
-// Model runs a batch through `gokmod sim` (the binary at gokmod) against the unpacked
-// kernel packages.
+// Model runs a batch through `gokmod sim` (the binary at gokmod) against the kernel
+// packages unpacked as they come.
 //
 // initFails names modules whose init the real kernel saw fail (no hardware): the model
 // is told, as it cannot run init.
@@ -76,7 +76,13 @@ func Model(gokmod string, k testenv.Kernel, b *Batch, initFails map[string]strin
 	// The guest runs the judge binary: the kernel names that process after it (the
 	// executable's base name, at most 15 bytes) in the lines it prints with
 	// current->comm (lockdown's).
-	args := []string{"sim", "--kernel", k.Root, "--comm", filepath.Base(vmtest.JudgePath)}
+	// The model reads the packages as they come (no extracted vmlinux, no modules.dep),
+	// as it would on a user's machine; the guest boots the prepared root's vmlinux.
+	raw, err := k.RawRoot()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"sim", "--kernel", raw, "--comm", filepath.Base(vmtest.JudgePath)}
 	if b.Append != "" {
 		args = append(args, "--cmdline", b.Append)
 	}

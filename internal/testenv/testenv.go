@@ -58,6 +58,17 @@ func (k Kernel) Headers() string {
 	return filepath.Join(k.Root, "usr/src", "linux-headers-"+k.Release)
 }
 
+// RawRoot is the same kernel's image, headers and -common packages unpacked as they come
+// (no vmlinux, no modules.dep), beside Root: what the model must read to be right on a
+// user's files. scripts/setup.sh makes it; missing, it is an error saying so.
+func (k Kernel) RawRoot() (string, error) {
+	raw := k.Root + ".raw"
+	if _, err := os.Stat(filepath.Join(raw, ".ready")); err != nil {
+		return "", fmt.Errorf("kernel %s: the packages unpacked as they come are missing (%w): run scripts/setup.sh (make setup)", k.Release, err)
+	}
+	return raw, nil
+}
+
 // VMLinux is the decompressed kernel ELF, booted through QEMU's PVH entry.
 func (k Kernel) VMLinux() string { return filepath.Join(k.Root, "vmlinux") }
 
