@@ -16,12 +16,14 @@ import (
 	"gokmod/internal/cli"
 	"gokmod/internal/report"
 	"gokmod/kernel"
+	"gokmod/kmod"
 	"gokmod/load"
 )
 
 func explainHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n\tgokmod explain [--kernel SPEC [--release REL]] [--loaded MOD,...] [--with-deps] [--cmdline '...']\n"+
-		"\t               [--modules-disabled] [--as-caller] [--syscall finit|init] [-f] [--json | --html | --svg=PIC] [-o FILE] [-v]\n"+
+		"\t               [--modules-disabled] [--as-caller] [--syscall finit|init] [-f] [--init-fail ERRNO]\n"+
+		"\t               [--json | --html | --svg=PIC] [-o FILE] [-v]\n"+
 		"\t               FILE [PARAM...]\n"+
 		"Explains, stage by stage, what the kernel's load_module would do with FILE, offline,\n"+
 		"using gokmod's model of the target kernel, and ends with its verdict and a fix.\n"+
@@ -39,6 +41,8 @@ func explainHelp(w io.Writer) {
 		"\t--svg=PIC         one SVG picture: memory, symbols or list\n"+
 		"\t-o FILE           write the page or picture to FILE instead of standard output\n"+
 		"\t-v, --verbose     say what each stage does and why\n"+
+		"\t--init-fail ERRNO the module's init returns -ERRNO (the model cannot run it;\n"+
+		"\t                  it assumes success), e.g. ENODEV for missing hardware\n"+
 		"FILE may be a path or the name of an in-tree module. Something that is not a regular\n"+
 		"file (a FIFO, a device, a directory) gets the kernel's EINVAL, from kernel_read_file.\n"+
 		"Exit status: 0 the module would load; 1 it would not; 2 a usage or input error (a\n"+
@@ -111,13 +115,15 @@ func explain(e *Env, args []string) int {
 	parsed, operands, status, ok := e.getopt(args, append([]cli.Option{
 		{Long: "loaded", HasArg: true}, {Long: "with-deps"},
 		{Short: 'f', Long: "force"}, {Long: "json"}, {Long: "syscall", HasArg: true},
-		{Long: "html"}, {Long: "svg", HasArg: true}, {Short: 'o', HasArg: true}, {Short: 'v', Long: "verbose"}}, targetOptions...), explainHelp)
+		{Long: "html"}, {Long: "svg", HasArg: true}, {Short: 'o', HasArg: true}, {Short: 'v', Long: "verbose"},
+		{Long: "init-fail", HasArg: true}}, targetOptions...), explainHelp)
 	if !ok {
 		return usageStatus(status)
 	}
 	var ts targetSpec
 	var loaded []string
 	var withDeps, force, asJSON bool
+	var initFail unix.Errno // --init-fail: what the module's init returns, negated
 	mode := callInsmod
 	var out reportOpts
 	for _, p := range parsed {
@@ -135,6 +141,13 @@ func explain(e *Env, args []string) int {
 			force = true
 		case "json":
 			asJSON = true
+		case "init-fail":
+			n, ok := errnoByName(p.Arg)
+			if !ok {
+				e.Errorf("--init-fail: want an errno name (e.g. ENODEV), not %q\n", p.Arg)
+				return exitInputError
+			}
+			initFail = n
 		default:
 			ts.option(p)
 		}
@@ -165,6 +178,16 @@ func explain(e *Env, args []string) int {
 		return exitInputError
 	}
 	m.Opts = t.Opts // the preloaded modules came in before modules_disabled, or as root
+	if initFail != 0 {
+		// The model cannot run init: what it would return (no hardware, say) is told.
+		target := kmod.NameFromPath(file)
+		m.Opts.InitResult = func(name string) int {
+			if name == target {
+				return -int(initFail)
+			}
+			return 0
+		}
+	}
 	params := strings.Join(operands[1:], " ")
 	before, taintBefore := m.Modules(), m.Taint()
 	r, err := t.predictLoad(m, mode, file, params, force)

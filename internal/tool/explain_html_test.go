@@ -277,7 +277,8 @@ func contains(list []string, s string) bool {
 
 // htmlCases are the runs the brief asks for: llc; stp without llc; bridge with its
 // dependencies; a module with parameters; an out-of-tree playground module (O and E); a
-// big module; and one mutated file failing at each stage the files can make fail.
+// big module; one mutated file failing at each stage the files can make fail; and the
+// permission and init stages, through --modules-disabled and --init-fail.
 func htmlCases(t *testing.T, k testenv.Kernel, dir string) []htmlCase {
 	pg := pgbuild.MustBuild(t, k)
 	cases := []htmlCase{
@@ -290,6 +291,8 @@ func htmlCases(t *testing.T, k testenv.Kernel, dir string) []htmlCase {
 		{name: "dummy-bad-param", args: []string{"dummy", "numdummies=many"}, fails: []string{"arguments"}},
 		{name: "insmod-directory", args: []string{dir}, fails: []string{"insmod (user space)"}},
 		{name: "copy-directory", args: []string{"--syscall", "finit", dir}, fails: []string{"copy"}},
+		{name: "permission-modules-disabled", args: []string{"--modules-disabled", "dummy"}, fails: []string{"permission"}, want: []string{"modules_disabled"}},
+		{name: "init-fails", args: []string{"--init-fail", "ENODEV", "dummy"}, fails: []string{"init"}, want: []string{"ENODEV"}},
 	}
 	signed := readInTree(t, k, "kernel/fs/minix/minix.ko")
 	f, err := ko.Parse("minix.ko", signed)
