@@ -12,28 +12,31 @@ import (
 	"gokmod/kmod/depmod"
 )
 
+// depmodHelpHead is the start of depmod's help text, the same in kmod 30 and 34.2.
+const depmodHelpHead = "Usage:\n" +
+	"\tdepmod -[aA] [options] [forced_version]\n" +
+	"\n" +
+	"If no arguments (except options) are given, \"depmod -a\" is assumed\n" +
+	"\n" +
+	"depmod will output a dependency list suitable for the modprobe utility.\n" +
+	"\n" +
+	"Options:\n" +
+	"\t-a, --all            Probe all modules\n" +
+	"\t-A, --quick          Only does the work if there's a new module\n" +
+	"\t-e, --errsyms        Report not supplied symbols\n" +
+	"\t-n, --show           Write the dependency file on stdout only\n" +
+	"\t-P, --symbol-prefix  Architecture symbol prefix\n" +
+	"\t-C, --config=PATH    Read configuration from PATH\n" +
+	"\t-v, --verbose        Enable verbose mode\n" +
+	"\t-w, --warn           Warn on duplicates\n" +
+	"\t-V, --version        show version\n" +
+	"\t-h, --help           show this help\n" +
+	"\n" +
+	"The following options are useful for people managing distributions:\n"
+
 // depmodHelp is kmod 30's help text with gokmod's extensions.
 func depmodHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n"+
-		"\tdepmod -[aA] [options] [forced_version]\n"+
-		"\n"+
-		"If no arguments (except options) are given, \"depmod -a\" is assumed\n"+
-		"\n"+
-		"depmod will output a dependency list suitable for the modprobe utility.\n"+
-		"\n"+
-		"Options:\n"+
-		"\t-a, --all            Probe all modules\n"+
-		"\t-A, --quick          Only does the work if there's a new module\n"+
-		"\t-e, --errsyms        Report not supplied symbols\n"+
-		"\t-n, --show           Write the dependency file on stdout only\n"+
-		"\t-P, --symbol-prefix  Architecture symbol prefix\n"+
-		"\t-C, --config=PATH    Read configuration from PATH\n"+
-		"\t-v, --verbose        Enable verbose mode\n"+
-		"\t-w, --warn           Warn on duplicates\n"+
-		"\t-V, --version        show version\n"+
-		"\t-h, --help           show this help\n"+
-		"\n"+
-		"The following options are useful for people managing distributions:\n"+
+	fmt.Fprintf(w, depmodHelpHead+
 		"\t-b, --basedir=DIR    Use an image of a module tree.\n"+
 		"\t-F, --filesyms=FILE  Use the file instead of the\n"+
 		"\t                     current kernel symbols.\n"+
@@ -53,26 +56,7 @@ func depmodHelp(w io.Writer) {
 // depmodHelp34 is kmod 34.2's help text (-b changed meaning in words, -m and -o are
 // kmod's own) with gokmod's extensions.
 func depmodHelp34(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n"+
-		"\tdepmod -[aA] [options] [forced_version]\n"+
-		"\n"+
-		"If no arguments (except options) are given, \"depmod -a\" is assumed\n"+
-		"\n"+
-		"depmod will output a dependency list suitable for the modprobe utility.\n"+
-		"\n"+
-		"Options:\n"+
-		"\t-a, --all            Probe all modules\n"+
-		"\t-A, --quick          Only does the work if there's a new module\n"+
-		"\t-e, --errsyms        Report not supplied symbols\n"+
-		"\t-n, --show           Write the dependency file on stdout only\n"+
-		"\t-P, --symbol-prefix  Architecture symbol prefix\n"+
-		"\t-C, --config=PATH    Read configuration from PATH\n"+
-		"\t-v, --verbose        Enable verbose mode\n"+
-		"\t-w, --warn           Warn on duplicates\n"+
-		"\t-V, --version        show version\n"+
-		"\t-h, --help           show this help\n"+
-		"\n"+
-		"The following options are useful for people managing distributions:\n"+
+	fmt.Fprintf(w, depmodHelpHead+
 		"\t-b, --basedir=DIR    Root path (default: /).\n"+
 		"\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n"+
 		"\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n"+
