@@ -7,10 +7,13 @@ package simop
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Kinds of operation. Each is one raw system call on the file exactly as it is: nothing
@@ -140,4 +143,19 @@ func TaintString(mask uint64) string {
 		}
 	}
 	return b.String()
+}
+
+// ErrnoName names an error's errno as x/sys/unix does ("ENOENT"), "E<n>" for one it has
+// no name for, and "EIO" for an error that carries none. The model's side (gokmod sim)
+// and the real kernel's (the guests' judge) name their results with it, so that they
+// compare.
+func ErrnoName(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if n := unix.ErrnoName(errno); n != "" {
+			return n
+		}
+		return fmt.Sprintf("E%d", int(errno))
+	}
+	return "EIO"
 }

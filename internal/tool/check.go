@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"gokmod/internal/cli"
+	"gokmod/internal/simop"
 	"gokmod/kernel"
 	"gokmod/ko"
 	"gokmod/load"
@@ -197,7 +198,7 @@ func usageStatus(status int) int {
 func checkVerdict(name, path string, before load.Taints, r *load.Result) *CheckVerdict {
 	v := &CheckVerdict{Module: name, File: path, Result: "ok", Log: r.LogText(), Refused: string(r.Refused)}
 	if r.Err != nil {
-		v.Result = errnoName(r.Err)
+		v.Result = simop.ErrnoName(r.Err)
 	}
 	if r.Layout != nil {
 		v.CoreSize, v.InitSize = r.Layout.CoreSize(), r.Layout.InitSize()

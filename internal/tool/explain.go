@@ -15,6 +15,7 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/internal/report"
+	"gokmod/internal/simop"
 	"gokmod/kernel"
 	"gokmod/kmod"
 	"gokmod/load"
@@ -326,7 +327,7 @@ func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Resul
 		x.CoreSize, x.InitSize = r.Module.CoreSize, r.Module.InitSize
 	}
 	if r.Err != nil {
-		x.Result = errnoName(r.Err)
+		x.Result = simop.ErrnoName(r.Err)
 	}
 	x.Fix = fixes(k, file, r)
 	return x

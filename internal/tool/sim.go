@@ -122,7 +122,7 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 		// blocking (a FIFO, a device or a directory is EINVAL, as judge reports it).
 		img, err := ko.ReadFile(op.Resolve(m.K.ModDir))
 		if err != nil {
-			out.Result = errnoName(err)
+			out.Result = simop.ErrnoName(err)
 			out.Taint = m.Taint().String()
 			return out
 		}
@@ -131,7 +131,7 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 		var err error
 		if r, err = modelFinit(m, op.Resolve(m.K.ModDir), op.Params, load.Flags(op.FinitFlags())); err != nil {
 			// The file cannot even be opened: no system call, as judge reports it.
-			out.Result = errnoName(err)
+			out.Result = simop.ErrnoName(err)
 			out.Taint = m.Taint().String()
 			return out
 		}
@@ -140,7 +140,7 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 	if r.Err != nil {
 		var errno unix.Errno
 		if errors.As(r.Err, &errno) {
-			out.Result = errnoName(errno)
+			out.Result = simop.ErrnoName(errno)
 		} else {
 			out.Result = "EIO"
 		}
@@ -155,17 +155,4 @@ func simOne(m *load.Model, op simop.Op) simop.Outcome {
 		out.Holders = append([]string{}, mod.Holders...)
 	}
 	return out
-}
-
-// errnoName names an error's errno as x/sys/unix does ("ENOENT"); anything else is EIO.
-// The test guests' judge names the real kernel's errors the same way.
-func errnoName(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if n := unix.ErrnoName(errno); n != "" {
-			return n
-		}
-		return fmt.Sprintf("E%d", int(errno))
-	}
-	return "EIO"
 }

@@ -18,7 +18,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -96,7 +95,7 @@ func judgeOne(h *kmod.Host, op simop.Op) simop.Outcome {
 		p := op.Resolve(h.ModulesDir())
 		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			out.Result = errnoName(err)
+			out.Result = simop.ErrnoName(err)
 			out.Taint = taint(h)
 			return out
 		}
@@ -106,7 +105,7 @@ func judgeOne(h *kmod.Host, op simop.Op) simop.Outcome {
 		// User space reads the file: a regular file only (as `gokmod sim` does).
 		img, err := ko.ReadFile(op.Resolve(h.ModulesDir()))
 		if err != nil {
-			out.Result = errnoName(err)
+			out.Result = simop.ErrnoName(err)
 			out.Taint = taint(h)
 			return out
 		}
@@ -120,7 +119,7 @@ func judgeOne(h *kmod.Host, op simop.Op) simop.Outcome {
 	}
 	out.Result = "ok"
 	if err != nil {
-		out.Result = errnoName(err)
+		out.Result = simop.ErrnoName(err)
 	}
 	out.Taint = taint(h)
 	if err == nil && op.IsLoad() {
@@ -197,16 +196,4 @@ func taint(h *kmod.Host) string {
 		return "?"
 	}
 	return simop.TaintString(n)
-}
-
-// errnoName names an error's errno as x/sys/unix does ("ENOENT"), as `gokmod sim` does.
-func errnoName(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if n := unix.ErrnoName(errno); n != "" {
-			return n
-		}
-		return fmt.Sprintf("E%d", int(errno))
-	}
-	return "EIO"
 }
