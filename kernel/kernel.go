@@ -28,27 +28,6 @@ import (
 	"sync"
 )
 
-// Generation selects which version of load_module the model follows. Only the two
-// generations of Debian's kernels are modelled; other releases are mapped to the nearest
-// and the result is an approximation.
-type Generation int
-
-const (
-	// Gen61 is Linux 6.1 (before 6.3/6.4): core_layout/init_layout, the old x86
-	// relocation code, taints applied in check_modinfo.
-	Gen61 Generation = 61
-	// Gen612 is Linux 6.12 as Debian ships it (6.12.117): mod->mem[] layout, the 6.3
-	// relocation code, split ELF validation, module_augment_kernel_taints.
-	Gen612 Generation = 612
-)
-
-func (g Generation) String() string {
-	if g == Gen61 {
-		return "6.1"
-	}
-	return "6.12"
-}
-
 // Version is an upstream kernel version, e.g. 6.1.192.
 type Version struct{ Major, Minor, Patch int }
 
@@ -161,14 +140,6 @@ func (s Sources) List() []Source {
 		{"built-in modules", s.Builtin},
 		{"built-in sysfs names", s.BuiltinSysfs},
 	}
-}
-
-// Generation returns the load_module generation that applies to k.
-func (k *Kernel) Generation() Generation {
-	if k.Version.AtLeast(6, 4) {
-		return Gen612
-	}
-	return Gen61
 }
 
 // Export returns vmlinux's export of name.

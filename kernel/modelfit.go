@@ -5,44 +5,65 @@ import (
 	"strings"
 )
 
-// Followed lists the kernel versions (major.minor) whose load_module the model follows,
-// oldest first, with the generation each one is. A kernel of any other version is
-// modelled with the nearest of them (see Kernel.ModelFit).
-var Followed = []struct {
-	Version    Version
-	Generation Generation
-}{
-	{Version{6, 1, 0}, Gen61},
-	{Version{6, 12, 0}, Gen612},
+// Line is a kernel line (major.minor) whose load_module the model follows: every
+// behaviour that changed upstream is gated on the release that changed it (package
+// load, changes.go), and a line is listed here once the gates are right for it.
+type Line struct {
+	Version Version // major.minor; Patch is 0
+	// Judged is true when this project's tests boot Debian's kernel of this line in QEMU
+	// and compare the model with it (make test's small corpus, make fidelity's whole trees).
+	Judged bool
 }
 
+// Lines are the followed lines, oldest first. A kernel of any other line is modelled
+// with its nearest lower line (the oldest, when it is older than all of them): see
+// Kernel.ModelFit.
+var Lines = []Line{
+	{Version{6, 1, 0}, true},
+	{Version{6, 12, 0}, true},
+}
+
+// newestPatch stands for "the newest stable release of a line" when a kernel of an
+// unfollowed line is modelled with a followed one: the followed line as it is today,
+// with every backport its stable releases carry.
+const newestPatch = 1 << 20
+
 // ModelFit says how the model's version relates to a target kernel's: which followed
-// version it is modelled with, and whether that is the kernel's own.
+// line it is modelled with, and whether that is the kernel's own.
 type ModelFit struct {
 	// Target is the kernel's upstream version (zero when unknown).
 	Target Version `json:"target"`
-	// Model is the followed version used, "6.1" or "6.12".
-	Model Generation `json:"-"`
-	// ModelVersion is Model as text, for --json.
+	// Model is the version the gates of package load are evaluated at: Target itself
+	// when its line is followed, else the chosen line at its newest stable release.
+	Model Version `json:"-"`
+	// ModelVersion is the followed line as text ("6.12"), for --json.
 	ModelVersion string `json:"model"`
-	// Exact is true when the target's major.minor is one the model follows.
+	// Exact is true when the target's major.minor is a followed line.
 	Exact bool `json:"exact"`
+	// Judged is true when the line used is one this project's tests judge in QEMU.
+	Judged bool `json:"judged"`
 }
 
-// ModelFit tells which of the followed versions models k and whether it is exact. The
-// nearest version is the one whose load_module k's shares: 6.4 reworked module memory
-// (mod->mem[]) and the x86 relocation code, so from 6.4 on (6.18, 7.2) the 6.12 model
-// applies, and before it (5.10, 6.3) the 6.1 model (Kernel.Generation).
+// ModelFit tells which followed line models k and whether it is exact. A kernel between
+// two lines (6.6, 6.18) is modelled with the lower one: it has that line's changes and
+// some unknown later ones, where the higher line would assume changes it may lack.
 func (k *Kernel) ModelFit() ModelFit {
-	g := k.Generation()
-	f := ModelFit{Target: k.Version, Model: g, ModelVersion: g.String()}
-	for _, v := range Followed {
-		if v.Version.Major == k.Version.Major && v.Version.Minor == k.Version.Minor {
-			f.Exact = true
+	line := Lines[0]
+	for _, l := range Lines {
+		if k.Version.AtLeast(l.Version.Major, l.Version.Minor) {
+			line = l
 		}
+	}
+	f := ModelFit{Target: k.Version, ModelVersion: line.Version.Line(), Judged: line.Judged,
+		Model: Version{line.Version.Major, line.Version.Minor, newestPatch}}
+	if k.Version.Major == line.Version.Major && k.Version.Minor == line.Version.Minor {
+		f.Exact, f.Model = true, k.Version
 	}
 	return f
 }
+
+// Line is v's major.minor as text: "6.12".
+func (v Version) Line() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
 // Note is one sentence for the user when the fit is not exact ("" when it is): the
 // target's version, the one used, and that results are an approximation.
@@ -51,12 +72,12 @@ func (f ModelFit) Note() string {
 		return ""
 	}
 	var followed []string
-	for _, v := range Followed {
-		followed = append(followed, fmt.Sprintf("%d.%d", v.Version.Major, v.Version.Minor))
+	for _, l := range Lines {
+		followed = append(followed, l.Version.Line())
 	}
 	target := "a kernel of unknown version"
 	if f.Target != (Version{}) {
-		target = fmt.Sprintf("Linux %d.%d", f.Target.Major, f.Target.Minor)
+		target = "Linux " + f.Target.Line()
 	}
 	return fmt.Sprintf("%s is not a version the model follows (%s): modelled as %s, the nearest; the prediction is an approximation",
 		target, strings.Join(followed, ", "), f.ModelVersion)

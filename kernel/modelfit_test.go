@@ -9,8 +9,8 @@ import (
 	"gokmod/kernel"
 )
 
-// TestModelFit: the followed versions are exact; any other is modelled with the nearest
-// generation and says so.
+// TestModelFit: the followed lines are exact; any other is modelled with its nearest
+// lower line (the oldest, below all) and says so.
 func TestModelFit(t *testing.T) {
 	for _, tt := range []struct {
 		v     kernel.Version
@@ -22,13 +22,13 @@ func TestModelFit(t *testing.T) {
 		{kernel.Version{6, 12, 117}, "6.12", true},
 		{kernel.Version{5, 10, 0}, "6.1", false},
 		{kernel.Version{6, 3, 13}, "6.1", false},
-		{kernel.Version{6, 4, 0}, "6.12", false},
+		{kernel.Version{6, 4, 0}, "6.1", false}, // nearest lower: 6.4's changes are not assumed
 		{kernel.Version{6, 18, 44}, "6.12", false},
 		{kernel.Version{7, 2, 0}, "6.12", false},
 		{kernel.Version{}, "6.1", false},
 	} {
 		f := (&kernel.Kernel{Version: tt.v}).ModelFit()
-		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v {
+		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || !f.Judged {
 			t.Errorf("%v: %+v, want model %s exact %v", tt.v, f, tt.model, tt.exact)
 		}
 		note := f.Note()

@@ -2,8 +2,6 @@ package load
 
 import (
 	"fmt"
-
-	"gokmod/kernel"
 )
 
 // This file holds the details the explanation's pictures need (gokmod explain --html)
@@ -28,7 +26,7 @@ type LayoutDetail struct {
 // Perm tells the permission module memory at offset off of region r gets once the
 // module is live: "RX", "RO", "RO-after-init" or "RW".
 func (l *Layout) Perm(r int, off uint32) string {
-	if l.Gen != kernel.Gen61 {
+	if l.ModuleMemory {
 		switch r {
 		case MemText, MemInitText:
 			return "RX"
@@ -53,7 +51,7 @@ func (l *Layout) Perm(r int, off uint32) string {
 
 // IsInit tells whether region r is freed after the module's init returns.
 func (l *Layout) IsInit(r int) bool {
-	if l.Gen == kernel.Gen61 {
+	if !l.ModuleMemory {
 		return r == RegionInit
 	}
 	return isInitType(r)
@@ -62,7 +60,7 @@ func (l *Layout) IsInit(r int) bool {
 // Regions lists the regions the layout uses (6.1: core and init; 6.12: the mem types),
 // whether empty or not.
 func (l *Layout) Regions() []int {
-	if l.Gen == kernel.Gen61 {
+	if !l.ModuleMemory {
 		return []int{RegionCore, RegionInit}
 	}
 	out := make([]int, NumMemTypes)

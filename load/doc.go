@@ -1,41 +1,57 @@
 // Package load is a user-space model of the Linux kernel's module loader (x86_64):
-// init_module/finit_module (load_module and the functions it calls) and delete_module,
-// for the two generations of Debian's kernels, 6.1 (6.1.192) and 6.12 (6.12.117). Given
-// a .ko image, the arguments and the flags, a Model predicts the errno, the kernel log
-// lines in order, the taints, the memory layout (/sys/module/NAME/coresize and
+// init_module/finit_module (load_module and the functions it calls) and delete_module.
+// Given a .ko image, the arguments and the flags, a Model predicts the errno, the kernel
+// log lines in order, the taints, the memory layout (/sys/module/NAME/coresize and
 // initsize), the module list with holders and refcounts, and /proc/modules — offline,
 // without root, and without ever loading anything.
 //
-// The code follows the Debian source packages linux-source-6.1 (6.1.192-2) and
-// linux-source-6.12 (6.12.117-1~deb12u1); each file is named after the stage it mirrors
-// and each function names the kernel function it follows. The model keeps what one boot
-// accumulates: loaded modules, global taints, once-per-boot messages already printed.
+// The kernel's version is data. Each behaviour that changed upstream asks Model.Has
+// about the Change that made the difference (changes.go: the commit, the first release,
+// and the stable releases that carry a backport), at the version kernel.Kernel.ModelFit
+// chooses: the kernel's own when its line is one of kernel.Lines, else its nearest lower
+// line. The code follows Debian's linux-source packages of each line it models
+// (linux-source-6.1 6.1.192, linux-source-6.12 6.12.117/6.12.118); each file is named
+// after the stage it mirrors and each function names the kernel function it follows.
+// Where the kernel rewrote a function outright, each era has its own function, named
+// with the release that introduced it removed (elfValidityCheck61 before the 6.13 split,
+// elfValidityCacheCopy612 after). The model keeps what one boot accumulates: loaded
+// modules, global taints, once-per-boot messages already printed.
 //
 // # Stages
 //
-//	stage                        6.1                                6.12
+//	stage                        what it mirrors
 //	syscall.go                   sys_ni_syscall (no CONFIG_MODULES), may_init_module, finit flags, kernel_read_file / copy_module_from_user, module_decompress
 //	signing.go                   module_sig_check, mod_verify_sig, mod_check_sig, verify_pkcs7_signature (kernel.VerifyModuleSigner)
 //	lockdown.go                  security_locked_down → lockdown_is_locked_down (level and LSM state: kernel.LockedDown)
-//	elf.go                       elf_validity_check                 elf_validity_cache_copy (split 6.13-style checks, backported)
-//	info.go                      setup_load_info                    (inside elf_validity_cache_copy)
+//	elf.go                       elf_validity_check and setup_load_info; elf_validity_cache_copy
 //	blacklist.go                 blacklisted, rewrite_section_headers
 //	version.go                   check_modstruct_version, check_version ("no symbol version" is an error), same_magic, try_to_force_load
-//	modinfo.go                   check_modinfo with O/C/K/P/N       check_modinfo (vermagic, livepatch), then
-//	                             taints; E in load_module;          module_patient_check_exists (early duplicate) and,
-//	                             check_module_license_and_versions  after the list, module_augment_kernel_taints
-//	layout.go                    layout_sections (core/init,        layout_sections (mod->mem[7]),
-//	                             strict_align), layout_symtab,      layout_symtab, move_module (page-rounds each type)
-//	                             move_module
+//	modinfo.go                   check_modinfo (with its taints, or checks only), module_patient_check_exists, module_augment_kernel_taints
+//	layout.go                    layout_sections (core/init with strict_align, or mod->mem[]), layout_symtab, move_module
 //	list.go                      add_unformed_module, ref_module, delete_module, try_force_unload
 //	sections.go                  find_module_sections; relocated __ksymtab*, __param, struct module init/exit
 //	symbols.go                   simplify_symbols, resolve_symbol, find_symbol (the kernel's bsearch), inherit_taint, namespaces
-//	relocate_x86_64.go           apply_relocations, __apply_relocate_add (6.1) / __write_relocate_add (6.12)
+//	relocate_x86_64.go           apply_relocations, __apply_relocate_add / __write_relocate_add
 //	loadmodule.go                load_module, percpu_modalloc, complete_formation (verify_exported_symbols)
 //	params.go, kstrtox.go        parse_args, next_arg, parse_one, the param_ops_* setters, param_array, unknown_module_param_cb
 //	sysfs.go                     mod_sysfs_setup ("module is already loaded" for built-in names)
 //	init.go                      do_init_module
 //	procfs.go                    /proc/modules (m_show, print_unload_info, module_flags)
+//
+// # Changes, by release (changes.go)
+//
+//	release          change                         stage              what differs
+//	6.3              X86RelocWriteOrder             relocate_x86_64.go overflow checked before the write; "Invalid relocation target"
+//	6.4              ModuleMemory                   layout.go          mod->mem[7] page-rounded per type; core/init before
+//	6.4              ModinfoEarly                   modinfo.go         check_modinfo before layout, without taints
+//	6.4              TaintsAfterList                modinfo.go         taints by module_augment_kernel_taints, after add_unformed_module
+//	6.4              PatientCheckEarly              loadmodule.go      a duplicate is refused before layout_and_allocate
+//	6.4              ExportSymbolVersions           loadmodule.go      check_export_symbol_versions, no license taint there
+//	6.13, 6.12.117   ElfValidityCache               elf.go             split ELF checks: section offsets before the name table
+//
+// A behaviour the table does not list is the same on every followed line. Distribution
+// patches are a separate axis, read from the kernel (version.go: Debian makes a missing
+// symbol version an error).
 //
 // Relocation is simulated: every SHF_ALLOC section is copied to a model address
 // (modules at 0xffffffffc0000000, vmlinux exports at their real addresses from

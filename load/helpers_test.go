@@ -45,16 +45,20 @@ func kernels(t *testing.T) []target {
 	return targets
 }
 
-// gen61 and gen612 pick one generation's target.
-func pick(t *testing.T, g kernel.Generation) target {
+// pick returns the prepared kernel of line major.minor (a test of a behaviour only that
+// line has, or of what two lines do to each other's modules).
+func pick(t *testing.T, major, minor int) target {
 	for _, tg := range kernels(t) {
-		if tg.k.Generation() == g {
+		if tg.k.Version.Major == major && tg.k.Version.Minor == minor {
 			return tg
 		}
 	}
-	t.Fatalf("no %v kernel prepared", g)
+	t.Fatalf("no %d.%d kernel prepared", major, minor)
 	return target{}
 }
+
+// has tells whether tg's kernel, as modelled, has change c.
+func (tg target) has(c *load.Change) bool { return load.New(tg.k, load.Options{}).Has(c) }
 
 // inTree returns an in-tree module's bytes, decompressed as kmod's insmod would.
 func inTree(t *testing.T, k *kernel.Kernel, name string) []byte {

@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"gokmod/kernel"
 )
 
 const pageSize = 4096
@@ -32,7 +30,7 @@ var memTypeNames = [NumMemTypes]string{"MOD_TEXT", "MOD_DATA", "MOD_RODATA", "MO
 // RegionName names a region as the kernel version does: "core"/"init" (6.1's
 // core_layout/init_layout) or the mod_mem_type (6.12).
 func (l *Layout) RegionName(r int) string {
-	if l.Gen == kernel.Gen61 {
+	if !l.ModuleMemory {
 		if r == RegionInit {
 			return "init"
 		}
@@ -45,7 +43,9 @@ func isInitType(t int) bool { return t == MemInitText || t == MemInitData || t =
 
 // Layout is the result of layout_sections, layout_symtab and move_module.
 type Layout struct {
-	Gen kernel.Generation
+	// ModuleMemory is true from 6.4 on (changes.go: ModuleMemory): the mod->mem[] types;
+	// before it, RegionCore and RegionInit are core_layout and init_layout.
+	ModuleMemory bool
 	// Size is the size of each region after move_module: on 6.1 Size[RegionCore] is
 	// core_layout.size and Size[RegionInit] init_layout.size; on 6.12 each mod->mem[type].
 	Size [NumMemTypes]uint32
@@ -77,7 +77,7 @@ func (p Placement) String() string {
 // CoreSize is /sys/module/NAME/coresize: 6.1 core_layout.size; 6.12 MOD_TEXT plus the
 // core data types (x86 keeps data in the same allocator).
 func (l *Layout) CoreSize() uint32 {
-	if l.Gen == kernel.Gen61 {
+	if !l.ModuleMemory {
 		return l.Size[RegionCore]
 	}
 	return l.Size[MemText] + l.Size[MemData] + l.Size[MemRodata] + l.Size[MemRoAfterInit]
@@ -86,7 +86,7 @@ func (l *Layout) CoreSize() uint32 {
 // InitSize is the size of the init regions: /sys/module/NAME/initsize while the module
 // is COMING (do_init_module zeroes it once LIVE; ModuleState shows that).
 func (l *Layout) InitSize() uint32 {
-	if l.Gen == kernel.Gen61 {
+	if !l.ModuleMemory {
 		return l.Size[RegionInit]
 	}
 	return l.Size[MemInitText] + l.Size[MemInitData] + l.Size[MemInitRodata]
@@ -257,7 +257,7 @@ func (c *call) isCoreSymbol(info *loadInfo, st *layoutState, name uint32, shndx 
 }
 
 func (c *call) isInitRegion(r int) bool {
-	if c.m.gen == kernel.Gen61 {
+	if !c.m.Has(ModuleMemory) {
 		return r == RegionInit
 	}
 	return isInitType(r)
@@ -273,7 +273,7 @@ func (c *call) layoutSymtab(info *loadInfo, st *layoutState, livepatch bool) {
 	l := st.l
 	initData, coreData := MemInitData, MemData
 	strict := func(x uint32) uint32 { return x }
-	if c.m.gen == kernel.Gen61 {
+	if !c.m.Has(ModuleMemory) {
 		initData, coreData = RegionInit, RegionCore
 		if c.m.K.Config.StrictModuleRWX() {
 			strict = pageAlign
@@ -331,7 +331,7 @@ func (c *call) moveModule(info *loadInfo, st *layoutState) unix.Errno {
 		if l.Size[t] == 0 {
 			continue
 		}
-		if c.m.gen == kernel.Gen612 {
+		if c.m.Has(ModuleMemory) {
 			l.Size[t] = pageAlign(l.Size[t])
 		}
 		l.Base[t] = c.m.nextVA
@@ -370,11 +370,11 @@ func (c *call) layoutAndAllocate(info *loadInfo, mod *module) (*Layout, unix.Err
 	if i := info.findSec("__jump_table"); i != 0 {
 		info.sechdrs[i].flags |= shfRoAfterInit
 	}
-	st := &layoutState{l: &Layout{Gen: c.m.gen}, place: make([]placed, len(info.sechdrs))}
+	st := &layoutState{l: &Layout{ModuleMemory: c.m.Has(ModuleMemory)}, place: make([]placed, len(info.sechdrs))}
 	for i := range st.place {
 		st.place[i].region = -1
 	}
-	if c.m.gen == kernel.Gen61 {
+	if !c.m.Has(ModuleMemory) {
 		c.layoutSections61(info, st)
 	} else {
 		c.layoutSections612(info, st)

@@ -2,11 +2,9 @@ package load
 
 import (
 	"golang.org/x/sys/unix"
-
-	"gokmod/kernel"
 )
 
-// loadModule mirrors load_module (kernel/module/main.c) for both generations; each
+// loadModule mirrors load_module (kernel/module/main.c) on every followed line; each
 // call below names the kernel function it stands for. Failures after the module joined
 // the list unwind it (unlink, references dropped); log lines and global taints stay.
 func (c *call) loadModule(image []byte, args string, flags Flags) unix.Errno {
@@ -14,8 +12,7 @@ func (c *call) loadModule(image []byte, args string, flags Flags) unix.Errno {
 	if e := c.moduleSigCheck(info, flags); e != 0 {
 		return e
 	}
-	gen61 := c.m.gen == kernel.Gen61
-	if gen61 {
+	if !c.m.Has(ElfValidityCache) {
 		if e := c.elfValidityCheck61(info); e != 0 { // elf_validity_check
 			return e
 		}
@@ -34,15 +31,15 @@ func (c *call) loadModule(image []byte, args string, flags Flags) unix.Errno {
 	if e := c.checkModstructVersion(info, mod); e != 0 { // check_modstruct_version
 		return e
 	}
-	if gen61 {
-		// layout_and_allocate starts with check_modinfo on 6.1.
+	if !c.m.Has(ModinfoEarly) {
+		// Before 6.4, layout_and_allocate starts with check_modinfo, which also taints.
 		if e := c.checkModinfo61(info, mod, flags); e != 0 {
 			return e
 		}
-	} else {
-		if e := c.checkModinfo612(info, mod, flags); e != 0 { // check_modinfo
-			return e
-		}
+	} else if e := c.checkModinfo612(info, mod, flags); e != 0 { // check_modinfo
+		return e
+	}
+	if c.m.Has(PatientCheckEarly) {
 		if e := c.patientCheckExists(mod.Name, "module_patient_check_exists"); e != 0 {
 			return e
 		}
@@ -72,7 +69,7 @@ func (c *call) loadModule(image []byte, args string, flags Flags) unix.Errno {
 // formModule is load_module from the taints after add_unformed_module to
 // mod_sysfs_setup: the part that runs with the module in the list.
 func (c *call) formModule(info *loadInfo, mod *module, args string) unix.Errno {
-	if c.m.gen == kernel.Gen61 {
+	if !c.m.Has(TaintsAfterList) {
 		c.signatureTaint(info, mod) // the CONFIG_MODULE_SIG block of load_module
 	} else {
 		c.moduleAugmentKernelTaints(info, mod) // module_augment_kernel_taints
@@ -84,7 +81,7 @@ func (c *call) formModule(info *loadInfo, mod *module, args string) unix.Errno {
 	if e := c.findModuleSections(info, mod); e != 0 { // find_module_sections
 		return e
 	}
-	if c.m.gen == kernel.Gen61 {
+	if !c.m.Has(ExportSymbolVersions) {
 		if e := c.checkModuleLicenseAndVersions(mod); e != 0 { // check_module_license_and_versions
 			return e
 		}

@@ -59,7 +59,8 @@ type Model struct {
 	K    *kernel.Kernel
 	Opts Options
 
-	gen     kernel.Generation
+	// v is the version the changes (changes.go) are evaluated at: kernel.Kernel.ModelFit.
+	v       kernel.Version
 	modules []*module // the global modules list, newest first (list_add_rcu at the head)
 	taint   Taints
 	// locksOff is debug_locks == 0: the first taint that makes lockdep unreliable turns
@@ -75,7 +76,7 @@ type Model struct {
 
 // New returns a model of kernel k just after boot: no modules loaded, not tainted.
 func New(k *kernel.Kernel, opts Options) *Model {
-	return &Model{K: k, Opts: opts, gen: k.Generation(), once: map[string]bool{},
+	return &Model{K: k, Opts: opts, v: k.ModelFit().Model, once: map[string]bool{},
 		nextVA: moduleAreaStart, nextPCPU: percpuModuleStart}
 }
 

@@ -13,7 +13,7 @@ func licenseIsGPLCompatible(l string) bool {
 	return false
 }
 
-// checkModinfoVermagic is the part of check_modinfo both generations share: vermagic
+// checkModinfoVermagic is the part of check_modinfo every line shares: vermagic
 // (or try_to_force_load when absent or ignored) and the livepatch support check.
 func (c *call) checkModinfoVermagic(info *loadInfo, mod *module, flags Flags) unix.Errno {
 	const fn = "check_modinfo"

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
-
-	"gokmod/kernel"
 )
 
 // x86_64 relocation types apply_relocate_add handles.
@@ -128,8 +126,8 @@ func (c *call) relocateOne(mod *module, typ uint32, loc, val uint64, field []byt
 	}
 	overflow := typ == rX86_64_32 && val != uint64(uint32(val)) ||
 		typ == rX86_64_32S && int64(val) != int64(int32(uint32(val)))
-	if c.m.gen == kernel.Gen61 {
-		// 6.1: the non-zero check first, then write, then the overflow check.
+	if !c.m.Has(X86RelocWriteOrder) {
+		// Before 6.3: the non-zero check first, then write, then the overflow check.
 		if nonzero {
 			c.log(LevelErr, "module: x86/modules: Skipping invalid relocation target, existing value is nonzero for type %d, loc %016x, val %x", typ, loc, val)
 			return unix.ENOEXEC
@@ -140,7 +138,7 @@ func (c *call) relocateOne(mod *module, typ uint32, loc, val uint64, field []byt
 		}
 		return 0
 	}
-	// 6.12: overflow first, then the non-zero check, then write.
+	// Since 6.3: overflow first, then the non-zero check, then write.
 	if overflow {
 		return c.relocOverflow(mod, typ, val)
 	}

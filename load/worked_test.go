@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/kernel"
 	"gokmod/ko"
 	"gokmod/load"
 )
@@ -138,7 +137,7 @@ func TestWorkedExample(t *testing.T) {
 		r := m.Load(b, "", 0)
 		wantErr(t, r, 0)
 		core, init := uint32(16384), uint32(8192)
-		if k.Generation() == kernel.Gen612 {
+		if load.New(&k, load.Options{}).Has(load.ModuleMemory) {
 			core = 12288
 		}
 		if r.Layout.CoreSize() != core || r.Layout.InitSize() != init || r.Layout.CoreSymbols != 20 || r.Layout.CoreStrtab != 300 {
@@ -159,7 +158,7 @@ func TestELFStructureErrors(t *testing.T) {
 	for _, tg := range kernels(t) {
 		k := *tg.k
 		k.ModuleStructSize = 0x540
-		gen61 := k.Generation() == kernel.Gen61
+		gen61 := !load.New(&k, load.Options{}).Has(load.ElfValidityCache)
 		good := workedExample(k.Vermagic)
 		shoff := binary.LittleEndian.Uint64(good[40:])
 		shdr := func(b []byte, i int) []byte { return b[shoff+uint64(i)*64:] }

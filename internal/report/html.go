@@ -70,7 +70,7 @@ func HTML(w io.Writer, r *Run) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	res := r.Result
-	d := &pageData{Run: r, CSS: template.CSS(css), Release: r.Kernel.Release, Gen: r.Kernel.Generation().String(),
+	d := &pageData{Run: r, CSS: template.CSS(css), Release: r.Kernel.Release, Gen: r.Kernel.ModelFit().ModelVersion,
 		Version: r.Kernel.Version.String(), OK: res.Err == nil, Result: "ok", Taint: res.Taint.String(),
 		InitFreed: r.InitFreed(), Assumed: res.Uncertain, SymbolUses: res.Symbols, Samples: res.RelocSamples,
 		Taints: r.Taints()}
@@ -128,8 +128,8 @@ func HTML(w io.Writer, r *Run) error {
 // memoryIntro says in words what the map shows.
 func memoryIntro(l *load.Layout, failed bool) string {
 	var b strings.Builder
-	if l.Gen.String() == "6.1" {
-		b.WriteString("Linux 6.1 lays a module out in two allocations, core_layout and init_layout; with CONFIG_STRICT_MODULE_RWX each permission starts on its own page (text RX, then read-only, then ro_after_init, then data RW). ")
+	if !l.ModuleMemory {
+		b.WriteString("Before 6.4 Linux lays a module out in two allocations, core_layout and init_layout; with CONFIG_STRICT_MODULE_RWX each permission starts on its own page (text RX, then read-only, then ro_after_init, then data RW). ")
 	} else {
 		b.WriteString("Since 6.4 a module's memory is mod->mem[]: one allocation per type (text, data, rodata, ro_after_init, and the init_* types), each rounded to whole pages. ")
 	}

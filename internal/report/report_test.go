@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/kernel"
 	"gokmod/load"
 )
 
@@ -24,7 +23,7 @@ func TestGraphLayers(t *testing.T) {
 }
 
 func TestBoxesCoverRegions(t *testing.T) {
-	l := &load.Layout{Gen: kernel.Gen612}
+	l := &load.Layout{ModuleMemory: true}
 	l.Size[load.MemText] = 8192
 	l.Size[load.MemInitData] = 4096
 	l.Sections = []load.Placement{

@@ -1,0 +1,87 @@
+package load
+
+import "gokmod/kernel"
+
+// A Change is one upstream change to the module loader, as data: the mainline release
+// that first has it and, when stable releases of an older line carry a backport, the
+// first stable release of each such line. Each behaviour of the model that differs
+// between kernel lines asks Model.Has about the change that made the difference, so a
+// reader finds here which release each behaviour belongs to (load/doc.go's table says
+// which stage each touches).
+type Change struct {
+	// Name is the change in a few words, for explanations and test names.
+	Name string
+	// Commit is the upstream commit (12 hex digits) and its subject.
+	Commit string
+	// Since is the first mainline release (major.minor).
+	Since kernel.Version
+	// Stable lists backports: the first x.y.z of each older line that carries it.
+	Stable []kernel.Version
+}
+
+func since(major, minor int, name, commit string, backports ...kernel.Version) *Change {
+	return &Change{Name: name, Commit: commit, Since: kernel.Version{Major: major, Minor: minor}, Stable: backports}
+}
+
+// The changes the model gates on, oldest first.
+var (
+	// X86RelocWriteOrder: since 6.3, __write_relocate_add checks overflow before writing
+	// and says "Invalid relocation target" (before: "Skipping invalid relocation target",
+	// overflow checked after the write).
+	X86RelocWriteOrder = since(6, 3, "x86 relocation: overflow checked before the write",
+		`0c05e7bd2d01 "livepatch,x86: Clear relocation targets on a module removal"`)
+
+	// ModuleMemory: since 6.4, mod->mem[] of seven types, each page-rounded on allocation,
+	// instead of core_layout/init_layout with strict_align between permissions.
+	ModuleMemory = since(6, 4, "module memory types (mod->mem[])",
+		`ac3b43283923 "module: replace module_layout with module_memory"`)
+
+	// ModinfoEarly: since 6.4, check_modinfo runs in early_mod_check, before the layout,
+	// and only checks; its taints wait until the module is in the list.
+	ModinfoEarly = since(6, 4, "check_modinfo in early_mod_check",
+		`02da2cbab452 "module: move check_modinfo() early to early_mod_check()"`)
+
+	// TaintsAfterList: since 6.4, the license, staging, out-of-tree and signature taints
+	// are applied by module_augment_kernel_taints once the module is in the list.
+	TaintsAfterList = since(6, 4, "taints after the module is listed (module_augment_kernel_taints)",
+		`a12b94511cf3 "module: move tainting until after a module hits our linked list"`)
+
+	// PatientCheckEarly: since 6.4, module_patient_check_exists refuses a duplicate before
+	// layout_and_allocate.
+	PatientCheckEarly = since(6, 4, "early duplicate check (module_patient_check_exists)",
+		`064f4536d139 "module: avoid allocation if module is already present and ready"`)
+
+	// ExportSymbolVersions: since 6.4, check_module_license_and_versions is
+	// check_export_symbol_versions and no longer taints for the license (72f08b3cc631
+	// "module: converge taint work together" moved that).
+	ExportSymbolVersions = since(6, 4, "check_export_symbol_versions",
+		`419e1a20f7bd "module: rename check_module_license_and_versions() to check_export_symbol_versions()"`)
+
+	// ElfValidityCache: since 6.13, elf_validity_cache_copy's split checks (section
+	// offsets before the name table; "module: validate string table section types"),
+	// backported to 6.12.117.
+	ElfValidityCache = since(6, 13, "split ELF validity checks (elf_validity_cache_copy)",
+		`90f8f312db72 "module: Factor out elf_validity_ehdr"`, kernel.Version{Major: 6, Minor: 12, Patch: 117})
+)
+
+// Changes lists every change the model gates on, oldest first.
+var Changes = []*Change{X86RelocWriteOrder, ModuleMemory, ModinfoEarly, TaintsAfterList,
+	PatientCheckEarly, ExportSymbolVersions, ElfValidityCache}
+
+// In tells whether a kernel of version v has c: v is at least c's mainline release, or
+// a stable release of a line c was backported to, at or after the backport.
+func (c *Change) In(v kernel.Version) bool {
+	if v.AtLeast(c.Since.Major, c.Since.Minor) {
+		return true
+	}
+	for _, b := range c.Stable {
+		if v.Major == b.Major && v.Minor == b.Minor && v.Patch >= b.Patch {
+			return true
+		}
+	}
+	return false
+}
+
+// Has tells whether the modelled kernel has change c. Which version is modelled is
+// kernel.Kernel.ModelFit's choice: the kernel's own, or its nearest followed line.
+func (m *Model) Has(c *Change) bool { return c.In(m.v) }
