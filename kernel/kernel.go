@@ -84,6 +84,10 @@ type Kernel struct {
 	// lockdown, and the keys trusted beyond Certs (lockdown.go, keys.go).
 	Security Security
 
+	// Distro is the distribution that built the kernel, when its image says so
+	// ("Debian": linux_banner names a Debian package version); "" when unknown.
+	Distro string
+
 	// Notes say what could not be read and what the model does without it (an
 	// unreadable kernel image: no built-in certificates).
 	Notes []string
@@ -376,10 +380,15 @@ func (k *Kernel) readVmlinux(path string) error {
 	src.BuiltinSysfs = src.Builtin + "; " + where + " (__param, __modver)"
 	k.Certs = v.certificates()
 	src.Certificates = fmt.Sprintf("%s (%d built in)", where, len(k.Certs))
-	if ro := v.f.Section(".rodata"); ro != nil && k.Version.Major == 0 {
+	if ro := v.f.Section(".rodata"); ro != nil {
+		// Debian's banner names its package version: the distribution, and the upstream
+		// version the release name lacks (6.1.0-57 is 6.1.192).
 		if m := bannerVersion().FindSubmatch(v.bytes(ro)); m != nil {
-			k.Version = parseVersion(string(m[1]) + "." + string(m[2]) + "." + string(m[3]))
-			src.Version = where + " (linux_banner)"
+			k.Distro = "Debian"
+			if k.Version.Major == 0 {
+				k.Version = parseVersion(string(m[1]) + "." + string(m[2]) + "." + string(m[3]))
+				src.Version = where + " (linux_banner)"
+			}
 		}
 	}
 	return nil
@@ -418,4 +427,16 @@ func parseVersion(s string) Version {
 		v.Patch = num(parts[2])
 	}
 	return v
+}
+
+// Arch is the target architecture as uname -m names it, from the configuration:
+// "x86_64" or "aarch64"; "" when the configuration names neither.
+func (k *Kernel) Arch() string {
+	switch {
+	case k.Config.Enabled("X86_64"):
+		return "x86_64"
+	case k.Config.Enabled("ARM64"):
+		return "aarch64"
+	}
+	return ""
 }

@@ -40,7 +40,8 @@ type ModelFit struct {
 	ModelVersion string `json:"model"`
 	// Exact is true when the target's major.minor is a followed line.
 	Exact bool `json:"exact"`
-	// Judged is true when the line used is one this project's tests judge in QEMU.
+	// Judged is true when the target's own line is followed and this project's tests
+	// judge it in QEMU.
 	Judged bool `json:"judged"`
 }
 
@@ -54,10 +55,10 @@ func (k *Kernel) ModelFit() ModelFit {
 			line = l
 		}
 	}
-	f := ModelFit{Target: k.Version, ModelVersion: line.Version.Line(), Judged: line.Judged,
+	f := ModelFit{Target: k.Version, ModelVersion: line.Version.Line(),
 		Model: Version{line.Version.Major, line.Version.Minor, newestPatch}}
 	if k.Version.Major == line.Version.Major && k.Version.Minor == line.Version.Minor {
-		f.Exact, f.Model = true, k.Version
+		f.Exact, f.Model, f.Judged = true, k.Version, line.Judged
 	}
 	return f
 }

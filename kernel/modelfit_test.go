@@ -28,7 +28,7 @@ func TestModelFit(t *testing.T) {
 		{kernel.Version{}, "6.1", false},
 	} {
 		f := (&kernel.Kernel{Version: tt.v}).ModelFit()
-		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || !f.Judged {
+		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || f.Judged != tt.exact {
 			t.Errorf("%v: %+v, want model %s exact %v", tt.v, f, tt.model, tt.exact)
 		}
 		note := f.Note()

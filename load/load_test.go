@@ -272,6 +272,17 @@ func TestCRCMismatch(t *testing.T) {
 		r = m.Load(b, "", 0)
 		wantErr(t, r, unix.EINVAL)
 		wantLog(t, r, "stp: no symbol version for llc_sap_open", "stp: Unknown symbol llc_sap_open (err -22)")
+
+		// Upstream, without Debian's patch, warns once per boot and accepts it.
+		other := *tg.k
+		other.Distro = "upstream"
+		m = load.New(&other, load.Options{})
+		mustLoad(t, m, inTree(t, tg.k, "llc"), "")
+		r = mustLoad(t, m, b, "")
+		wantLog(t, r, "stp: "+sigFailed, "stp: no symbol version for llc_sap_open")
+		wantErr(t, m.Delete("stp", 0), 0)
+		r = mustLoad(t, m, b, "")
+		wantLog(t, r)
 	}
 }
 

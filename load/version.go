@@ -24,10 +24,10 @@ func (c *call) tryToForceLoad(mod *module, reason string) unix.Errno {
 	return 0
 }
 
-// checkVersion mirrors check_version (kernel/module/version.c) as Debian's 6.1.192 and
-// 6.12.117 have it: a symbol missing from __versions is an error ("no symbol version
-// for"), not a once-only warning as in older kernels. crc is nil when the exporter has
-// no CRC table.
+// checkVersion mirrors check_version (kernel/module/version.c). A symbol missing from
+// __versions is where distributions differ: upstream warns once per boot ("Broken
+// toolchain. Warn once, then let it go..") and accepts it; Debian patches it into an
+// error on every line it ships. crc is nil when the exporter has no CRC table.
 func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *uint32) bool {
 	if !c.m.K.Config.Modversions() || crc == nil {
 		return true
@@ -52,7 +52,25 @@ func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *ui
 		c.log(LevelWarn, "%s: disagrees about version of symbol %s", info.name, symname)
 		return false
 	}
+	if !c.debianCheckVersion() {
+		c.logOnce("check_version", LevelWarn, "%s: no symbol version for %s", info.name, symname)
+		return true
+	}
 	c.log(LevelWarn, "%s: no symbol version for %s", info.name, symname)
+	return false
+}
+
+// debianCheckVersion tells whether check_version has Debian's patch: on a Debian kernel,
+// and on one whose distribution is unknown (no readable image: the project's kernels are
+// Debian's), saying so.
+func (c *call) debianCheckVersion() bool {
+	switch c.m.K.Distro {
+	case "Debian":
+		return true
+	case "":
+		c.uncertain("the kernel's distribution is unknown (no readable kernel image): Debian's check_version is assumed, which refuses a symbol missing from __versions where upstream warns once and accepts it")
+		return true
+	}
 	return false
 }
 

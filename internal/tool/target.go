@@ -3,6 +3,7 @@ package tool
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -13,14 +14,35 @@ import (
 // for the target kernel and whether it is the kernel's own.
 type ModelVersion struct {
 	Target string `json:"target"` // the kernel's upstream version, e.g. 6.18.44
-	Model  string `json:"model"`  // the version modelled: 6.1 or 6.12
+	Model  string `json:"model"`  // the followed line modelled: "6.1", "6.12"
 	Exact  bool   `json:"exact"`
 	Note   string `json:"note,omitempty"` // set when not exact
+	// Arch is the target's architecture (uname -m), from its configuration.
+	Arch string `json:"arch"`
+	// Distro is the distribution that built the kernel ("Debian"; "" when unknown) and
+	// Patches its patches to the loader that the model applies.
+	Distro  string   `json:"distro"`
+	Patches []string `json:"patches"`
+	// Judged is true when this project's tests boot the line in QEMU and compare.
+	Judged bool `json:"judged"`
+	// Changes are the upstream changes (load.Changes) the modelled version has.
+	Changes []string `json:"changes"`
 }
 
 // modelVersion is t's fit for --json.
 func (t *modelTarget) modelVersion() ModelVersion {
-	return ModelVersion{Target: t.Fit.Target.String(), Model: t.Fit.Model.String(), Exact: t.Fit.Exact, Note: t.Fit.Note()}
+	v := ModelVersion{Target: t.Fit.Target.String(), Model: t.Fit.ModelVersion, Exact: t.Fit.Exact, Note: t.Fit.Note(),
+		Arch: t.K.Arch(), Distro: t.K.Distro, Patches: []string{}, Judged: t.Fit.Judged, Changes: []string{}}
+	if t.K.Distro == "Debian" || t.K.Distro == "" {
+		// load/version.go: debianCheckVersion (assumed, and said so, when unknown).
+		v.Patches = append(v.Patches, "Debian: check_version refuses a symbol missing from __versions (upstream warns once and accepts it)")
+	}
+	for _, c := range load.Changes {
+		if c.In(t.Fit.Model) {
+			v.Changes = append(v.Changes, fmt.Sprintf("%s (%s)", c.Name, c.Since.Line()))
+		}
+	}
+	return v
 }
 
 // simModel is the field sim adds to each operation when the model approximates the
@@ -29,7 +51,7 @@ func (t *modelTarget) simModel() string {
 	if t.Fit.Exact {
 		return ""
 	}
-	return fmt.Sprintf("%s for %s", t.Fit.Model, t.Fit.Target)
+	return fmt.Sprintf("%s for %s", t.Fit.ModelVersion, t.Fit.Target)
 }
 
 // printNotes writes the target's notes, one "note: " line each, with prefix before.
@@ -64,9 +86,15 @@ func printTarget(w io.Writer, x *Explanation) {
 		fmt.Fprintf(w, "Kernel: %s\n", x.KernelSource)
 	}
 	if x.Model.Exact {
-		fmt.Fprintf(w, "Model: Linux %s, the kernel's own version (%s)\n", x.Model.Model, x.Model.Target)
+		fmt.Fprintf(w, "Model: Linux %s, the kernel's own version (%s)%s\n", x.Model.Model, x.Model.Target, modelOf(x.Model))
 	} else if x.Model.Note != "" {
 		fmt.Fprintf(w, "Model: approximation: %s\n", x.Model.Note)
+		if s := modelOf(x.Model); s != "" {
+			fmt.Fprintf(w, "Model:%s\n", s)
+		}
+	}
+	for _, p := range x.Model.Patches {
+		fmt.Fprintf(w, "Model: distribution patch: %s\n", p)
 	}
 	for _, n := range x.Notes {
 		if n != x.Model.Note {
@@ -81,4 +109,28 @@ func (t *modelTarget) bootOpts() load.Options {
 	o := t.Opts
 	o.Unprivileged, o.ModulesDisabled = false, false
 	return o
+}
+
+// modelOf is the header's words on the arch, the distribution and the judge: ", x86_64,
+// Debian; judged in QEMU by this project's tests".
+func modelOf(m ModelVersion) string {
+	var b strings.Builder
+	if m.Arch != "" {
+		b.WriteString(", " + m.Arch)
+	}
+	if m.Distro != "" {
+		b.WriteString(", " + m.Distro)
+	} else {
+		b.WriteString(", distribution unknown")
+	}
+	line := m.Target
+	if i := strings.LastIndexByte(line, '.'); i > 0 {
+		line = line[:i]
+	}
+	if m.Judged {
+		fmt.Fprintf(&b, "; Linux %s is judged in QEMU by this project's tests", line)
+	} else {
+		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU by this project's tests", line)
+	}
+	return b.String()
 }

@@ -5,12 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"gokmod/internal/simop"
 	"gokmod/internal/testenv"
+	"gokmod/kernel"
 	"gokmod/kmod"
+	"gokmod/load"
 )
 
 // The model's tools on kernels found the ways --kernel finds them, on fake systems built
@@ -229,7 +232,7 @@ func TestApproximatedVersions(t *testing.T) {
 			t.Errorf("explain %s: %s\n%s", tt.spec, stderr, out)
 		}
 		x, stderr, _ := explainJSON(t, root, "--kernel", tt.spec, "-f", minix)
-		if x == nil || x.Model.Exact || x.Model.Model != tt.model || !strings.HasPrefix(x.Model.Note, note) || x.Result != tt.result || !strings.HasPrefix(x.Model.Target, short+".") {
+		if x == nil || x.Model.Exact || x.Model.Judged || x.Model.Model != tt.model || !strings.HasPrefix(x.Model.Note, note) || x.Result != tt.result || !strings.HasPrefix(x.Model.Target, short+".") {
 			t.Errorf("explain --json %s: %s %+v", tt.spec, stderr, x)
 		}
 		out, stderr, _ = runTool(h, "check", "--kernel", tt.spec, minix)
@@ -256,6 +259,29 @@ func TestApproximatedVersions(t *testing.T) {
 		x, _, _ := explainJSON(t, "", "--kernel", k.Root, "minix")
 		if strings.Contains(out, `"model"`) || x == nil || !x.Model.Exact || x.Model.Note != "" || len(x.Notes) != 0 {
 			t.Errorf("%s: %s %+v", k.Release, out, x)
+			continue
+		}
+		// The header names the version, arch, distribution, its patches, whether QEMU
+		// judges the line, and the upstream changes the version has.
+		if !x.Model.Judged || x.Model.Arch != "x86_64" || x.Model.Distro != "Debian" || len(x.Model.Patches) != 1 {
+			t.Errorf("%s: model %+v", k.Release, x.Model)
+		}
+		kk, err := kernel.FromDebianRoot(k.Root, k.Release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, c := range load.Changes {
+			if c.In(kk.Version) {
+				want = append(want, c.Name+" ("+c.Since.Line()+")")
+			}
+		}
+		if !slices.Equal(x.Model.Changes, want) && !(len(want) == 0 && len(x.Model.Changes) == 0) {
+			t.Errorf("%s: changes %q, want %q", k.Release, x.Model.Changes, want)
+		}
+		out, _, _ = runTool(nil, "explain", "--kernel", k.Root, "minix")
+		if head := "Model: Linux " + kk.Version.Line() + ", the kernel's own version (" + kk.Version.String() + "), x86_64, Debian; Linux " + kk.Version.Line() + " is judged in QEMU by this project's tests\n"; !strings.Contains(out, head) {
+			t.Errorf("%s: explain's header lacks %q:\n%s", k.Release, head, out)
 		}
 	}
 }
