@@ -19,6 +19,7 @@ type Line struct {
 // with its nearest lower line (the oldest, when it is older than all of them): see
 // Kernel.ModelFit.
 var Lines = []Line{
+	{Version{5, 10, 0}, false},
 	{Version{6, 1, 0}, true},
 	{Version{6, 12, 0}, true},
 }

@@ -20,15 +20,16 @@ func TestModelFit(t *testing.T) {
 		{kernel.Version{6, 1, 192}, "6.1", true},
 		{kernel.Version{6, 1, 0}, "6.1", true},
 		{kernel.Version{6, 12, 117}, "6.12", true},
-		{kernel.Version{5, 10, 0}, "6.1", false},
+		{kernel.Version{5, 10, 0}, "5.10", true},
+		{kernel.Version{5, 4, 0}, "5.10", false},
 		{kernel.Version{6, 3, 13}, "6.1", false},
 		{kernel.Version{6, 4, 0}, "6.1", false}, // nearest lower: 6.4's changes are not assumed
 		{kernel.Version{6, 18, 44}, "6.12", false},
 		{kernel.Version{7, 2, 0}, "6.12", false},
-		{kernel.Version{}, "6.1", false},
+		{kernel.Version{}, "5.10", false},
 	} {
 		f := (&kernel.Kernel{Version: tt.v}).ModelFit()
-		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || f.Judged != tt.exact {
+		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || f.Judged != (tt.exact && tt.v.Line() != "5.10") {
 			t.Errorf("%v: %+v, want model %s exact %v", tt.v, f, tt.model, tt.exact)
 		}
 		note := f.Note()
@@ -39,7 +40,7 @@ func TestModelFit(t *testing.T) {
 			t.Errorf("%v: note %q", tt.v, note)
 		}
 	}
-	if n := (&kernel.Kernel{Version: kernel.Version{5, 10, 1}}).ModelFit().Note(); !strings.HasPrefix(n, "Linux 5.10 is not a version the model follows (6.1, 6.12)") {
+	if n := (&kernel.Kernel{Version: kernel.Version{5, 4, 1}}).ModelFit().Note(); !strings.HasPrefix(n, "Linux 5.4 is not a version the model follows (5.10, 6.1, 6.12)") {
 		t.Errorf("5.10: %q", n)
 	}
 }

@@ -25,6 +25,32 @@ func since(major, minor int, name, commit string, backports ...kernel.Version) *
 
 // The changes the model gates on, oldest first.
 var (
+	// ElfValidityMessages: since 5.16, each of elf_validity_check's checks says what
+	// failed; before, they are silent but for the two section lines, and load_module
+	// prints "Module has invalid ELF structures" after any of them.
+	ElfValidityMessages = since(5, 16, "elf_validity_check says which check failed",
+		`7fd982f394c4 "module: change to print useful messages from elf_validity_check()"`)
+
+	// InKernelDecompress: since 5.17, finit_module takes MODULE_INIT_COMPRESSED_FILE
+	// (without CONFIG_MODULE_DECOMPRESS the call then fails in module_decompress); before,
+	// the flag is unknown: EINVAL.
+	InKernelDecompress = since(5, 17, "MODULE_INIT_COMPRESSED_FILE",
+		`b1ae6dc41eaa "module: add in-kernel support for decompressing"`)
+
+	// EmptyShstrtabCheck: since 5.19, an empty section name table is refused ("empty
+	// section name table"); before, the byte before it is read as its terminator.
+	EmptyShstrtabCheck = since(5, 19, "empty section name table refused",
+		`391e982bfa63 "module: fix [e_shstrndx].sh_size=0 OOB access"`)
+
+	// InheritTaintNamesSymbol: since 5.19, inherit_taint's two lines name the symbol.
+	InheritTaintNamesSymbol = since(5, 19, "inherit_taint names the symbol",
+		`8eac910a4934 "module: show disallowed symbol name for inherit_taint()"`)
+
+	// TestTaint: since 6.0, a module with modinfo "test" taints the kernel N ("loading
+	// test module taints kernel.").
+	TestTaint = since(6, 0, "TAINT_TEST (N) for test modules",
+		`2852ca7fba9f "panic: Taint kernel if tests are run"`)
+
 	// X86RelocWriteOrder: since 6.3, __write_relocate_add checks overflow before writing
 	// and says "Invalid relocation target" (before: "Skipping invalid relocation target",
 	// overflow checked after the write).
@@ -62,11 +88,21 @@ var (
 	// backported to 6.12.117.
 	ElfValidityCache = since(6, 13, "split ELF validity checks (elf_validity_cache_copy)",
 		`90f8f312db72 "module: Factor out elf_validity_ehdr"`, kernel.Version{Major: 6, Minor: 12, Patch: 117})
+
+	// ShndxCheck: since 7.0, simplify_symbols refuses a symbol whose st_shndx is past the
+	// section table ("Symbol %s has an invalid section index"); backported to stable 6.1
+	// and 6.12, first shipped by Debian in 6.1.170-1 and 6.12.85-1 (the stable release
+	// within those uploads is not pinned; 5.10.223 lacks it). The mainline release is
+	// inferred from the patch's acceptance in February 2026.
+	ShndxCheck = since(7, 0, "symbol section index checked",
+		`f9d69d5e7bde "module: Fix kernel panic when a symbol st_shndx is out of bounds"`,
+		kernel.Version{Major: 6, Minor: 1, Patch: 170}, kernel.Version{Major: 6, Minor: 12, Patch: 85})
 )
 
 // Changes lists every change the model gates on, oldest first.
-var Changes = []*Change{X86RelocWriteOrder, ModuleMemory, ModinfoEarly, TaintsAfterList,
-	PatientCheckEarly, ExportSymbolVersions, ElfValidityCache}
+var Changes = []*Change{ElfValidityMessages, InKernelDecompress, EmptyShstrtabCheck,
+	InheritTaintNamesSymbol, TestTaint, X86RelocWriteOrder, ModuleMemory, ModinfoEarly, TaintsAfterList,
+	PatientCheckEarly, ExportSymbolVersions, ElfValidityCache, ShndxCheck}
 
 // In tells whether a kernel of version v has c: v is at least c's mainline release, or
 // a stable release of a line c was backported to, at or after the backport.

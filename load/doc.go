@@ -10,7 +10,8 @@
 // and the stable releases that carry a backport), at the version kernel.Kernel.ModelFit
 // chooses: the kernel's own when its line is one of kernel.Lines, else its nearest lower
 // line. The code follows Debian's linux-source packages of each line it models
-// (linux-source-6.1 6.1.192, linux-source-6.12 6.12.117/6.12.118); each file is named
+// (linux-source-5.10 5.10.223, linux-source-6.1 6.1.192, linux-source-6.12
+// 6.12.117/6.12.118); each file is named
 // after the stage it mirrors and each function names the kernel function it follows.
 // Where the kernel rewrote a function outright, each era has its own function, named
 // with the release that introduced it removed (elfValidityCheck61 before the 6.13 split,
@@ -41,6 +42,11 @@
 // # Changes, by release (changes.go)
 //
 //	release          change                         stage              what differs
+//	5.16             ElfValidityMessages            elf.go             one line per check; before: silent, then "Module has invalid ELF structures"
+//	5.17             InKernelDecompress             syscall.go         MODULE_INIT_COMPRESSED_FILE accepted; before: EINVAL
+//	5.19             EmptyShstrtabCheck             elf.go             "empty section name table"; before: the byte before the table decides
+//	5.19             InheritTaintNamesSymbol        symbols.go         inherit_taint's lines name the symbol
+//	6.0              TestTaint                      modinfo.go         modinfo "test" taints N
 //	6.3              X86RelocWriteOrder             relocate_x86_64.go overflow checked before the write; "Invalid relocation target"
 //	6.4              ModuleMemory                   layout.go          mod->mem[7] page-rounded per type; core/init before
 //	6.4              ModinfoEarly                   modinfo.go         check_modinfo before layout, without taints
@@ -48,6 +54,8 @@
 //	6.4              PatientCheckEarly              loadmodule.go      a duplicate is refused before layout_and_allocate
 //	6.4              ExportSymbolVersions           loadmodule.go      check_export_symbol_versions, no license taint there
 //	6.13, 6.12.117   ElfValidityCache               elf.go             split ELF checks: section offsets before the name table
+//	7.0, 6.1.170,    ShndxCheck                     symbols.go         "Symbol %s has an invalid section index"; before: unknowable
+//	6.12.85
 //
 // A behaviour the table does not list is the same on every followed line. Distribution
 // patches are a separate axis, read from the kernel (version.go: Debian makes a missing

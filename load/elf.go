@@ -2,6 +2,7 @@ package load
 
 import (
 	"errors"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,6 +76,15 @@ func (c *call) shstrndxCheck(info *loadInfo, fn string) unix.Errno {
 // secstringsTermination mirrors the empty / not-NUL-terminated name table checks.
 func (c *call) secstringsTermination(info *loadInfo, fn string) unix.Errno {
 	str := info.sechdrs[info.eShstrndx]
+	if str.size == 0 && !c.m.Has(EmptyShstrtabCheck) {
+		// Before 5.19 an empty table is not refused: secstrings[sh_size - 1] reads the
+		// byte just before it, and that byte decides.
+		if str.offset == 0 || str.offset > uint64(len(info.hdr)) || info.hdr[str.offset-1] != 0 {
+			return c.step(fn, unix.ENOEXEC, "empty .shstrtab: the byte before it is not NUL")
+		}
+		info.secstrings = info.hdr[str.offset:str.offset]
+		return 0
+	}
 	if str.size == 0 {
 		c.log(LevelErr, "empty section name table")
 		return c.step(fn, unix.ENOEXEC, "empty .shstrtab")
@@ -88,6 +98,25 @@ func (c *call) secstringsTermination(info *loadInfo, fn string) unix.Errno {
 	}
 	info.secstrings = info.hdr[str.offset : str.offset+str.size]
 	return 0
+}
+
+// elfValidityCheckQuiet is elf_validity_check before 5.16: the same checks, silent but
+// for the two section lines, and load_module's one line after any failure.
+func (c *call) elfValidityCheckQuiet(info *loadInfo) unix.Errno {
+	n := len(c.res.Log)
+	e := c.elfValidityCheck61(info)
+	if e == 0 {
+		return 0
+	}
+	kept := c.res.Log[:n]
+	for _, l := range c.res.Log[n:] {
+		if strings.HasPrefix(l.Text, "Invalid ELF section in module") || strings.HasPrefix(l.Text, "Invalid ELF section name in module") {
+			kept = append(kept, l)
+		}
+	}
+	c.res.Log = kept
+	c.log(LevelErr, "Module has invalid ELF structures")
+	return e
 }
 
 // elfValidityCheck61 mirrors 6.1's elf_validity_check, every check in its order.

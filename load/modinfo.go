@@ -100,7 +100,7 @@ func (c *call) outOfTreeAndStaging(info *loadInfo, mod *module) {
 
 // testModule applies the "test=" taint N.
 func (c *call) testModule(info *loadInfo, mod *module) {
-	if _, ok := info.getModinfo("test"); ok {
+	if _, ok := info.getModinfo("test"); ok && c.m.Has(TestTaint) {
 		if !c.testTaint(TaintTest) {
 			c.log(LevelWarn, "%s: loading test module taints kernel.", mod.Name)
 		}

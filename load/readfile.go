@@ -16,7 +16,7 @@ func (m *Model) FinitModuleNotRegular(kind string, flags Flags) *Result {
 	if e := c.mayInitModule(); e != 0 {
 		return c.finish(e)
 	}
-	if flags&^(IgnoreModversions|IgnoreVermagic|CompressedFile) != 0 {
+	if flags&^c.knownFlags() != 0 {
 		return c.finish(c.step("finit_module", unix.EINVAL, "unknown flags %#x", uint32(flags)))
 	}
 	return c.finish(c.step("kernel_read_file", unix.EINVAL, "not a regular file (a %s)", kind))

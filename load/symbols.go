@@ -133,12 +133,21 @@ func (c *call) inheritTaint(mod *module, owner *module, name string) bool {
 	if owner == nil || !owner.taints.Has(TaintProprietaryModule) {
 		return true
 	}
+	named := c.m.Has(InheritTaintNamesSymbol)
 	if mod.usingGPLOnlySymbols {
-		c.log(LevelErr, "%s: module using GPL-only symbols uses symbols %s from proprietary module %s.", mod.Name, name, owner.Name)
+		if named {
+			c.log(LevelErr, "%s: module using GPL-only symbols uses symbols %s from proprietary module %s.", mod.Name, name, owner.Name)
+		} else {
+			c.log(LevelErr, "%s: module using GPL-only symbols uses symbols from proprietary module %s.", mod.Name, owner.Name)
+		}
 		return false
 	}
 	if !mod.taints.Has(TaintProprietaryModule) {
-		c.log(LevelWarn, "%s: module uses symbols %s from proprietary module %s, inheriting taint.", mod.Name, name, owner.Name)
+		if named {
+			c.log(LevelWarn, "%s: module uses symbols %s from proprietary module %s, inheriting taint.", mod.Name, name, owner.Name)
+		} else {
+			c.log(LevelWarn, "%s: module uses symbols from proprietary module %s, inheriting taint.", mod.Name, owner.Name)
+		}
 		mod.taints |= 1 << TaintProprietaryModule
 	}
 	return true
@@ -241,6 +250,12 @@ func (c *call) simplifySymbols(info *loadInfo, mod *module) unix.Errno {
 			unknown++
 			c.log(LevelWarn, "%s: Unknown symbol %s (err %d)", mod.Name, name, -int(e))
 		default:
+			if int(s.shndx) >= len(info.sechdrs) && !c.m.Has(ShndxCheck) {
+				// Without the check the kernel reads past the section table: what
+				// follows is not knowable.
+				c.uncertain("%s: symbol %s has section index %d past the section table; this kernel does not check it and reads past the table", mod.Name, name, s.shndx)
+				continue
+			}
 			if int(s.shndx) >= len(info.sechdrs) {
 				c.log(LevelErr, "%s: Symbol %s has an invalid section index %d (max %d)", mod.Name, name, s.shndx, len(info.sechdrs)-1)
 				ret = unix.ENOEXEC

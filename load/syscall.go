@@ -19,7 +19,7 @@ func (m *Model) FinitModule(image []byte, params string, flags Flags) *Result {
 	if e := c.mayInitModule(); e != 0 {
 		return c.finish(e)
 	}
-	if flags&^(IgnoreModversions|IgnoreVermagic|CompressedFile) != 0 {
+	if flags&^c.knownFlags() != 0 {
 		return c.finish(c.step("finit_module", unix.EINVAL, "unknown flags %#x", uint32(flags)))
 	}
 	// kernel_read_file: an empty file is refused before anything else is read.
@@ -148,4 +148,13 @@ func (m *Model) modulesDisabled() bool {
 	}
 	b, e := kstrtobool(v)
 	return v == "" || e == 0 && b
+}
+
+// knownFlags are the finit_module flags the kernel accepts: MODULE_INIT_COMPRESSED_FILE
+// only since 5.17 (InKernelDecompress).
+func (c *call) knownFlags() Flags {
+	if c.m.Has(InKernelDecompress) {
+		return IgnoreModversions | IgnoreVermagic | CompressedFile
+	}
+	return IgnoreModversions | IgnoreVermagic
 }
