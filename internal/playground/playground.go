@@ -2,10 +2,15 @@
 // testdata/playground, compiled at test time against the headers of each of Debian's kernels
 // that scripts/setup.sh unpacked (see package testenv), for the QEMU tests to load.
 //
+// Each kernel's modules are built where its kbuild works (see Builder): on this machine when
+// the kernel was built with this machine's gcc or an older one, otherwise in a chroot of the
+// Debian suite that ships the kernel's compiler, made by scripts/chroot.sh.
+//
 // Builds are cached in <cache>/playground/<release>/<hash>/, where hash covers the module
-// sources, the kernel release, the exact Debian package versions of its headers and the build
-// recipe in this file; a cache entry is complete or absent, never half-written. This package
-// only builds modules: it never loads one.
+// sources, the kernel release, the exact Debian package versions of its headers, the builder
+// (host or chroot, its compiler and, for a chroot, every package in it) and the build recipe
+// in this file; a cache entry is complete or absent, never half-written. This package only
+// builds modules: it never loads one.
 package playground
 
 import (
@@ -18,7 +23,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -56,7 +60,7 @@ const (
 
 // recipe names this file's way of building: change it whenever the build steps change, so
 // that entries cached by an older recipe are not reused.
-const recipe = "gokmod-playground-3"
+const recipe = "gokmod-playground-4"
 
 // buildTimeout bounds one make invocation.
 const buildTimeout = 10 * time.Minute
@@ -64,6 +68,7 @@ const buildTimeout = 10 * time.Minute
 // Set is the playground built for one kernel.
 type Set struct {
 	Release string   // the kernel release the modules were built for (their vermagic)
+	Builder string   // where they were built: Builder.String(), e.g. "chroot sid gcc-16 (Debian 16.2.0-4) 16.2.0"
 	Dir     string   // the cache entry: <name>.ko, the sources, Module.symvers and build.log
 	Names   []string // module names, sorted: the basenames of the .ko files in Dir
 	Cached  bool     // whether Build found Dir in the cache rather than building it
@@ -129,6 +134,36 @@ func build(k testenv.Kernel, src, cacheRoot string) (*Set, error) {
 // buildUnlocked is build without the in-process lock: safe to call concurrently, as two
 // processes do, only duplicating work.
 func buildUnlocked(k testenv.Kernel, src, cacheRoot string) (*Set, error) {
+	builders, err := Builders(k)
+	if err != nil {
+		return nil, err
+	}
+	return buildFirst(k, builders, src, cacheRoot)
+}
+
+// buildFirst builds with the first of builders that succeeds.
+func buildFirst(k testenv.Kernel, builders []Builder, src, cacheRoot string) (*Set, error) {
+	// A builder's cache entry is used if there is one, in the order of preference; else
+	// each builder is tried in turn until one builds.
+	for _, b := range builders {
+		if s, err := buildWith(k, b, src, cacheRoot, true); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return s, err
+		}
+	}
+	var errs []error
+	for _, b := range builders {
+		s, err := buildWith(k, b, src, cacheRoot, false)
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, fmt.Errorf("with %s: %w", b, err))
+	}
+	return nil, errors.Join(errs...)
+}
+
+// buildWith returns the playground built for k by b: from the cache, or, unless
+// cachedOnly (then an error wrapping fs.ErrNotExist says there is no entry), by building it.
+func buildWith(k testenv.Kernel, b Builder, src, cacheRoot string, cachedOnly bool) (*Set, error) {
 	files, err := sources(src)
 	if err != nil {
 		return nil, err
@@ -137,7 +172,7 @@ func buildUnlocked(k testenv.Kernel, src, cacheRoot string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("playground: headers of %s: %w", k.Release, err)
 	}
-	hash := digest(k.Release, versions, files)
+	hash := digest(k.Release, versions, b.key(), files)
 	parent := filepath.Join(cacheRoot, k.Release)
 	final := filepath.Join(parent, hash)
 	want := moduleNames(files)
@@ -154,6 +189,9 @@ func buildUnlocked(k testenv.Kernel, src, cacheRoot string) (*Set, error) {
 			os.RemoveAll(stale)
 		}
 	}
+	if cachedOnly {
+		return nil, fmt.Errorf("playground: no cache entry %s: %w", final, fs.ErrNotExist)
+	}
 
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("playground: %w", err)
@@ -164,7 +202,7 @@ func buildUnlocked(k testenv.Kernel, src, cacheRoot string) (*Set, error) {
 		return nil, fmt.Errorf("playground: %w", err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed into place
-	if err := makeModules(k, tmp, files, want); err != nil {
+	if err := makeModules(k, b, tmp, files, want); err != nil {
 		return nil, err
 	}
 	if err := relocateSymvers(tmp, final); err != nil {
@@ -199,6 +237,11 @@ func load(release, dir string, want []string) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{Release: release, Dir: dir}
+	if b, err := os.ReadFile(filepath.Join(dir, builderFile)); err == nil {
+		s.Builder = strings.TrimSpace(string(b))
+	} else {
+		return nil, fmt.Errorf("playground: %s has no %s", dir, builderFile)
+	}
 	for _, ko := range kos {
 		s.Names = append(s.Names, strings.TrimSuffix(filepath.Base(ko), ".ko"))
 	}
@@ -258,9 +301,9 @@ func moduleNames(files []sourceFile) []string {
 	return names
 }
 
-// digest identifies a build: the recipe, the kernel release, its headers' package versions
-// and every source file, each field length-prefixed so that no two inputs collide.
-func digest(release, versions string, files []sourceFile) string {
+// digest identifies a build: the recipe, the kernel release, its headers' package versions,
+// the builder and every source file, each field length-prefixed so that no two inputs collide.
+func digest(release, versions, builder string, files []sourceFile) string {
 	h := sha256.New()
 	field := func(b []byte) {
 		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
@@ -269,6 +312,7 @@ func digest(release, versions string, files []sourceFile) string {
 	field([]byte(recipe))
 	field([]byte(release))
 	field([]byte(versions))
+	field([]byte(builder))
 	for _, f := range files {
 		field([]byte(f.name))
 		field(f.data)
@@ -294,6 +338,8 @@ func removeAbandoned(parent string) {
 const (
 	proprietaryDir    = "proprietary"
 	relabelledSymvers = "relabelled.symvers"
+	// builderFile in a cache entry names the builder: Builder.String().
+	builderFile = "builder.txt"
 )
 
 // makeModules builds the sources in dir, in two make invocations (see Kbuild):
@@ -312,9 +358,10 @@ const (
 // not installed), while 6.1's headers have none and kbuild skips it anyway. BTF is optional
 // for modules; leaving it out keeps both kernels' builds alike and free of pahole.
 //
-// Then dir keeps the sources, the .ko files, Module.symvers and build.log; the rest of
+// Both run with builder b. Then dir keeps the sources, the .ko files, Module.symvers,
+// build.log and builder.txt; the rest of
 // kbuild's output is removed.
-func makeModules(k testenv.Kernel, dir string, files []sourceFile, want []string) error {
+func makeModules(k testenv.Kernel, b Builder, dir string, files []sourceFile, want []string) error {
 	prop := filepath.Join(dir, proprietaryDir)
 	if err := os.Mkdir(prop, 0o755); err != nil {
 		return fmt.Errorf("playground: %w", err)
@@ -328,8 +375,12 @@ func makeModules(k testenv.Kernel, dir string, files []sourceFile, want []string
 	}
 	var log bytes.Buffer
 	defer func() { os.WriteFile(filepath.Join(dir, "build.log"), log.Bytes(), 0o644) }()
+	if err := os.WriteFile(filepath.Join(dir, builderFile), []byte(b.String()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("playground: %w", err)
+	}
+	fmt.Fprintf(&log, "# builder: %s\n", b)
 
-	if err := runMake(k, &log, dir); err != nil {
+	if err := runMake(k, b, &log, filepath.Dir(dir), dir); err != nil {
 		return err
 	}
 	symvers, err := os.ReadFile(filepath.Join(dir, "Module.symvers"))
@@ -340,7 +391,7 @@ func makeModules(k testenv.Kernel, dir string, files []sourceFile, want []string
 	if err := os.WriteFile(relabelled, relabelGPL(symvers), 0o644); err != nil {
 		return fmt.Errorf("playground: %w", err)
 	}
-	if err := runMake(k, &log, prop, "PG_PROPRIETARY=1", "KBUILD_EXTRA_SYMBOLS="+relabelled); err != nil {
+	if err := runMake(k, b, &log, filepath.Dir(dir), prop, "PG_PROPRIETARY=1", "KBUILD_EXTRA_SYMBOLS="+relabelled); err != nil {
 		return err
 	}
 	kos, err := filepath.Glob(filepath.Join(prop, "*.ko"))
@@ -390,29 +441,40 @@ func relocateSymvers(tmp, final string) error {
 	return nil
 }
 
-// runMake runs make for the external modules in dir, appending its output to log.
-func runMake(k testenv.Kernel, log *bytes.Buffer, dir string, args ...string) error {
+// runMake runs make for the external modules in dir with builder b, appending its output to
+// log. A chroot sees the kernel's root and cacheDir (dir's cache directory: the same for
+// every build, so that the chroot gains one empty mount point, not one per build).
+func runMake(k testenv.Kernel, b Builder, log *bytes.Buffer, cacheDir, dir string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	argv := []string{
-		"-C", k.Headers(), "M=" + dir,
+		"make", "-C", k.Headers(), "M=" + dir,
 		"-j" + strconv.Itoa(runtime.NumCPU()),
 		"CONFIG_DEBUG_INFO_BTF_MODULES=",
 	}
+	if b.CC != "" {
+		argv = append(argv, "CC="+b.CC)
+	}
+	if o := kbuildOutput(k); o != "" {
+		argv = append(argv, "KBUILD_OUTPUT="+o)
+	}
 	argv = append(argv, args...)
 	argv = append(argv, "modules")
-	cmd := exec.CommandContext(ctx, "make", argv...)
-	cmd.Env = makeEnv()
+	cmd := b.command(ctx, binds(k, cacheDir), argv...)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	cmd.WaitDelay = 10 * time.Second
-	fmt.Fprintf(log, "$ make %s\n", strings.Join(argv, " "))
+	where := ""
+	if b.Chroot != "" {
+		where = "[in " + b.Chroot + "] "
+	}
+	fmt.Fprintf(log, "$ %s%s\n", where, strings.Join(argv, " "))
 	start := time.Now()
 	err := cmd.Run()
 	fmt.Fprintf(log, "# %v in %v\n", cmd.ProcessState, time.Since(start).Round(time.Millisecond))
 	if err != nil {
-		return fmt.Errorf("playground: building for %s: make %s: %v\n%s",
-			k.Release, strings.Join(argv, " "), err, tail(log.Bytes()))
+		return fmt.Errorf("playground: building for %s with %s: %s: %v\n%s",
+			k.Release, b, strings.Join(argv, " "), err, tail(log.Bytes()))
 	}
 	return nil
 }
@@ -454,7 +516,7 @@ func tail(log []byte) string {
 }
 
 // prune removes kbuild's intermediate files from dir, keeping the sources, the .ko files,
-// Module.symvers and build.log.
+// Module.symvers, build.log and builder.txt.
 func prune(dir string, files []sourceFile) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -462,7 +524,7 @@ func prune(dir string, files []sourceFile) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		keep := strings.HasSuffix(name, ".ko") || name == "Module.symvers" || name == "build.log" ||
+		keep := strings.HasSuffix(name, ".ko") || name == "Module.symvers" || name == "build.log" || name == builderFile ||
 			slices.ContainsFunc(files, func(f sourceFile) bool { return f.name == name })
 		if keep && e.Type().IsRegular() {
 			continue
