@@ -134,6 +134,7 @@ setup_raw "${k612#linux-image-}"
 printf '%s\n%s\n' "${k61#linux-image-}" "${k612#linux-image-}" > "$cache/kernels/list.tmp"
 mv "$cache/kernels/list.tmp" "$cache/kernels/list"
 log "kernels ready: $(tr '\n' ' ' < "$cache/kernels/list")"
+GOKMOD_CACHE=$cache "$top/scripts/chroot.sh" --needed  # chroots with the gcc the listed kernels need, where the host's is too old
 
 # ---- kmod 34.2, as Debian 13 (trixie) ships it, beside this machine's kmod 30 ----
 # Downloaded through the private apt configuration and unpacked with its own glibc (it
