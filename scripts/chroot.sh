@@ -77,7 +77,7 @@ have_chroot() {
 # unmount_under DIR unmounts whatever a killed debootstrap left mounted inside DIR.
 unmount_under() {
   local m
-  awk '{print $5}' /proc/self/mountinfo | grep -E "^$1(/|\$)" | sort -r | while read -r m; do
+  { awk '{print $5}' /proc/self/mountinfo | grep -E "^$1(/|\$)" || true; } | sort -r | while read -r m; do
     umount -l "$m" || true
   done
 }
