@@ -16,14 +16,17 @@ papt_mirror=${GOKMOD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 papt_init() {
   mkdir -p "$papt_dir/lists/partial" "$papt_dir/archives/partial" "$papt_dir/preferences.d"
   local keys=/usr/share/keyrings/debian-archive-keyring.gpg
-  cat > "$papt_dir/sources.list.tmp" <<SRC
+  # Each run writes its own temporary files: two runs at once (setup.sh and chroot.sh)
+  # must not rename each other's.
+  local tmp=$papt_dir/.tmp.$$
+  cat > "$tmp.sources" <<SRC
 deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror bullseye main
 deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror trixie main
 deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror sid main
 deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror experimental main
 SRC
-  mv "$papt_dir/sources.list.tmp" "$papt_dir/sources.list"
-  cat > "$papt_dir/apt.conf.tmp" <<CONF
+  mv "$tmp.sources" "$papt_dir/sources.list"
+  cat > "$tmp.conf" <<CONF
 Dir::Etc::sourcelist "$papt_dir/sources.list";
 Dir::Etc::sourceparts "-";
 Dir::Etc::preferencesparts "$papt_dir/preferences.d";
@@ -35,7 +38,7 @@ APT::Architectures { "amd64"; "arm64"; };
 Acquire::Languages "none";
 APT::Sandbox::User "root";
 CONF
-  mv "$papt_dir/apt.conf.tmp" "$papt_dir/apt.conf"
+  mv "$tmp.conf" "$papt_dir/apt.conf"
   touch "$papt_dir/status"
 }
 
