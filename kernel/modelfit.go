@@ -22,6 +22,7 @@ var Lines = []Line{
 	{Version{5, 10, 0}, false},
 	{Version{6, 1, 0}, true},
 	{Version{6, 12, 0}, true},
+	{Version{7, 2, 0}, false},
 }
 
 // newestPatch stands for "the newest stable release of a line" when a kernel of an

@@ -86,6 +86,24 @@ var (
 	// ElfValidityCache: since 6.13, elf_validity_cache_copy's split checks (section
 	// offsets before the name table; "module: validate string table section types"),
 	// backported to 6.12.117.
+	// ModuleNamespaces: since 6.16 (release inferred), a "module:NAME[,PREFIX*]" namespace
+	// (EXPORT_SYMBOL_FOR_MODULES) admits the modules it names without an import, and
+	// importing one explicitly is refused ("module tries to import module namespace").
+	ModuleNamespaces = since(6, 16, `module-scoped namespaces ("module:NAME")`,
+		`092a4f5985f2 "module: Add module specific symbol namespace support"`)
+
+	// StaticCallSitesROAfterInit: since 6.16 (release inferred), .static_call_sites is
+	// read-only after init (CONFIG_HAVE_STATIC_CALL_INLINE): MOD_RO_AFTER_INIT, not
+	// MOD_DATA, which can move coresize by a page.
+	StaticCallSitesROAfterInit = since(6, 16, ".static_call_sites read-only after init",
+		`60b57b9cb002 "module: Make .static_call_sites read-only after init"`)
+
+	// KFlagstab: since 7.1 (release inferred from the series' March 2026 posting), one
+	// __ksymtab holds every export and __kflagstab says which are GPL-only; a module's
+	// __ksymtab_gpl is ignored with a warning, and exports without flags are refused.
+	KFlagstab = since(7, 1, "export flags in __kflagstab (no __ksymtab_gpl)",
+		`55fcb926b6d8 "module: use kflagstab instead of *_gpl sections"`)
+
 	ElfValidityCache = since(6, 13, "split ELF validity checks (elf_validity_cache_copy)",
 		`90f8f312db72 "module: Factor out elf_validity_ehdr"`, kernel.Version{Major: 6, Minor: 12, Patch: 117})
 
@@ -100,9 +118,37 @@ var (
 )
 
 // Changes lists every change the model gates on, oldest first.
+// The changes of 7.x found in Debian's linux-source-7.2 (7.2.13) whose commit is not
+// pinned here are gated on 7.2, the first release of that line the model follows:
+var (
+	// StrtabChecks: elf_validity_cache_strtab checks .strtab (empty, leading NUL, NUL
+	// terminated, every st_name inside); upstream d979e3dffa93 "module: Additional
+	// validation in elf_validity_cache_strtab" of the 6.13 series, which Debian's 6.12.117
+	// backport left out: gated where the model has seen it.
+	StrtabChecks = since(7, 2, "symbol string table checks (elf_validity_cache_strtab)",
+		`d979e3dffa93 "module: Additional validation in elf_validity_cache_strtab"`)
+
+	// X86RelocSecIdx: __write_relocate_add's lines name the RELA section and index and
+	// print the address raw (commit not pinned; present in 7.2.13, absent in 6.12.117).
+	X86RelocSecIdx = since(7, 2, "x86 relocation errors name section and index",
+		"(commit not pinned; seen in linux-source-7.2 7.2.13)")
+
+	// PercpuRelocs: apply_relocations also applies RELA sections targeting the per-cpu
+	// section, so their errors fail the load (commit not pinned; 7.2.13 has it).
+	PercpuRelocs = since(7, 2, "per-cpu section relocated",
+		"(commit not pinned; seen in linux-source-7.2 7.2.13)")
+
+	// InitEexistEbusy: do_init_module turns an init's -EEXIST into -EBUSY and says
+	// "init suspiciously returned" in one line without a stack dump (commits not pinned;
+	// 7.2.13 has both).
+	InitEexistEbusy = since(7, 2, "init's -EEXIST reported as -EBUSY",
+		"(commit not pinned; seen in linux-source-7.2 7.2.13)")
+)
+
 var Changes = []*Change{ElfValidityMessages, InKernelDecompress, EmptyShstrtabCheck,
 	InheritTaintNamesSymbol, TestTaint, X86RelocWriteOrder, ModuleMemory, ModinfoEarly, TaintsAfterList,
-	PatientCheckEarly, ExportSymbolVersions, ElfValidityCache, ShndxCheck}
+	PatientCheckEarly, ExportSymbolVersions, ElfValidityCache, ModuleNamespaces,
+	StaticCallSitesROAfterInit, ShndxCheck, KFlagstab, StrtabChecks, X86RelocSecIdx, PercpuRelocs, InitEexistEbusy}
 
 // In tells whether a kernel of version v has c: v is at least c's mainline release, or
 // a stable release of a line c was backported to, at or after the backport.

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 
@@ -277,6 +278,37 @@ func (c *call) elfValidityCacheCopy612(info *loadInfo, flags Flags) unix.Errno {
 		info.index.vers = info.findSec("__versions")
 	}
 	info.index.pcpu = info.findSec(".data..percpu")
+	if c.m.Has(StrtabChecks) {
+		if e := c.elfValidityCacheStrtab(info); e != 0 {
+			return e
+		}
+	}
 	c.step(fn, 0, "%d sections, name %q, struct module name %q", info.eShnum, info.name, info.modName)
+	return 0
+}
+
+// elfValidityCacheStrtab mirrors elf_validity_cache_strtab (StrtabChecks): .strtab is
+// non-empty, starts and ends with NUL, and every symbol's name starts inside it. The
+// section's bytes lie inside the image (elf_validity_cache_sechdrs checked them).
+func (c *call) elfValidityCacheStrtab(info *loadInfo) unix.Errno {
+	const fn = "elf_validity_cache_strtab"
+	str, sym := info.sechdrs[info.index.str], info.sechdrs[info.index.sym]
+	switch {
+	case str.size == 0:
+		c.log(LevelErr, "empty symbol string table")
+		return c.step(fn, unix.ENOEXEC, "empty .strtab")
+	case info.hdr[str.offset] != 0:
+		c.log(LevelErr, "symbol string table missing leading NUL")
+		return c.step(fn, unix.ENOEXEC, ".strtab does not start with NUL")
+	case info.hdr[str.offset+str.size-1] != 0:
+		c.log(LevelErr, "symbol string table isn't NUL terminated")
+		return c.step(fn, unix.ENOEXEC, "unterminated .strtab")
+	}
+	for off := sym.offset; off+symSize <= sym.offset+sym.size && off+symSize <= uint64(len(info.hdr)); off += symSize {
+		if uint64(binary.LittleEndian.Uint32(info.hdr[off:])) >= str.size {
+			c.log(LevelErr, "symbol name out of bounds in string table")
+			return c.step(fn, unix.ENOEXEC, "symbol %d's name outside .strtab", (off-sym.offset)/symSize)
+		}
+	}
 	return 0
 }

@@ -16,12 +16,19 @@ func (c *call) doInitModule(mod *module) unix.Errno {
 			c.uncertain("%s's init function is assumed to return 0", mod.Name)
 		}
 	}
+	if ret == -int(unix.EEXIST) && c.m.Has(InitEexistEbusy) {
+		// -EEXIST is finit_module's answer to "already loaded": an init returning it
+		// is reported as -EBUSY.
+		ret = -int(unix.EBUSY)
+	}
 	if ret < 0 {
 		mod.state = stateGoing
 		c.m.unlink(mod)
 		return c.step(fn, unix.Errno(-ret), "init returned %d", ret)
 	}
-	if ret > 0 {
+	if ret > 0 && c.m.Has(InitEexistEbusy) {
+		c.log(LevelWarn, "%s: init suspiciously returned %d, it should follow 0/-E convention", mod.Name, ret)
+	} else if ret > 0 {
 		c.log(LevelWarn, "do_init_module: '%s'->init suspiciously returned %d, it should follow 0/-E convention\ndo_init_module: loading module anyway...", mod.Name, ret)
 		c.uncertain("a stack dump follows the suspicious-return warning")
 	}

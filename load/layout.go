@@ -370,6 +370,11 @@ func (c *call) layoutAndAllocate(info *loadInfo, mod *module) (*Layout, unix.Err
 	if i := info.findSec("__jump_table"); i != 0 {
 		info.sechdrs[i].flags |= shfRoAfterInit
 	}
+	if c.m.Has(StaticCallSitesROAfterInit) && c.m.K.Config.Enabled("HAVE_STATIC_CALL_INLINE") {
+		if i := info.findSec(".static_call_sites"); i != 0 {
+			info.sechdrs[i].flags |= shfRoAfterInit
+		}
+	}
 	st := &layoutState{l: &Layout{ModuleMemory: c.m.Has(ModuleMemory)}, place: make([]placed, len(info.sechdrs))}
 	for i := range st.place {
 		st.place[i].region = -1

@@ -30,6 +30,8 @@ type module struct {
 	// (find_symbol bsearches them); hasCRCs/hasGPLCRCs say whether __kcrctab exists.
 	syms, gplSyms       []export
 	hasCRCs, hasGPLCRCs bool
+	// hasFlags says whether __kflagstab exists (KFlagstab: since 7.1).
+	hasFlags bool
 
 	users []*module // source_list: modules using this one, most recent first
 	uses  []*module // target_list: modules this one uses

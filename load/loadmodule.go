@@ -95,7 +95,9 @@ func (c *call) formModule(info *loadInfo, mod *module, args string) unix.Errno {
 	} else if e := c.checkExportSymbolVersions(mod, "check_export_symbol_versions"); e != 0 {
 		return e
 	}
-	c.setupModinfo(info, mod) // setup_modinfo
+	if e := c.setupModinfo(info, mod); e != 0 { // setup_modinfo
+		return e
+	}
 	info.readSymtab()
 	if e := c.simplifySymbols(info, mod); e != 0 { // simplify_symbols
 		return e

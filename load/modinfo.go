@@ -1,6 +1,8 @@
 package load
 
 import (
+	"strings"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -188,6 +190,10 @@ func (c *call) checkModuleLicenseAndVersions(mod *module) unix.Errno {
 // checkExportSymbolVersions mirrors check_export_symbol_versions (6.12; the second half
 // of the 6.1 function): exports without a matching __kcrctab need a forced load.
 func (c *call) checkExportSymbolVersions(mod *module, fn string) unix.Errno {
+	if c.m.Has(KFlagstab) && len(mod.syms) > 0 && !mod.hasFlags { // check_export_symbol_sections
+		c.log(LevelErr, "%s: no flags for exported symbols", mod.Name)
+		return c.step("check_export_symbol_sections", unix.ENOEXEC, "exports without __kflagstab")
+	}
 	if c.m.K.Config.Modversions() && (len(mod.syms) > 0 && !mod.hasCRCs || len(mod.gplSyms) > 0 && !mod.hasGPLCRCs) {
 		if e := c.tryToForceLoad(mod, "no versions for exported symbols"); e != 0 {
 			return c.step(fn, e, "exports without CRCs")
@@ -197,8 +203,18 @@ func (c *call) checkExportSymbolVersions(mod *module, fn string) unix.Errno {
 	return 0
 }
 
-// setupModinfo mirrors setup_modinfo: the version and srcversion attributes.
-func (c *call) setupModinfo(info *loadInfo, mod *module) {
+// setupModinfo mirrors setup_modinfo: the version and srcversion attributes and, with
+// module namespaces, the refusal of an explicit import of one.
+func (c *call) setupModinfo(info *loadInfo, mod *module) unix.Errno {
 	mod.version, _ = info.getModinfo("version")
 	mod.srcversion, _ = info.getModinfo("srcversion")
+	if c.m.Has(ModuleNamespaces) {
+		for _, ns := range info.getModinfoAll("import_ns") {
+			if strings.HasPrefix(ns, "module:") {
+				c.log(LevelErr, "%s: module tries to import module namespace: %s", mod.Name, ns)
+				return c.step("setup_modinfo", unix.EPERM, "explicit import of %s", ns)
+			}
+		}
+	}
+	return 0
 }

@@ -39,7 +39,13 @@ func (c *call) applyRelocations(info *loadInfo, mod *module) unix.Errno {
 	total := 0
 	for i := 1; i < len(info.sechdrs); i++ {
 		s := info.sechdrs[i]
-		if int(s.info) >= len(info.sechdrs) || info.sechdrs[s.info].flags&shfAlloc == 0 {
+		if int(s.info) >= len(info.sechdrs) {
+			continue
+		}
+		// PercpuRelocs: the per-cpu section (no longer SHF_ALLOC) is relocated in the
+		// image's template, then copied to each CPU.
+		percpu := s.info != 0 && int(s.info) == info.index.pcpu && c.m.Has(PercpuRelocs)
+		if info.sechdrs[s.info].flags&shfAlloc == 0 && !percpu {
 			continue
 		}
 		var e unix.Errno
@@ -69,8 +75,14 @@ func (c *call) applyRelocations(info *loadInfo, mod *module) unix.Errno {
 // printed loc is a hashed %p in the kernel: the model prints its own address.
 func (c *call) applyRelocateAdd(info *loadInfo, mod *module, relsec int) (int, unix.Errno) {
 	rs := info.sechdrs[relsec]
-	target := info.mem.section(int(rs.info))
 	tgtAddr := info.sechdrs[rs.info].addr
+	var tb []byte
+	if target := info.mem.section(int(rs.info)); target != nil {
+		tb = target.b
+	} else if t := info.sechdrs[rs.info]; int(rs.info) == info.index.pcpu && t.typ != shtNobits && t.offset+t.size <= uint64(len(info.hdr)) {
+		// The per-cpu template: a copy of the section's bytes in the image.
+		tb = append([]byte(nil), info.hdr[t.offset:t.offset+t.size]...)
+	}
 	n := rs.size / relaSize
 	for i := uint64(0); i < n; i++ {
 		off := rs.offset + i*relaSize
@@ -86,10 +98,10 @@ func (c *call) applyRelocateAdd(info *loadInfo, mod *module, relsec int) (int, u
 		loc := tgtAddr + rOffset
 		val := info.syms[symIdx].value + rAddend
 		var field []byte
-		if target != nil && rOffset < uint64(len(target.b)) {
-			field = target.b[rOffset:]
+		if rOffset < uint64(len(tb)) {
+			field = tb[rOffset:]
 		}
-		e := c.relocateOne(mod, typ, loc, val, field)
+		e := c.relocateOne(mod, relocAt{relsec, i}, typ, loc, val, field)
 		c.sampleReloc(info, relsec, typ, symIdx, rOffset, loc, rAddend, field, e != 0)
 		if e != 0 {
 			return int(i), e
@@ -99,8 +111,15 @@ func (c *call) applyRelocateAdd(info *loadInfo, mod *module, relsec int) (int, u
 	return int(n), 0
 }
 
+// relocAt is a relocation's place: its SHT_RELA section and index there, which 7.2's
+// error lines print (X86RelocSecIdx).
+type relocAt struct {
+	sec int
+	idx uint64
+}
+
 // relocateOne applies one relocation to field (the bytes at loc onwards).
-func (c *call) relocateOne(mod *module, typ uint32, loc, val uint64, field []byte) unix.Errno {
+func (c *call) relocateOne(mod *module, at relocAt, typ uint32, loc, val uint64, field []byte) unix.Errno {
 	size := 0
 	switch typ {
 	case rX86_64None:
@@ -134,13 +153,18 @@ func (c *call) relocateOne(mod *module, typ uint32, loc, val uint64, field []byt
 		}
 		write(field, val, size)
 		if overflow {
-			return c.relocOverflow(mod, typ, val)
+			return c.relocOverflow(mod, at, typ, val)
 		}
 		return 0
 	}
 	// Since 6.3: overflow first, then the non-zero check, then write.
 	if overflow {
-		return c.relocOverflow(mod, typ, val)
+		return c.relocOverflow(mod, at, typ, val)
+	}
+	if nonzero && c.m.Has(X86RelocSecIdx) {
+		c.log(LevelErr, "module: x86/modules: Invalid relocation target, existing value is nonzero for sec %d, idx %d, type %d, loc %x, val %x", at.sec, at.idx, typ, loc, val)
+		c.uncertain("the address in the relocation error line depends on where the kernel put the module")
+		return unix.ENOEXEC
 	}
 	if nonzero {
 		c.log(LevelErr, "module: x86/modules: Invalid relocation target, existing value is nonzero for type %d, loc %016x, val %x", typ, loc, val)
@@ -159,8 +183,12 @@ func write(field []byte, val uint64, size int) {
 }
 
 // relocOverflow prints the two overflow lines (the value depends on real addresses).
-func (c *call) relocOverflow(mod *module, typ uint32, val uint64) unix.Errno {
-	c.log(LevelErr, "module: overflow in relocation type %d val %x", typ, val)
+func (c *call) relocOverflow(mod *module, at relocAt, typ uint32, val uint64) unix.Errno {
+	if c.m.Has(X86RelocSecIdx) {
+		c.log(LevelErr, "module: overflow in relocation type %d val %x sec %d idx %d", typ, val, at.sec, at.idx)
+	} else {
+		c.log(LevelErr, "module: overflow in relocation type %d val %x", typ, val)
+	}
 	c.log(LevelErr, "module: `%s' likely not compiled with -mcmodel=kernel", mod.Name)
 	c.uncertain("the overflowing value in the log depends on real (KASLR) addresses")
 	return unix.ENOEXEC

@@ -22,11 +22,23 @@ func (c *call) findModuleSections(info *loadInfo, mod *module) unix.Errno {
 	count := func(name string, size uint64) int {
 		return int(info.sechdrs[info.findSec(name)].size / size)
 	}
-	mod.syms = make([]export, count("__ksymtab", kernelSymbolSize))
-	mod.gplSyms = make([]export, count("__ksymtab_gpl", kernelSymbolSize))
-	mod.hasCRCs = info.findSec("__kcrctab") != 0
-	mod.hasGPLCRCs = info.findSec("__kcrctab_gpl") != 0
 	mod.params = make([]*kparam, count("__param", kernelParamSize))
+	mod.syms = make([]export, count("__ksymtab", kernelSymbolSize))
+	mod.hasCRCs = info.findSec("__kcrctab") != 0
+	if c.m.Has(KFlagstab) {
+		// One __ksymtab; __kflagstab marks the GPL-only exports (split off in
+		// moduleTables, once the flags are readable).
+		mod.hasFlags = info.findSec("__kflagstab") != 0
+		if info.findSec("__ksymtab_gpl") != 0 {
+			c.log(LevelWarn, "%s: ignoring obsolete section __ksymtab_gpl", mod.Name)
+		}
+		if info.findSec("__kcrctab_gpl") != 0 {
+			c.log(LevelWarn, "%s: ignoring obsolete section __kcrctab_gpl", mod.Name)
+		}
+	} else {
+		mod.gplSyms = make([]export, count("__ksymtab_gpl", kernelSymbolSize))
+		mod.hasGPLCRCs = info.findSec("__kcrctab_gpl") != 0
+	}
 	if c.m.K.Config.Constructors() && info.findSec(".ctors") != 0 && info.findSec(".init_array") != 0 {
 		c.log(LevelWarn, "%s: has both .ctors and .init_array.", mod.Name)
 		return c.step(fn, unix.EINVAL, "both .ctors and .init_array")
@@ -42,7 +54,11 @@ func (c *call) findModuleSections(info *loadInfo, mod *module) unix.Errno {
 // pointers from module memory, as the kernel's code later dereferences them.
 func (c *call) moduleTables(info *loadInfo, mod *module) {
 	c.readExports(info, "__ksymtab", "__kcrctab", mod.syms)
-	c.readExports(info, "__ksymtab_gpl", "__kcrctab_gpl", mod.gplSyms)
+	if c.m.Has(KFlagstab) {
+		c.splitByFlags(info, mod)
+	} else {
+		c.readExports(info, "__ksymtab_gpl", "__kcrctab_gpl", mod.gplSyms)
+	}
 	c.readParams(info, mod)
 	c.readInitExit(info, mod)
 }
@@ -69,6 +85,30 @@ func (c *call) readExports(info *loadInfo, tab, crcTab string, out []export) {
 			out[j].crc = mem.u32(crcBase + uint64(j)*4)
 		}
 	}
+}
+
+// ksymFlagGPLOnly is KSYM_FLAG_GPL_ONLY, bit 0 of an export's __kflagstab byte.
+const ksymFlagGPLOnly = 1 << 0
+
+// splitByFlags reads __kflagstab, one byte per __ksymtab entry, and moves the GPL-only
+// exports to gplSyms: find_symbol then treats them as the older kernels' GPL table did
+// (found only by GPL-compatible modules), and the CRC stays with each export.
+func (c *call) splitByFlags(info *loadInfo, mod *module) {
+	i := info.findSec("__kflagstab")
+	if i == 0 {
+		return
+	}
+	base := info.sechdrs[i].addr
+	var plain, gpl []export
+	for j, e := range mod.syms {
+		if b := info.mem.at(base+uint64(j), 1); b != nil && b[0]&ksymFlagGPLOnly != 0 {
+			gpl = append(gpl, e)
+		} else {
+			plain = append(plain, e)
+		}
+	}
+	mod.syms, mod.gplSyms = plain, gpl
+	mod.hasGPLCRCs = mod.hasCRCs
 }
 
 // readParams decodes struct kernel_param { name, mod, ops, perm, level, flags, arg }.

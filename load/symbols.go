@@ -2,6 +2,7 @@ package load
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -158,6 +159,9 @@ func (c *call) verifyNamespaceIsImported(info *loadInfo, mod *module, f found, n
 	if f.namespace == "" {
 		return 0
 	}
+	if c.m.Has(ModuleNamespaces) && verifyModuleNamespace(f.namespace, mod.Name) {
+		return 0
+	}
 	for _, ns := range info.getModinfoAll("import_ns") {
 		if ns == f.namespace {
 			return 0
@@ -169,6 +173,30 @@ func (c *call) verifyNamespaceIsImported(info *loadInfo, mod *module, f found, n
 	}
 	c.log(LevelErr, "%s: module uses symbol (%s) from namespace %s, but does not import it.", mod.Name, name, f.namespace)
 	return unix.EINVAL
+}
+
+// verifyModuleNamespace mirrors verify_module_namespace: a "module:" namespace lists
+// module names, each compared as mod_strncmp does ('-' and '_' alike), a trailing '*'
+// making it a prefix.
+func verifyModuleNamespace(ns, modname string) bool {
+	rest, ok := strings.CutPrefix(ns, "module:")
+	if !ok {
+		return false
+	}
+	norm := func(s string) string { return strings.ReplaceAll(s, "-", "_") }
+	for _, pat := range strings.Split(rest, ",") {
+		if pat == "" {
+			continue
+		}
+		if p, glob := strings.CutSuffix(pat, "*"); glob {
+			if strings.HasPrefix(norm(modname), norm(p)) {
+				return true
+			}
+		} else if norm(pat) == norm(modname) {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveSymbol mirrors resolve_symbol (and resolve_symbol_wait, whose 30-second wait
