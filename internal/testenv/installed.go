@@ -18,7 +18,8 @@ const (
 )
 
 // InstallInto makes root look like a system where Debian's packages of k are installed
-// (linux-image and linux-headers), with symbolic links into the prepared cache:
+// (linux-image and linux-headers), with symbolic links into the prepared cache, in the
+// classic layout whichever layout the packages use:
 // boot/config-REL, boot/vmlinuz-REL, boot/System.map-REL, lib/modules/REL (whose build
 // link names /usr/src/linux-headers-REL, absolute, as the package makes it),
 // usr/src/linux-headers-REL, and with DebugVmlinux the decompressed vmlinux. Missing
@@ -26,9 +27,9 @@ const (
 func InstallInto(tb testing.TB, root string, k Kernel, img Image) {
 	tb.Helper()
 	links := map[string]string{
-		"boot/config-" + k.Release:           filepath.Join(k.Root, "boot", "config-"+k.Release),
-		"boot/vmlinuz-" + k.Release:          filepath.Join(k.Root, "boot", "vmlinuz-"+k.Release),
-		"boot/System.map-" + k.Release:       filepath.Join(k.Root, "boot", "System.map-"+k.Release),
+		"boot/config-" + k.Release:           k.Config(),
+		"boot/vmlinuz-" + k.Release:          k.Vmlinuz(),
+		"boot/System.map-" + k.Release:       k.SystemMap(),
 		"lib/modules/" + k.Release:           k.ModDir(),
 		"usr/src/linux-headers-" + k.Release: k.Headers(),
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -47,11 +48,124 @@ func Cache() (string, error) {
 // Kernel is one of Debian's kernel packages, unpacked with its headers into Root.
 type Kernel struct {
 	Release string // uname -r, e.g. 6.1.0-56-amd64
-	Root    string // the unpacked packages: boot/, lib/modules/, usr/src/
+	Root    string // the unpacked packages: boot/, lib/modules/ or usr/lib/modules/, usr/src/
+	// Suite is the Debian suite the packages came from: bullseye, bookworm, trixie, sid
+	// or experimental (scripts/setup.sh records it in Root/suite).
+	Suite string
 }
 
-// ModDir is /lib/modules/RELEASE inside the unpacked root.
-func (k Kernel) ModDir() string { return filepath.Join(k.Root, "lib/modules", k.Release) }
+// ModDir is the module directory inside the unpacked root: lib/modules/RELEASE, or
+// usr/lib/modules/RELEASE for merged-/usr packages (trixie's 6.12, 7.x) when the root has
+// no lib/ (scripts/setup.sh links lib to usr/lib in prepared roots).
+func (k Kernel) ModDir() string {
+	for _, d := range []string{"lib/modules", "usr/lib/modules"} {
+		p := filepath.Join(k.Root, d, k.Release)
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+	}
+	return filepath.Join(k.Root, "lib/modules", k.Release)
+}
+
+// Config is the kernel configuration: boot/config-RELEASE, or the module directory's
+// config in 7.x's merged-/usr packages (linux-base-RELEASE).
+func (k Kernel) Config() string { return k.bootOrModDir("config") }
+
+// Vmlinuz is the bzImage as the package ships it: boot/vmlinuz-RELEASE, or the module
+// directory's vmlinuz in 7.x's merged-/usr packages (linux-binary-RELEASE).
+func (k Kernel) Vmlinuz() string { return k.bootOrModDir("vmlinuz") }
+
+// SystemMap is boot/System.map-RELEASE, or the module directory's System.map (7.x).
+func (k Kernel) SystemMap() string { return k.bootOrModDir("System.map") }
+
+func (k Kernel) bootOrModDir(name string) string {
+	p := filepath.Join(k.Root, "boot", name+"-"+k.Release)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if q := filepath.Join(k.ModDir(), name); fileExists(q) {
+		return q
+	}
+	return p
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// MergedUsr reports whether the packages put the modules in usr/lib/modules (trixie's
+// 6.12, 7.x) rather than lib/modules.
+func (k Kernel) MergedUsr() bool {
+	st, err := os.Lstat(filepath.Join(k.Root, "usr/lib/modules", k.Release))
+	return err == nil && st.IsDir()
+}
+
+// Version is an upstream kernel version, e.g. 6.1.192. It has kernel.Version's fields:
+// kernel.Version(v) converts it (package testenv cannot import package kernel, whose
+// dependencies' tests import testenv).
+type Version struct{ Major, Minor, Patch int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// AtLeast reports whether v >= major.minor.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Major > major || v.Major == major && v.Minor >= minor
+}
+
+// Line is the kernel line, major.minor: "5.10", "7.2".
+func (v Version) Line() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// Version is the upstream version the kernel is built from: the image package's version
+// as versions.txt lists it (5.10.223-1 -> 5.10.223; 7.3~rc7-1~exp1 -> 7.3.0), else the
+// release's leading numbers (6.12.118+deb12-amd64 -> 6.12.118; 6.1.0-57-amd64 -> 6.1.0).
+func (k Kernel) Version() Version {
+	if vs, err := k.Versions(); err == nil {
+		for _, line := range strings.Split(vs, "\n") {
+			if pkg, ver, ok := strings.Cut(strings.TrimSpace(line), " "); ok && pkg == "linux-image-"+k.Release {
+				if _, v, ok := strings.Cut(ver, ":"); ok {
+					ver = v // an epoch
+				}
+				return parseVersion(ver)
+			}
+		}
+	}
+	return parseVersion(k.Release)
+}
+
+// parseVersion reads the leading "A.B[.C]" of s.
+func parseVersion(s string) Version {
+	var n [3]int
+	for i := 0; i < 3; i++ {
+		end := 0
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end++
+		}
+		if end == 0 {
+			break
+		}
+		n[i], _ = strconv.Atoi(s[:end])
+		if end == len(s) || s[end] != '.' {
+			break
+		}
+		s = s[end+1:]
+	}
+	return Version{n[0], n[1], n[2]}
+}
+
+// suiteOf is the suite recorded in root/suite, else the one Debian's release names imply
+// (roots prepared before scripts/setup.sh recorded it).
+func suiteOf(root, release string) string {
+	if b, err := os.ReadFile(filepath.Join(root, "suite")); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	switch {
+	case strings.Contains(release, "+deb12-"), strings.HasPrefix(release, "6.1.0-"):
+		return "bookworm"
+	case strings.Contains(release, "+deb13-"):
+		return "trixie"
+	case strings.HasPrefix(release, "5.10.0-"):
+		return "bullseye"
+	}
+	return ""
+}
 
 // Headers is the kbuild directory for out-of-tree modules (M=...).
 func (k Kernel) Headers() string {
@@ -79,7 +193,10 @@ func (k Kernel) Versions() (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// Kernels returns the prepared kernels, 6.1 first, as listed by scripts/setup.sh.
+// Kernels returns the prepared kernels, every line scripts/setup.sh prepared (5.10, 6.1,
+// 6.12 of bookworm and of trixie, sid's 7.x, experimental's when newer, or exactly those
+// GOKMOD_KERNELS pinned), oldest version first, as its list names them. Tests that want a
+// particular line pick it by Version() or Suite, never by index or release string.
 func Kernels() ([]Kernel, error) {
 	cache, err := Cache()
 	if err != nil {
@@ -99,6 +216,7 @@ func Kernels() ([]Kernel, error) {
 			continue
 		}
 		k := Kernel{Release: rel, Root: filepath.Join(cache, "kernels", rel)}
+		k.Suite = suiteOf(k.Root, rel)
 		if _, err := os.Stat(filepath.Join(k.Root, ".ready")); err != nil {
 			return nil, fmt.Errorf("kernel %s is not fully prepared: run scripts/setup.sh (make setup)", rel)
 		}
