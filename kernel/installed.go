@@ -8,17 +8,20 @@ import (
 )
 
 // InstalledFiles says where the files of kernel release are on a system installed from
-// Debian's packages, below root ("" or "/" for this machine's own): boot/config-REL,
-// lib/modules/REL, Module.symvers from the headers (lib/modules/REL/build, an absolute
-// link followed inside root, else usr/src/linux-headers-REL) and the kernel image: the
-// first present of usr/lib/debug/boot/vmlinux-REL (linux-image-REL-dbg) and
-// boot/vmlinux-REL, else the bzImage boot/vmlinuz-REL.
+// Debian's packages, below root ("" or "/" for this machine's own), in any of Debian's
+// layouts (layout.go): the configuration (boot/config-REL, else 7.x's
+// usr/lib/modules/REL/config), the module directory (lib/modules/REL, else
+// usr/lib/modules/REL), Module.symvers from the headers (the module directory's build
+// link, an absolute one followed inside root, else usr/src/linux-headers-REL) and the
+// kernel image: the first present of usr/lib/debug/boot/vmlinux-REL (linux-image-REL-dbg)
+// and boot/vmlinux-REL, else the bzImage boot/vmlinuz-REL or 7.x's
+// usr/lib/modules/REL/vmlinuz.
 func InstalledFiles(root, release string) Files {
 	in := func(p string) string { return filepath.Join(root, p) }
 	f := Files{
 		Release: release,
-		Config:  in("/boot/config-" + release),
-		ModDir:  in("/lib/modules/" + release),
+		Config:  ConfigIn(in("/"), release),
+		ModDir:  ModuleDirIn(in("/"), release),
 	}
 	var symvers []string
 	if l, err := os.Readlink(filepath.Join(f.ModDir, "build")); err == nil {
@@ -42,7 +45,7 @@ func InstalledFiles(root, release string) Files {
 		}
 	}
 	// Load reads the bzImage when there is no vmlinux (ExtractVmlinux).
-	f.Vmlinuz = in("/boot/vmlinuz-" + release)
+	f.Vmlinuz = VmlinuzIn(in("/"), release)
 	return f
 }
 

@@ -210,19 +210,22 @@ type Files struct {
 	NeedExps bool   // fail when no export table can be found
 }
 
-// FromDebianRoot loads the kernel unpacked from Debian's packages into root:
-// boot/config-REL, lib/modules/REL, usr/src/linux-headers-REL/Module.symvers, and the
-// kernel image — the decompressed root/vmlinux that scripts/setup.sh extracts, else
-// boot/vmlinuz-REL as the package ships it. Without modules.dep (dpkg -x of the
-// packages gives none; their postinst runs depmod) the module directory is walked.
+// FromDebianRoot loads the kernel unpacked from Debian's packages into root, in any of
+// Debian's layouts (layout.go): the configuration (boot/config-REL, or 7.x's
+// usr/lib/modules/REL/config), the module directory (lib/modules/REL or
+// usr/lib/modules/REL), usr/src/linux-headers-REL/Module.symvers, and the kernel image —
+// the decompressed root/vmlinux that scripts/setup.sh extracts, else the bzImage as the
+// package ships it (boot/vmlinuz-REL, or usr/lib/modules/REL/vmlinuz). Without
+// modules.dep (dpkg -x of the packages gives none; their postinst runs depmod) the module
+// directory is walked.
 func FromDebianRoot(root, release string) (*Kernel, error) {
 	return Load(Files{
 		Release:  release,
-		Config:   filepath.Join(root, "boot", "config-"+release),
-		ModDir:   filepath.Join(root, "lib", "modules", release),
+		Config:   ConfigIn(root, release),
+		ModDir:   ModuleDirIn(root, release),
 		Symvers:  filepath.Join(root, "usr", "src", "linux-headers-"+release, "Module.symvers"),
 		Vmlinux:  filepath.Join(root, "vmlinux"),
-		Vmlinuz:  filepath.Join(root, "boot", "vmlinuz-"+release),
+		Vmlinuz:  VmlinuzIn(root, release),
 		NeedExps: true,
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -23,7 +22,8 @@ const kernelSpecHelp = "\t--kernel SPEC     the target kernel (default host), re
 	"\t                               /proc/sys/kernel/modules_disabled\n" +
 	"\t                    a path     (SPEC holds a '/': write ./DIR for a directory here) Debian's kernel\n" +
 	"\t                               packages unpacked into one directory: boot/config-REL, lib/modules/REL,\n" +
-	"\t                               usr/src/linux-headers-REL, and vmlinux or boot/vmlinuz-REL\n" +
+	"\t                               usr/src/linux-headers-REL, and vmlinux or boot/vmlinuz-REL; or merged-/usr\n" +
+	"\t                               (7.x): usr/lib/modules/REL with config and vmlinuz inside it\n" +
 	"\t                    a release  installed on this system, if /boot/config-REL exists (then\n" +
 	"\t                               /lib/modules/REL, /usr/src/linux-headers-REL, /boot/vmlinuz-REL);\n" +
 	"\t                               else the release scripts/setup.sh prepared in $GOKMOD_CACHE/kernels/REL\n" +
@@ -176,7 +176,7 @@ func resolveKernel(root, spec, release string) (*modelTarget, error) {
 	var looked []string
 	// Installed: the configuration is what tells a kernel from a leftover modules
 	// directory (Debian keeps /lib/modules/REL when files not of the package remain).
-	cfg := filepath.Join(sys, "boot", "config-"+spec)
+	cfg := kernel.ConfigIn(sys, spec)
 	if _, err := os.Stat(cfg); err == nil {
 		k, err := kernel.FromInstalled(sys, spec)
 		if err != nil {
@@ -198,10 +198,9 @@ func resolveKernel(root, spec, release string) (*modelTarget, error) {
 		spec, strings.Join(looked, ", "), fs.ErrNotExist)
 }
 
-// fromDirectory is a directory of Debian's kernel packages unpacked together: the one
-// release under lib/modules, or --release. The cache's layout (one release and the
-// decompressed vmlinux at the top) is read as scripts/setup.sh makes it; any other as an
-// installed system is (the image from boot/ or usr/lib/debug/boot/).
+// fromDirectory is a directory of Debian's kernel packages unpacked together, in any of
+// Debian's layouts (kernel.FromDir): the one release under lib/modules or
+// usr/lib/modules, or --release.
 func fromDirectory(dir, release string) (*modelTarget, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -210,52 +209,11 @@ func fromDirectory(dir, release string) (*modelTarget, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("kernel %q: not a directory of unpacked kernel packages", dir)
 	}
-	rels, err := releasesIn(dir)
-	if err != nil {
-		return nil, fmt.Errorf("kernel %q: not a directory of unpacked kernel packages: %w", dir, err)
-	}
-	switch {
-	case release != "":
-		found := false
-		for _, r := range rels {
-			found = found || r == release
-		}
-		if !found {
-			return nil, fmt.Errorf("kernel %q: no release %s (it holds %s): %w", dir, release, strings.Join(rels, ", "), fs.ErrNotExist)
-		}
-	case len(rels) == 1:
-		release = rels[0]
-	case len(rels) == 0:
-		return nil, fmt.Errorf("kernel %q: no kernel release in %s: %w", dir, filepath.Join(dir, "lib/modules"), fs.ErrNotExist)
-	default:
-		return nil, fmt.Errorf("kernel %q holds %d releases (%s): choose one with --release", dir, len(rels), strings.Join(rels, ", "))
-	}
-	var k *kernel.Kernel
-	if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err == nil && len(rels) == 1 {
-		k, err = kernel.FromDebianRoot(dir, release)
-	} else {
-		k, err = kernel.FromInstalled(dir, release)
-	}
+	k, err := kernel.FromDir(dir, release)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %q: %w", dir, err)
 	}
 	return &modelTarget{K: k, Source: "directory", Where: dir}, nil
-}
-
-// releasesIn lists the kernel releases under root/lib/modules, sorted.
-func releasesIn(root string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(root, "lib/modules"))
-	if err != nil {
-		return nil, err
-	}
-	var rels []string
-	for _, e := range ents {
-		if st, err := os.Stat(filepath.Join(root, "lib/modules", e.Name())); err == nil && st.IsDir() {
-			rels = append(rels, e.Name())
-		}
-	}
-	sort.Strings(rels)
-	return rels, nil
 }
 
 // callerCapSysModule reads whether this process has CAP_SYS_MODULE in its effective set
