@@ -374,6 +374,12 @@ func (k *Kernel) readVmlinux(path string) error {
 	if k.Ksymtab != nil || k.KsymtabGPL != nil {
 		src.Exports = where + " (__ksymtab, __ksymtab_gpl)"
 	}
+	if k.KsymtabGPL == nil {
+		var ok bool
+		if k.Ksymtab, k.KsymtabGPL, ok = v.splitFlagged(k.Ksymtab); ok {
+			src.Exports = where + " (__ksymtab, the licences from __kflagstab)"
+		}
+	}
 	for n := range v.paramModules() {
 		k.BuiltinSysfs[n] = true
 	}

@@ -170,6 +170,34 @@ func (v *vmlinux) ksymtab(name, crcName string, gpl bool) ([]Symbol, error) {
 	return out, nil
 }
 
+// splitFlagged splits one export table by its __kflagstab, when vmlinux has one: since
+// the kernel moved the licence out of the table ("module: ... kflagstab", Debian's 7.x;
+// include/linux/module_symbol.h), every export is in __ksymtab and __kflagstab holds one
+// byte per entry, in the same order, with KSYM_FLAG_GPL_ONLY (bit 0) for
+// EXPORT_SYMBOL_GPL. find_exported_symbol_in_section bsearches the one table and takes
+// the licence from the byte; two tables split by that bit, each still sorted by name,
+// give every lookup the same symbol and licence. ok is false (and the table is returned
+// as it is) without __kflagstab or when its size is not the table's.
+func (v *vmlinux) splitFlagged(all []Symbol) (plain, gpl []Symbol, ok bool) {
+	s := v.f.Section("__kflagstab")
+	if s == nil {
+		return all, nil, false
+	}
+	flags := v.bytes(s)
+	if len(flags) != len(all) {
+		return all, nil, false
+	}
+	for i, sym := range all {
+		if flags[i]&1 != 0 { // KSYM_FLAG_GPL_ONLY
+			sym.GPLOnly = true
+			gpl = append(gpl, sym)
+		} else {
+			plain = append(plain, sym)
+		}
+	}
+	return plain, gpl, true
+}
+
 // paramModules returns the names param_sysfs_builtin gives /sys/module directories:
 // the part before the first '.' of every built-in struct kernel_param with a non-zero
 // perm ("kernel" for core_param names without a dot). struct kernel_param is 40 bytes
