@@ -47,10 +47,10 @@ func sameCerts(t *testing.T, what string, a, b *kernel.Kernel) {
 func TestVmlinuzAgreesWithVmlinux(t *testing.T) {
 	for i, tk := range testenv.RequireKernels(t) {
 		want := kernels(t)[i]
-		vmlinuz := filepath.Join(tk.Root, "boot", "vmlinuz-"+tk.Release)
+		vmlinuz := tk.Vmlinuz()
 		got, err := kernel.Load(kernel.Files{
 			Release:  tk.Release,
-			Config:   filepath.Join(tk.Root, "boot", "config-"+tk.Release),
+			Config:   tk.Config(),
 			ModDir:   tk.ModDir(),
 			Vmlinuz:  vmlinuz,
 			NeedExps: true,
@@ -104,7 +104,7 @@ func unpackRaw(t *testing.T, tk testenv.Kernel) string {
 	root := t.TempDir()
 	n := 0
 	for pkg, deb := range debs {
-		if !strings.HasPrefix(pkg, "linux-image-") && !strings.HasPrefix(pkg, "linux-headers-") {
+		if strings.HasPrefix(pkg, "linux-kbuild-") {
 			continue
 		}
 		if out, err := exec.Command("dpkg", "-x", deb, root).CombinedOutput(); err != nil {
@@ -112,11 +112,13 @@ func unpackRaw(t *testing.T, tk testenv.Kernel) string {
 		}
 		n++
 	}
-	if n != 3 {
-		t.Fatalf("%s: want the image, headers and -common packages, found %d of %v", tk.Release, n, slices.Sorted(maps.Keys(debs)))
+	// The image, headers and -common packages; 7.x's image is a metapackage over the
+	// binary, modules and base packages.
+	if want := map[bool]int{false: 3, true: 6}[len(debs) > 4]; n != want {
+		t.Fatalf("%s: want the image (and its binary, modules and base), headers and -common packages, found %d of %v", tk.Release, n, slices.Sorted(maps.Keys(debs)))
 	}
-	for _, p := range []string{"vmlinux", filepath.Join("lib/modules", tk.Release, "modules.dep")} {
-		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+	for _, p := range []string{filepath.Join(root, "vmlinux"), filepath.Join(kernel.ModuleDirIn(root, tk.Release), "modules.dep")} {
+		if _, err := os.Stat(p); err == nil {
 			t.Fatalf("%s: the packages ship %s: this test no longer tests a tree without it", tk.Release, p)
 		}
 	}
@@ -195,7 +197,7 @@ func TestRawDebianRoot(t *testing.T) {
 			checked++
 		}
 		if !strings.HasSuffix(got.Sources.InTree, "(walked: no modules.dep; dependencies from each module's depends=)") ||
-			!strings.Contains(got.Sources.Certificates, "boot/vmlinuz-"+tk.Release+": ") ||
+			!strings.HasPrefix(got.Sources.Certificates, kernel.VmlinuzIn(raw, tk.Release)+": ") ||
 			!strings.HasSuffix(got.Sources.StructModuleSize, "(.gnu.linkonce.this_module)") {
 			t.Errorf("%s: sources %+v", tk.Release, got.Sources)
 		}
