@@ -17,16 +17,17 @@ import (
 	"gokmod/internal/testenv"
 )
 
+// pairLines are the lines of the two kernels these tests were written for: kernel 0 is
+// 6.1 (plain .ko), kernel 1 is 6.12 (.ko.xz).
+var pairLines = []string{"6.1", "6.12"}
+
 // kernelModules lists the module files of a prepared kernel, failing the
 // test when the kernels are missing (they are a hard requirement).
 func kernelModules(tb testing.TB, i int) []string {
 	tb.Helper()
-	ks := testenv.RequireKernels(tb)
-	if len(ks) <= i {
-		tb.Fatalf("want at least %d prepared kernels, have %d", i+1, len(ks))
-	}
+	k := testenv.RequireLine(tb, pairLines[i])
 	var files []string
-	root := ks[i].ModDir()
+	root := k.ModDir()
 	err := filepath.WalkDir(filepath.Join(root, "kernel"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

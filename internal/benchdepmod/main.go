@@ -291,6 +291,8 @@ func main() {
 	flag.Parse()
 	ks, err := testenv.Kernels()
 	must(err)
+	ks, err = testenv.Lines(ks, "6.1", "6.12") // the pair these benchmarks were written for
+	must(err)
 	if _, err := os.Stat(*gokmod); err != nil {
 		must(fmt.Errorf("%s: %v (run make build)", *gokmod, err))
 	}

@@ -37,6 +37,9 @@ func main() {
 
 func run(rounds int) error {
 	ks, err := testenv.Kernels()
+	if err == nil {
+		ks, err = testenv.Lines(ks, "6.1")
+	}
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ func main() {
 
 func run(rounds int, onlyModinfo bool) error {
 	ks, err := testenv.Kernels()
+	if err == nil {
+		ks, err = testenv.Lines(ks, "6.1")
+	}
 	if err != nil {
 		return err
 	}

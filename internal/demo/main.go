@@ -27,10 +27,13 @@ func main() {
 
 func run() error {
 	ks, err := testenv.Kernels()
+	if err == nil {
+		ks, err = testenv.Lines(ks, "6.1")
+	}
 	if err != nil {
 		return err
 	}
-	k := ks[0] // 6.1, what linux-image-amd64 depends on
+	k := ks[0] // 6.1, what bookworm's linux-image-amd64 depends on
 	versions, _ := k.Versions()
 	fmt.Printf("== gokmod demo: Debian kernel %s in QEMU (TCG), packages:\n%s\n\n", k.Release, indent(versions))
 	// First the model, offline on the host: what will the kernel say to stp alone?

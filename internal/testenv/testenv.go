@@ -242,6 +242,49 @@ func RequireKernels(tb testing.TB) []Kernel {
 	return ks
 }
 
+// Lines returns, for each line (major.minor such as "6.1" or "6.12"), the first of ks of
+// that line (ks is oldest version first), in the order asked; a line none of ks is of is
+// an error naming what there is. For code written for particular lines, which must not
+// pick a kernel by its index in the list: the list holds every line, and GOKMOD_KERNELS
+// may pin any set.
+func Lines(ks []Kernel, lines ...string) ([]Kernel, error) {
+	out := make([]Kernel, 0, len(lines))
+	for _, line := range lines {
+		found := false
+		for _, k := range ks {
+			if k.Version().Line() == line {
+				out, found = append(out, k), true
+				break
+			}
+		}
+		if !found {
+			var have []string
+			for _, k := range ks {
+				have = append(have, k.Release)
+			}
+			return nil, fmt.Errorf("no prepared kernel of line %s (prepared: %s): run scripts/setup.sh (make setup), or add one to GOKMOD_KERNELS", line, strings.Join(have, ", "))
+		}
+	}
+	return out, nil
+}
+
+// RequireLines returns the prepared kernels of the lines asked for (Lines), in that
+// order, or fails the test.
+func RequireLines(tb testing.TB, lines ...string) []Kernel {
+	tb.Helper()
+	ks, err := Lines(RequireKernels(tb), lines...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ks
+}
+
+// RequireLine returns the prepared kernel of one line (Lines), or fails the test.
+func RequireLine(tb testing.TB, line string) Kernel {
+	tb.Helper()
+	return RequireLines(tb, line)[0]
+}
+
 // KmodTestsuite locates kmod's own test-suite data (rootfs fixtures and expected outputs):
 // $GOKMOD_KMOD_TESTSUITE, else shared/kmod-testsuite beside the checkout. Missing data
 // fails the test. A plain clone has no shared/ beside it: there `make test` says so

@@ -86,7 +86,7 @@ func runToolWithin(t *testing.T, d time.Duration, args ...string) (stdout, stder
 // one; ENOEXEC for garbage), and exit status 2 with an error naming a path it cannot open.
 // None hangs. (What insmod, explain's default, makes of them: TestExplainHostileInsmod.)
 func TestExplainHostileFiles(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	for _, h := range hostileModules(t) {
 		out, stderr, code := runToolWithin(t, 2*time.Minute, "explain", "--kernel", k.Root, "--syscall", "finit", "--json", h.path)
 		if h.verdict == "" {
@@ -115,7 +115,7 @@ func TestExplainHostileFiles(t *testing.T) {
 // on past the ones it cannot open (reported on stderr, exit status 2). A directory given
 // is searched for modules (dir.ko holds none).
 func TestCheckHostileFiles(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	hs := hostileModules(t)
 	args := []string{"check", "--kernel", k.Root}
 	for _, h := range hs {
@@ -147,7 +147,7 @@ func TestCheckHostileFiles(t *testing.T) {
 // TestCheckDirectoryWithFIFO: a FIFO named like a module inside a directory checked is
 // judged (EINVAL), not waited on.
 func TestCheckDirectoryWithFIFO(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	dir := t.TempDir()
 	if err := unix.Mkfifo(filepath.Join(dir, "x.ko"), 0o644); err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestCheckDirectoryWithFIFO(t *testing.T) {
 // errno when there is nothing to open, and init (which reads the file in user space)
 // EINVAL for anything but a regular file, with no system call.
 func TestSimHostileFiles(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	hs := hostileModules(t)
 	var script strings.Builder
 	for _, h := range hs {

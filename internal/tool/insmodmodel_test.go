@@ -19,7 +19,7 @@ import (
 // the host's /sys/module/compression), else insmod decompresses and calls init_module;
 // finit_module's ENOSYS falls back to init_module — and --syscall for one raw call.
 func TestExplainInsmodPath(t *testing.T) {
-	ks := testenv.RequireKernels(t)
+	ks := testenv.RequireLines(t, "6.1", "6.12")
 	k61, k612 := ks[0], ks[1]
 	plain61, err := os.ReadFile(inTreeFile(t, k61.ModDir(), "minix"))
 	if err != nil {
@@ -134,7 +134,7 @@ func TestExplainInsmodPath(t *testing.T) {
 // ELF header; garbage reaches the kernel (ENOEXEC); a path it cannot open is an input
 // error (exit status 2). None hangs.
 func TestExplainHostileInsmod(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	want := map[string]struct{ result, note string }{
 		"fifo":    {"EINVAL", "not a regular file (a FIFO)"},
 		"null":    {"EINVAL", "not a regular file (a character device)"},

@@ -18,7 +18,7 @@ import (
 // symbols, holders, EEXIST, in-use EAGAIN, ENOENT, and the log and taints of a forced
 // load.
 func TestJudgeInGuest(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	script := `insmod kernel/fs/minix/minix.ko
 insmod kernel/fs/minix/minix.ko
 rmmod minix

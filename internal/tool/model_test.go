@@ -18,7 +18,7 @@ import (
 // the same inputs is checked by TestJudgeInGuest and internal/fidelity.
 
 func TestSimScript(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	script := filepath.Join(t.TempDir(), "s")
 	os.WriteFile(script, []byte("insmod kernel/net/802/stp.ko\ninsmod kernel/net/llc/llc.ko\ninsmod kernel/net/802/stp.ko\nrmmod llc\nrmmod nosuch\ninsmod /nonexistent.ko\n"), 0o644)
 	out, stderr, code := runTool(nil, "sim", "--kernel", k.Root, script)
@@ -102,7 +102,7 @@ func tail(s string, n int) string {
 // TestModelAsNormalUser: the model needs no privilege, only the unpacked packages. Run as
 // root (as CI does), the test drops to nobody for the run.
 func TestModelAsNormalUser(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	bin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
 	if err != nil {
 		t.Fatal(err)

@@ -223,7 +223,7 @@ func batches(t *testing.T, flags []string, names []string, size int) int {
 func TestModprobeShowDependsTree(t *testing.T) { forEachRelease(t, testModprobeShowDependsTree) }
 
 func testModprobeShowDependsTree(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	dir := k.ModDir()
 	flags := []string{"-d", k.Root, "-S", k.Release, "--show-depends"}
 	var names, dashed []string
@@ -299,7 +299,7 @@ func everyNth(s []string, n int) []string {
 func TestModprobeResolveAndDryRun(t *testing.T) { forEachRelease(t, testModprobeResolveAndDryRun) }
 
 func testModprobeResolveAndDryRun(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	dir := k.ModDir()
 	var aliases []string
 	for i, l := range readLinesOf(t, filepath.Join(dir, "modules.alias")) {
@@ -318,7 +318,7 @@ func testModprobeResolveAndDryRun(t *testing.T, kv compat.Kmod) {
 func TestModprobeWaitValues(t *testing.T) { forEachRelease(t, testModprobeWaitValues) }
 
 func testModprobeWaitValues(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	values := []string{"0", "10", "0x10", "010", "08", "0x", "0xg", " 5", "\t5", "+5", "-1", "5 ", "1_0", "0b1",
 		"", "x", "99999999999999999999999", "-99999999999999999999999", "1e3", "0X1f",
 		"0b", "0B101", "0b2", "-0b11", " 0b1", "0b1x"}
@@ -357,7 +357,7 @@ var mpConfig = map[string]string{
 func TestModprobeConfigCommands(t *testing.T) { forEachRelease(t, testModprobeConfigCommands) }
 
 func testModprobeConfigCommands(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	conf := t.TempDir()
 	for name, body := range mpConfig {
 		p := filepath.Join(conf, name)
@@ -396,7 +396,7 @@ func testModprobeConfigCommands(t *testing.T, kv compat.Kmod) {
 func TestModprobeWeakdep(t *testing.T) { forEachRelease(t, modprobeWeakdep) }
 
 func modprobeWeakdep(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	root := t.TempDir()
 	dir := filepath.Join(root, "lib/modules", k.Release)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -16,7 +16,7 @@ import (
 func TestModprobeExecAgainstKmod(t *testing.T) { forEachRelease(t, modprobeExecAgainstKmod) }
 
 func modprobeExecAgainstKmod(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	old, had := os.LookupEnv("MODPROBE_OPTIONS")
 	t.Cleanup(func() {
 		if had {

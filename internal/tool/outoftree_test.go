@@ -52,7 +52,7 @@ func checkJSON(t *testing.T, args ...string) (map[string]CheckVerdict, []string,
 // TestCheckNamedTogether: files named together provide symbols to one another, whatever
 // the order they are given in; alone, the user is refused as the kernel would refuse it.
 func TestCheckNamedTogether(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	pg := pgbuild.MustBuild(t, k)
 	exp, plain, gpl, ns := pg.Path(pgbuild.Exporter), pg.Path(pgbuild.UsePlain), pg.Path(pgbuild.UseGPL), pg.Path(pgbuild.UseNS)
 	for _, args := range [][]string{{plain, exp}, {exp, plain}, {ns, gpl, plain, exp}, {gpl, exp, ns}} {
@@ -120,7 +120,7 @@ func inTreePath(t *testing.T, k testenv.Kernel, name string) string {
 // each after what it needs whatever the order given, and --with-deps finds an
 // out-of-tree module's providers among them.
 func TestExplainLoadedFiles(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	pg := pgbuild.MustBuild(t, k)
 	exp, plain, ns := pg.Path(pgbuild.Exporter), pg.Path(pgbuild.UsePlain), pg.Path(pgbuild.UseNS)
 	explain := func(args ...string) (*Explanation, string, int) {
@@ -163,7 +163,7 @@ func TestExplainLoadedFiles(t *testing.T) {
 // TestCheckDirectoryModulesOnly: check DIR takes the module files kbuild leaves in its
 // output directory and nothing else (.x.ko.cmd, x.mod, x.mod.c, x.o, Module.symvers).
 func TestCheckDirectoryModulesOnly(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	pg := pgbuild.MustBuild(t, k)
 	dir := t.TempDir()
 	copyModule(t, pg.Path(pgbuild.NoDeps), dir, "pg_nodeps.ko")
@@ -198,7 +198,7 @@ func TestCheckDirectoryModulesOnly(t *testing.T) {
 // line and the others are still checked; the exit status is 0 when every module would
 // load, 1 when one would not, 2 for a usage or input error (documented in --help).
 func TestCheckContinuesAndExitStatus(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	pg := pgbuild.MustBuild(t, k)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nosuch.ko")

@@ -95,11 +95,7 @@ func syslogAgainstKmod(t *testing.T, kv compat.Kmod) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := testenv.Kernels()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := ks[0]
+	k := testenv.RequireLine(t, "6.1")
 	bad := filepath.Join(t.TempDir(), "bad.conf")
 	if err := os.WriteFile(bad, []byte("bogus line\noptions\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -63,8 +63,7 @@ func TestLoadDepmod(t *testing.T) {
 // places, lets the host's kmod 30 `depmod -b ROOT -C CONF` choose, and replays the
 // choice with DepmodConfig.Prefers.
 func TestPrefersAgainstDepmod(t *testing.T) {
-	ks := testenv.RequireKernels(t)
-	ko, err := os.ReadFile(filepath.Join(ks[0].ModDir(), "kernel/lib/crc7.ko"))
+	ko, err := os.ReadFile(filepath.Join(testenv.RequireLine(t, "6.1").ModDir(), "kernel/lib/crc7.ko"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestHelperDepmod(t *testing.T) {
 // rewrites a tree's files, and checks after each kill that every file is either the
 // whole old version or the whole new one, never partial or missing.
 func TestKilledAnyMomentAtomic(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "root")
 	dir := filepath.Join(root, "lib/modules", k.Release)

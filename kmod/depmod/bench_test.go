@@ -17,7 +17,7 @@ import (
 // every module is read each time.
 // scripts/bench-depmod.sh times the binary against kmod's.
 func BenchmarkDepmodTree(b *testing.B) {
-	k := testenv.RequireKernels(b)[0]
+	k := testenv.RequireLine(b, "6.1")
 	root := b.TempDir()
 	copyTree(b, k.ModDir(), root, k.Release)
 	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard}
@@ -33,7 +33,7 @@ func BenchmarkDepmodTree(b *testing.B) {
 // the run before: the case the cache is for. The tree is hard-linked, so the module is
 // copied rather than touched, which would change the original's mtime.
 func BenchmarkDepmodTouched(b *testing.B) {
-	k := testenv.RequireKernels(b)[0]
+	k := testenv.RequireLine(b, "6.1")
 	root := b.TempDir()
 	dir := copyTree(b, k.ModDir(), root, k.Release)
 	// Linking the tree just changed every file's ctime: without this, the first 2 s of
@@ -89,7 +89,7 @@ func replaceFile(tb testing.TB, p string) {
 // of the run before: every other module comes from the cache, but the outputs must be
 // computed.
 func BenchmarkDepmodAdded(b *testing.B) {
-	k := testenv.RequireKernels(b)[0]
+	k := testenv.RequireLine(b, "6.1")
 	root := b.TempDir()
 	dir := copyTree(b, k.ModDir(), root, k.Release)
 	// Linking the tree just changed every file's ctime: without this, the first 2 s of
@@ -120,7 +120,7 @@ func BenchmarkDepmodAdded(b *testing.B) {
 
 // BenchmarkDepmodFirst is a full depmod that makes the cache: the first run on a tree.
 func BenchmarkDepmodFirst(b *testing.B) {
-	k := testenv.RequireKernels(b)[0]
+	k := testenv.RequireLine(b, "6.1")
 	root := b.TempDir()
 	dir := copyTree(b, k.ModDir(), root, k.Release)
 	o := depmod.Options{BaseDir: root, KernelRelease: k.Release, Stdout: io.Discard, Stderr: io.Discard, Cache: depmod.CacheOn}

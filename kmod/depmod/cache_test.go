@@ -23,7 +23,7 @@ import (
 // and gokmod's (with its cache) on identical copies: the outputs must be byte-identical,
 // and the cache must have been used, reused or ignored as the step requires.
 func TestCacheAgainstKmod(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	tmp := t.TempDir()
 	kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
 	// gokmod's tree is a real copy: a hard link made to the same files by a test running
@@ -361,7 +361,7 @@ func subTree(tb testing.TB, src, root, rel, sub string, copyFiles bool) string {
 // as is: the next run reads the file again, and still keeps the outputs when the data is
 // alike. So it is with a directory's listing.
 func TestCacheRacy(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	tmp := t.TempDir()
 	kroot, groot := filepath.Join(tmp, "k"), filepath.Join(tmp, "g")
 	subTree(t, k.ModDir(), kroot, k.Release, "kernel/drivers/net/phy", false)
@@ -392,7 +392,7 @@ func TestCacheRacy(t *testing.T) {
 // and measured slower: past 64 descriptors a multi-threaded process's file table grows
 // under synchronize_rcu.)
 func TestCacheNoDescriptorLeak(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	root := t.TempDir()
 	subTree(t, k.ModDir(), root, k.Release, "kernel/drivers/net", false)
 	open := func() int {
@@ -423,7 +423,7 @@ func TestCacheOtherUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root, to run depmod as root and as nobody")
 	}
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	t.Setenv(compat.Env, "30") // the gokmod runs below are compared with kmod 30's
 	bin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
 	if err != nil {
@@ -486,7 +486,7 @@ func TestCacheOtherUser(t *testing.T) {
 // and after each compares gokmod's depmod, with its cache, with kmod's. Fixed seeds keep
 // it reproducible.
 func TestCacheRandomChanges(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	defer depmod.SetRacyWindow(0)() // steps are 10 ms apart, distinct timestamp ticks
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 // debianEntries is the entries depmod builds modules.alias.bin and modules.symbols.bin
 // from for Debian's 6.1 tree, taken from the text files it ships.
 func debianEntries(b *testing.B, name string) []Entry {
-	k := testenv.RequireKernels(b)[0]
+	k := testenv.RequireLine(b, "6.1")
 	data, err := os.ReadFile(filepath.Join(k.ModDir(), name))
 	if err != nil {
 		b.Fatal(err)
