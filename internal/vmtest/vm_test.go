@@ -74,7 +74,7 @@ func TestBootEveryLine(t *testing.T) {
 // TestCommandTimeout: a command that overruns its limit kills the guest and says so,
 // instead of hanging the test run.
 func TestCommandTimeout(t *testing.T) {
-	k := testenv.RequireKernels(t)[0]
+	k := testenv.RequireLine(t, "6.1")
 	vm, err := Boot(Config{Kernel: k, CommandTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
