@@ -203,7 +203,7 @@ func againstKmod(t *testing.T, k testenv.Kernel, r release) {
 	copyTree(t, k.ModDir(), kroot, k.Release)
 	copyTree(t, k.ModDir(), groot, k.Release)
 	symvers := filepath.Join(k.Headers(), "Module.symvers")
-	sysmap := filepath.Join(k.Root, "boot", "System.map-"+k.Release)
+	sysmap := k.SystemMap() // boot/System.map-REL, or 7.x's in the module directory
 	cases := []struct {
 		name string
 		args []string
