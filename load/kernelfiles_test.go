@@ -20,10 +20,10 @@ func TestSignedAgainstVmlinuz(t *testing.T) {
 		tk := tg.tk
 		k, err := kernel.Load(kernel.Files{
 			Release:  tk.Release,
-			Config:   filepath.Join(tk.Root, "boot", "config-"+tk.Release),
+			Config:   tk.Config(),
 			ModDir:   tk.ModDir(),
 			Symvers:  filepath.Join(tk.Headers(), "Module.symvers"),
-			Vmlinuz:  filepath.Join(tk.Root, "boot", "vmlinuz-"+tk.Release),
+			Vmlinuz:  tk.Vmlinuz(),
 			NeedExps: true,
 		})
 		if err != nil {

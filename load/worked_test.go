@@ -144,10 +144,18 @@ func TestWorkedExample(t *testing.T) {
 			t.Errorf("%s: core %d init %d (want %d %d), %d symbols %d bytes kept\n%v", k.Release,
 				r.Layout.CoreSize(), r.Layout.InitSize(), core, init, r.Layout.CoreSymbols, r.Layout.CoreStrtab, r.Layout)
 		}
-		// No __versions: check_modstruct_version forces the load (F).
-		wantLog(t, r, "wx: module_layout: kernel tainted.", "Disabling lock debugging due to kernel taint", "wx: "+sigFailed)
-		if r.Taint.String() != "FE" {
-			t.Errorf("%s: taint %q", k.Release, r.Taint)
+		// No __versions: check_modstruct_version forces the load (F); without
+		// CONFIG_MODVERSIONS (Debian's 7.x) there is nothing to check.
+		if k.Config.Modversions() {
+			wantLog(t, r, "wx: module_layout: kernel tainted.", "Disabling lock debugging due to kernel taint", "wx: "+sigFailed)
+			if r.Taint.String() != "FE" {
+				t.Errorf("%s: taint %q", k.Release, r.Taint)
+			}
+		} else {
+			wantLog(t, r, "wx: "+sigFailed)
+			if r.Taint.String() != "E" {
+				t.Errorf("%s: taint %q", k.Release, r.Taint)
+			}
 		}
 	}
 }
@@ -193,6 +201,10 @@ func TestELFStructureErrors(t *testing.T) {
 			want := tc.log612
 			if gen61 {
 				want = tc.log61
+			}
+			// Before 5.16 elf_validity_check's own checks end in load_module's line.
+			if !load.New(&k, load.Options{}).Has(load.ElfValidityMessages) && (tc.name == "section 0" || tc.name == "section offset") {
+				want = "Module has invalid ELF structures"
 			}
 			if want == "" {
 				continue
