@@ -114,7 +114,11 @@ func TestModelAsNormalUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(view)
-	if out, err := exec.Command("cp", "-al", k.Root, view+"/root").CombinedOutput(); err != nil {
+	src, err := filepath.EvalSymlinks(k.Root) // cp -al copies a link as a link
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-al", src, view+"/root").CombinedOutput(); err != nil {
 		t.Fatalf("cp -al %s: %v\n%s", k.Root, err, out)
 	}
 	if out, err := exec.Command("cp", bin, view+"/gokmod").CombinedOutput(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"gokmod/internal/testenv"
+	"gokmod/kernel"
 	"gokmod/kmod"
 )
 
@@ -29,15 +30,26 @@ func TestCheckSameOnEveryRoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// cp -al of a symbolic link copies the link, and depmod would then write
+			// into the raw root itself: copy what it points to.
+			if raw, err = filepath.EvalSymlinks(raw); err != nil {
+				t.Fatal(err)
+			}
 			tmp := t.TempDir()
 			installed := filepath.Join(tmp, "installed")
 			if out, err := exec.Command("cp", "-al", raw, installed).CombinedOutput(); err != nil {
 				t.Fatalf("cp -al: %v\n%s", err, out)
 			}
+			// A merged-/usr system (7.x ships only usr/lib/modules) has /lib -> usr/lib.
+			if _, err := os.Lstat(filepath.Join(installed, "lib")); os.IsNotExist(err) {
+				if err := os.Symlink("usr/lib", filepath.Join(installed, "lib")); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if out, err := exec.Command(depmod, "-b", installed, k.Release).CombinedOutput(); err != nil {
 				t.Fatalf("depmod -b: %v\n%s", err, out)
 			}
-			for _, p := range []string{"vmlinux", "lib/modules/" + k.Release + "/modules.dep"} {
+			for _, p := range []string{"vmlinux", "lib/modules/" + k.Release + "/modules.dep", "usr/lib/modules/" + k.Release + "/modules.dep"} {
 				if _, err := os.Stat(filepath.Join(raw, p)); err == nil {
 					t.Fatalf("the raw root has %s: it is not as the packages come", p)
 				}
@@ -69,7 +81,7 @@ func TestCheckSameOnEveryRoot(t *testing.T) {
 // verdict without its file name, keyed by its path in the tree.
 func checkTree(t *testing.T, root, rel string) map[string]string {
 	t.Helper()
-	tree := filepath.Join(root, "lib/modules", rel, "kernel")
+	tree := filepath.Join(kernel.ModuleDirIn(root, rel), "kernel")
 	var o, e bytes.Buffer
 	code := Main([]string{"gokmod", "check", "--kernel", root, "--json", tree}, &o, &e, kmod.NewHost())
 	if code == exitInputError {
