@@ -78,7 +78,7 @@ func TestFromHostRoot(t *testing.T) {
 		!k.BuiltinSysfs["8250"] || !k.BuiltinSysfs["vt"] || len(k.Notes) != 0 {
 		t.Errorf("%+v", k)
 	}
-	if f := k.ModelFit(); f.Exact || f.ModelVersion != "6.12" || !strings.Contains(f.Note(), "Linux 6.18 is not a version the model follows (5.10, 6.1, 6.12, 7.2): modelled as 6.12") {
+	if f := k.ModelFit(); f.Exact || f.ModelVersion != "6.12" || !strings.Contains(f.Note(), "Linux 6.18 is not a version the model follows (5.10, 6.1, 6.12, 7.2, 7.3): modelled as 6.12") {
 		t.Errorf("6.18: %+v %q", f, f.Note())
 	}
 	os.Remove(filepath.Join(root, "proc/config.gz"))

@@ -26,11 +26,12 @@ func TestModelFit(t *testing.T) {
 		{kernel.Version{6, 4, 0}, "6.1", false}, // nearest lower: 6.4's changes are not assumed
 		{kernel.Version{6, 18, 44}, "6.12", false},
 		{kernel.Version{7, 2, 0}, "7.2", true},
-		{kernel.Version{7, 3, 0}, "7.2", false},
+		{kernel.Version{7, 3, 0}, "7.3", true},
+		{kernel.Version{7, 4, 1}, "7.3", false},
 		{kernel.Version{}, "5.10", false},
 	} {
 		f := (&kernel.Kernel{Version: tt.v}).ModelFit()
-		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || f.Judged != (tt.exact && tt.v.Line() != "5.10" && tt.v.Line() != "7.2") {
+		if f.ModelVersion != tt.model || f.Exact != tt.exact || f.Target != tt.v || f.Judged != tt.exact {
 			t.Errorf("%v: %+v, want model %s exact %v", tt.v, f, tt.model, tt.exact)
 		}
 		note := f.Note()
@@ -41,7 +42,7 @@ func TestModelFit(t *testing.T) {
 			t.Errorf("%v: note %q", tt.v, note)
 		}
 	}
-	if n := (&kernel.Kernel{Version: kernel.Version{5, 4, 1}}).ModelFit().Note(); !strings.HasPrefix(n, "Linux 5.4 is not a version the model follows (5.10, 6.1, 6.12, 7.2)") {
+	if n := (&kernel.Kernel{Version: kernel.Version{5, 4, 1}}).ModelFit().Note(); !strings.HasPrefix(n, "Linux 5.4 is not a version the model follows (5.10, 6.1, 6.12, 7.2, 7.3)") {
 		t.Errorf("5.10: %q", n)
 	}
 }

@@ -92,7 +92,7 @@ func (c *call) formModule(info *loadInfo, mod *module, args string) unix.Errno {
 		if e := c.checkModuleLicenseAndVersions(mod); e != 0 { // check_module_license_and_versions
 			return e
 		}
-	} else if e := c.checkExportSymbolVersions(mod, "check_export_symbol_versions"); e != 0 {
+	} else if e := c.checkExportSymbolVersions(mod, c.exportCheckName()); e != 0 {
 		return e
 	}
 	if e := c.setupModinfo(info, mod); e != 0 { // setup_modinfo
@@ -186,4 +186,13 @@ func (c *call) percpuModalloc(info *loadInfo, mod *module) unix.Errno {
 	c.m.nextPCPU += s.size
 	c.step("percpu_modalloc", 0, "%d bytes of per-cpu data", s.size)
 	return 0
+}
+
+// exportCheckName is the function checking a module's export sections: renamed
+// check_export_symbol_sections when __kflagstab came (KFlagstab).
+func (c *call) exportCheckName() string {
+	if c.m.Has(KFlagstab) {
+		return "check_export_symbol_sections"
+	}
+	return "check_export_symbol_versions"
 }

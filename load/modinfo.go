@@ -192,7 +192,7 @@ func (c *call) checkModuleLicenseAndVersions(mod *module) unix.Errno {
 func (c *call) checkExportSymbolVersions(mod *module, fn string) unix.Errno {
 	if c.m.Has(KFlagstab) && len(mod.syms) > 0 && !mod.hasFlags { // check_export_symbol_sections
 		c.log(LevelErr, "%s: no flags for exported symbols", mod.Name)
-		return c.step("check_export_symbol_sections", unix.ENOEXEC, "exports without __kflagstab")
+		return c.step(fn, unix.ENOEXEC, "exports without __kflagstab")
 	}
 	if c.m.K.Config.Modversions() && (len(mod.syms) > 0 && !mod.hasCRCs || len(mod.gplSyms) > 0 && !mod.hasGPLCRCs) {
 		if e := c.tryToForceLoad(mod, "no versions for exported symbols"); e != 0 {

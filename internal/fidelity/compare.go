@@ -26,6 +26,10 @@ var loaderLine = regexp.MustCompile(strings.Join([]string{
 	`[Pp]arameter .* too long`, `Unknown relocation`, `exports duplicate symbol`, `truncated`,
 	`Rejected `, `is not a valid module`, `compressed module`, `decompress`,
 	`not signed with expected PKCS#7`, `PKCS#7 signature info`, `PKCS7: `, `staging directory`, `suspiciously returned`, `gave up waiting for init`, `please compile with`, `has bad`, `SHF_ALLOC`, `modversion`, `module_layout`,
+	// 7.x's new checks (load/changes.go: StrtabChecks, KFlagstab, ModuleNamespaces), and
+	// the section-index check stable kernels carry (ShndxCheck).
+	`symbol string table`, `symbol name out of bounds`, `no flags for exported symbols`,
+	`ignoring obsolete section`, `import module namespace`, `invalid section index`,
 }, "|"))
 
 // LoaderLog keeps the loader's own lines of a real log.

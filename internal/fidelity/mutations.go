@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"strings"
 
 	"gokmod/internal/playground"
 	"gokmod/internal/simop"
@@ -76,7 +77,7 @@ func MutationBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
 	add("minix-shoff-past-end", edit(unsigned, 40, u64(uint64(len(unsigned)))...), simop.Insmod)
 	add("minix-shstrndx", edit(unsigned, 62, u16(0x7fff)...), simop.Insmod)
 
-	badMagic, err := replaceOnce(unsigned, "mod_unload modversions ", "mod_unload modversionX ")
+	badMagic, err := replaceOnce(unsigned, " mod_unload ", " mod_unlaoX ")
 	if err != nil {
 		return nil, fmt.Errorf("minix vermagic: %w", err)
 	}
@@ -84,13 +85,23 @@ func MutationBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
 	add("minix-vermagic-forced", badMagic, simop.InsmodForce)
 	add("minix-unsigned-forced", unsigned, simop.InsmodForce)
 
-	vers := uf.Section("__versions")
-	if vers == nil || vers.Size < 128 {
-		return nil, fmt.Errorf("minix.ko: no __versions")
+	// A symbol table whose string table does not start with NUL: only 7.2's
+	// elf_validity_cache_strtab looks (StrtabChecks).
+	if st := uf.Section(".strtab"); st != nil && st.Size > 0 {
+		add("minix-strtab-lead", edit(unsigned, int(st.Offset), 'x'), simop.Insmod)
 	}
-	vs, err := uf.Versions()
-	if err != nil {
-		return nil, err
+
+	// CRC edits, where the kernel has modversions (Debian's 7.x does not: minix has no
+	// __versions there, and its vermagic says so).
+	vers := uf.Section("__versions")
+	if vers == nil && strings.Contains(string(unsigned), "modversions") {
+		return nil, fmt.Errorf("minix.ko: vermagic says modversions but there is no __versions")
+	}
+	var vs []ko.Version
+	if vers != nil {
+		if vs, err = uf.Versions(); err != nil {
+			return nil, err
+		}
 	}
 	// Edit the CRC of module_layout (checked by check_modstruct_version) and of the first
 	// ordinary import, force past the latter, and blank the latter's name (no version).

@@ -225,7 +225,7 @@ func TestApproximatedVersions(t *testing.T) {
 		}
 		minix := inTreeFile(t, filepath.Join(root, "lib/modules", rel), "minix")
 		short := tt.short
-		note := "Linux " + short + " is not a version the model follows (5.10, 6.1, 6.12, 7.2): modelled as " + tt.model + ", the nearest"
+		note := "Linux " + short + " is not a version the model follows (5.10, 6.1, 6.12, 7.2, 7.3): modelled as " + tt.model + ", the nearest"
 
 		out, stderr, _ := runTool(h, "explain", "--kernel", tt.spec, "-f", minix)
 		if !strings.Contains(out, "\nModel: approximation: "+note) || !strings.Contains(out, "Verdict: "+tt.result) {
