@@ -33,8 +33,9 @@ type ModelVersion struct {
 func (t *modelTarget) modelVersion() ModelVersion {
 	v := ModelVersion{Target: t.Fit.Target.String(), Model: t.Fit.ModelVersion, Exact: t.Fit.Exact, Note: t.Fit.Note(),
 		Arch: t.K.Arch(), Distro: t.K.Distro, Patches: []string{}, Judged: t.Fit.Judged, Changes: []string{}}
-	if t.K.Distro == "Debian" || t.K.Distro == "" {
-		// load/version.go: debianCheckVersion (assumed, and said so, when unknown).
+	if (t.K.Distro == "Debian" || t.K.Distro == "") && t.K.Config.Modversions() {
+		// load/version.go: debianCheckVersion (assumed, and said so, when unknown); a
+		// kernel without CONFIG_MODVERSIONS (Debian's 7.x) never reaches it.
 		v.Patches = append(v.Patches, "Debian: check_version refuses a symbol missing from __versions (upstream warns once and accepts it)")
 	}
 	for _, c := range load.Changes {
