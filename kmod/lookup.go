@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"gokmod/kmod/config"
 	"gokmod/kmod/index"
@@ -227,7 +229,10 @@ func (t *Tree) fromCommands(name string) ([]Module, error) {
 
 // BuiltinModinfo returns a built-in module's modules.builtin.modinfo entries ("key=value",
 // file order), which libkmod shows instead of a file's .modinfo (kmod_builtin_get_modinfo).
-// os.ErrNotExist when the file is missing.
+// As libkmod's get_strings, it takes only the module's first run of records: 7.x's file
+// lists the built-in aliases again in a later block, which kmod does not show. A record
+// without a "modname." prefix before the run ends is libkmod's EINVAL. os.ErrNotExist
+// when the file is missing.
 func (t *Tree) BuiltinModinfo(name string) ([]string, error) {
 	b, err := os.ReadFile(filepath.Join(t.Dir, "modules.builtin.modinfo"))
 	if err != nil {
@@ -239,8 +244,14 @@ func (t *Tree) BuiltinModinfo(name string) ([]string, error) {
 	sc.Buffer(make([]byte, 64*1024), len(b)+1)
 	sc.Split(splitNUL)
 	for sc.Scan() {
-		if s := sc.Bytes(); bytes.HasPrefix(s, prefix) {
+		s := sc.Bytes()
+		if bytes.IndexByte(s, '.') < 0 {
+			return nil, fmt.Errorf("%s/modules.builtin.modinfo: unexpected string without modname prefix: %w", t.Dir, syscall.EINVAL)
+		}
+		if bytes.HasPrefix(s, prefix) {
 			out = append(out, string(s[len(prefix):]))
+		} else if len(out) > 0 {
+			break // the module's run has ended: libkmod reads no further
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -232,8 +232,8 @@ func guestFiles(t *testing.T, k testenv.Kernel, pg *playground.Set) []vmtest.Fil
 		t.Fatal(err)
 	}
 	// The kernel compares vermagic after the release when modversions are on (same_magic),
-	// so the edit must touch a later word to be noticed.
-	bad := bytes.Replace(nodeps, []byte("mod_unload modversions "), []byte("mod_unload modversionX "), 1)
+	// so the edit must touch a later word to be noticed (mod_unload: every line has it).
+	bad := bytes.Replace(nodeps, []byte(" mod_unload "), []byte(" mod_unlaoX "), 1)
 	if bytes.Equal(bad, nodeps) {
 		t.Fatal("pg_nodeps.ko: vermagic not found")
 	}
