@@ -11,3 +11,8 @@ while read -r k; do
   [ -n "$k" ] && sed 's/^/kernel: /' "$cache/kernels/$k/versions.txt"
 done < "$cache/kernels/list"
 [ -f "$cache/kmod34/versions.txt" ] && sed 's/^/kmod 34 (trixie, run with its own glibc): /' "$cache/kmod34/versions.txt" | head -2
+for d in "$cache"/chroots/*/; do
+  [ -f "$d/.ready" ] && [ -f "$d/compiler" ] || continue
+  c=$(cat "$d/compiler")
+  echo "chroot $(basename "$d") (playground builds): $(grep -m1 "^$c " "$d/versions.txt" 2>/dev/null || echo "$c")"
+done
