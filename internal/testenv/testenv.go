@@ -98,6 +98,34 @@ func (k Kernel) MergedUsr() bool {
 	return err == nil && st.IsDir()
 }
 
+// Layout names how the packages lay the kernel's files out: "classic" (boot/ and
+// lib/modules), "usr-modules" (boot/ and usr/lib/modules: trixie's 6.12) or
+// "merged-usr" (everything in usr/lib/modules/REL: 7.x's split packages).
+func (k Kernel) Layout() string {
+	switch {
+	case !k.MergedUsr():
+		return "classic"
+	case fileExists(filepath.Join(k.Root, "boot", "vmlinuz-"+k.Release)):
+		return "usr-modules"
+	}
+	return "merged-usr"
+}
+
+// OnePerLayout keeps the oldest kernel of each Layout, in ks's order: for tests whose
+// subject is how files are found and read (whole trees through check, modinfo, depmod's
+// readers), where more kernels of one layout add minutes and no new case.
+func OnePerLayout(ks []Kernel) []Kernel {
+	seen := map[string]bool{}
+	var out []Kernel
+	for _, k := range ks {
+		if l := k.Layout(); !seen[l] {
+			seen[l] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Version is an upstream kernel version, e.g. 6.1.192. It has kernel.Version's fields:
 // kernel.Version(v) converts it (package testenv cannot import package kernel, whose
 // dependencies' tests import testenv).
