@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -472,11 +473,21 @@ func orNoneLines(s []string) string {
 	return "\n    " + strings.Join(s, "\n    ")
 }
 
-// errnoByName inverts unix.ErrnoName.
+// errnoByName inverts simop.ErrnoName: a name unix.ErrnoName knows, or "E" and the
+// number for one it does not (a kernel-internal errno an init returned, e.g. "E292" from
+// tcrypt on 5.10), which the fidelity harness passes back to sim.
 func errnoByName(name string) (unix.Errno, bool) {
+	if name == "" {
+		return 0, false // unix.ErrnoName has no name for some numbers (41, 58): "" is none
+	}
 	for n := unix.Errno(1); n < 200; n++ {
 		if unix.ErrnoName(n) == name {
 			return n, true
+		}
+	}
+	if num, ok := strings.CutPrefix(name, "E"); ok {
+		if n, err := strconv.Atoi(num); err == nil && n > 0 && n < 4096 && strconv.Itoa(n) == num {
+			return unix.Errno(n), true
 		}
 	}
 	return 0, false
