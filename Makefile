@@ -103,14 +103,14 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzBzImage$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./kernel/
 
 demo: setup build
-	$(GO) run ./internal/demo
+	$(GO) run ./internal/cmd/demo
 
 # The model against the real kernel, field by field, over every module of both trees.
 fidelity: setup
-	$(GO) run ./internal/fidelity/cmd/fidelity $(FIDELITY_FLAGS)
+	$(GO) run ./internal/cmd/fidelity $(FIDELITY_FLAGS)
 
 bench: setup build
-	$(GO) run ./internal/benchtools
+	$(GO) run ./internal/cmd/benchtools
 	bash scripts/bench-depmod.sh
 	bash scripts/bench-insmod.sh
 

@@ -16,7 +16,7 @@ import (
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 
-	"gokmod/internal/elftest"
+	"gokmod/internal/testing/elftest"
 )
 
 var updateFixtures = flag.Bool("update", false, "rewrite testdata/bzimage with the system's bzip2, lz4 and xz")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kernel"
 )
 

@@ -18,7 +18,7 @@ type Line struct {
 // Lines are the followed lines, oldest first. A kernel of any other line is modelled
 // with its nearest lower line (the oldest, when it is older than all of them): see
 // Kernel.ModelFit.
-// internal/fidelity's TestFidelitySmall checks that each judged line has a prepared
+// internal/testing/fidelity's TestFidelitySmall checks that each judged line has a prepared
 // kernel its guests boot.
 var Lines = []Line{
 	{Version{5, 10, 0}, true}, // bullseye

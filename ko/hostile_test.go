@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/elftest"
+	"gokmod/internal/testing/elftest"
 )
 
 // baseModule builds a small valid module of the given class and byte order,

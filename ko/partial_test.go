@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/elftest"
+	"gokmod/internal/testing/elftest"
 )
 
 // partialWant are the sections asked of the partial reader in the tests: the

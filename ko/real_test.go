@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // pairLines are the lines of the two kernels these tests were written for: kernel 0 is

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/elftest"
+	"gokmod/internal/testing/elftest"
 )
 
 // diffRange returns the first and last differing offsets.

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"gokmod/internal/elftest"
+	"gokmod/internal/testing/elftest"
 )
 
 // synthModule is a module exercising every table, built by elftest.

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"gokmod/internal/playground"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/playground"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kernel"
 	"gokmod/ko"
 	"gokmod/load"

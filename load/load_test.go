@@ -42,7 +42,7 @@ func wantLog(t *testing.T, r *load.Result, want ...string) {
 }
 
 // The sizes of in-tree modules: each build has its own, which the real kernel judges
-// (internal/fidelity compares every module's coresize and initsize with the guest's);
+// (internal/testing/fidelity compares every module's coresize and initsize with the guest's);
 // here, what holds on every build: page-rounded core and init memory, the live module's
 // size column equal to its coresize, initsize 0 once live and not while COMING.
 func TestInTreeSizes(t *testing.T) {
@@ -495,7 +495,7 @@ func TestBlacklist(t *testing.T) {
 }
 
 // /proc/modules as m_show prints it: newest first, holders listed, taint flags; the
-// sizes are the model's own (the guest judges them in internal/fidelity).
+// sizes are the model's own (the guest judges them in internal/testing/fidelity).
 func TestProcModules(t *testing.T) {
 	tg := pick(t, 6, 1)
 	m := load.New(tg.k, load.Options{})

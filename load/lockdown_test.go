@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/modsign"
+	"gokmod/internal/testing/modsign"
 	"gokmod/kernel"
 	"gokmod/load"
 )

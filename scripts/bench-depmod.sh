@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CGO_ENABLED=0 go build -trimpath -o bin/gokmod ./cmd/gokmod
-exec go run ./internal/benchdepmod -gokmod bin/gokmod "$@"
+exec go run ./internal/cmd/benchdepmod -gokmod bin/gokmod "$@"

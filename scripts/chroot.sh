@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # chroot.sh — cached debootstrap chroots of Debian suites, with the compiler a kernel line's
-# kbuild needs where this machine's own gcc is too old (internal/playground builds there).
+# kbuild needs where this machine's own gcc is too old (internal/testing/playground builds there).
 #
 #   scripts/chroot.sh SUITE [GCC]   make $GOKMOD_CACHE/chroots/SUITE (GCC: a package such as
 #                                   gcc-14; default: the newest gcc-N SUITE ships) and print

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sum up what the VM tests did during a run (lines appended by internal/vmtest).
+# Sum up what the VM tests did during a run (lines appended by internal/testing/vmtest).
 f=${1:?stats file}
 boots=0; cmds=0
 if [ -f "$f" ]; then

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	pgbuild "gokmod/internal/playground"
-	"gokmod/internal/testenv"
+	pgbuild "gokmod/internal/testing/playground"
+	"gokmod/internal/testing/testenv"
 	"gokmod/ko"
 )
 

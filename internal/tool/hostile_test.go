@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/simop"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // hostileModule is a module path that is no module, and what the model's tools must say.

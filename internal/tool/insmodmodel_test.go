@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod"
 )
 

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"gokmod/internal/simop"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 	"gokmod/internal/tool"
-	"gokmod/internal/vmtest"
 	"gokmod/kmod"
 )
 

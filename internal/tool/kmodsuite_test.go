@@ -18,7 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod"
 	"gokmod/kmod/config"
 	"gokmod/kmod/depmod"

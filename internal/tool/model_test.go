@@ -10,12 +10,12 @@ import (
 	"testing"
 
 	"gokmod/internal/simop"
-	"gokmod/internal/testenv"
-	"gokmod/internal/vmtest"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 )
 
 // The model's tools, offline, on Debian's unpacked kernels. What the real kernel does with
-// the same inputs is checked by TestJudgeInGuest and internal/fidelity.
+// the same inputs is checked by TestJudgeInGuest and internal/testing/fidelity.
 
 func TestSimScript(t *testing.T) {
 	k := testenv.RequireLine(t, "6.1")

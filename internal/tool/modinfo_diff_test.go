@@ -15,8 +15,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"gokmod/internal/elftest"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/elftest"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod"
 	"gokmod/ko"
 )

@@ -4,7 +4,7 @@ import (
 	"io"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod"
 )
 

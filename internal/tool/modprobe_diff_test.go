@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/config"

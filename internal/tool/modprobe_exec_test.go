@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod"
 	"gokmod/kmod/compat"
 )

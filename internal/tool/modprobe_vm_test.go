@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
-	"gokmod/internal/vmtest"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 )
 
 // mpScenario is one modprobe situation played in a guest with Debian's kmod and with

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
-	"gokmod/internal/vmtest"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 	"gokmod/kmod"
 	"gokmod/ko"
 )

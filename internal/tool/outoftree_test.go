@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	pgbuild "gokmod/internal/playground"
-	"gokmod/internal/testenv"
+	pgbuild "gokmod/internal/testing/playground"
+	"gokmod/internal/testing/testenv"
 )
 
 // Out-of-tree workflows of the model's tools, with the playground's modules built by

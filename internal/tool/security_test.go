@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/modsign"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/modsign"
+	"gokmod/internal/testing/testenv"
 	"gokmod/ko"
 )
 

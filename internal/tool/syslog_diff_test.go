@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/testenv"
-	"gokmod/internal/vmtest"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 	"gokmod/kmod/compat"
 )
 

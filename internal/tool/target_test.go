@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"gokmod/internal/simop"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kernel"
 	"gokmod/kmod"
 	"gokmod/load"

@@ -345,7 +345,7 @@ func TestNoJudgeInProduct(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	for _, pkg := range []string{"gokmod/internal/cmd/judge", "gokmod/internal/testguest", "gokmod/internal/vmtest"} {
+	for _, pkg := range []string{"gokmod/internal/cmd/judge", "gokmod/internal/testing/testguest", "gokmod/internal/testing/vmtest"} {
 		if strings.Contains(string(out), pkg+"\n") {
 			t.Errorf("cmd/gokmod links %s", pkg)
 		}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"gokmod/internal/playground"
-	"gokmod/internal/testenv"
-	"gokmod/internal/vmtest"
+	"gokmod/internal/testing/playground"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 	"gokmod/ko"
 )
 

@@ -4,7 +4,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // TestVersionLinesAgainstKmod runs -V of both kmod releases, live, and compares.

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // kmodTestsuite is kmod's test-suite data (testenv.KmodTestsuite).

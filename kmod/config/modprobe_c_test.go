@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/index"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod/depmod"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"gokmod/internal/testenv"
-	"gokmod/internal/vmtest"
+	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )

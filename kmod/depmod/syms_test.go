@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/ko"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/elftest"
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/elftest"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/depmod"
 )

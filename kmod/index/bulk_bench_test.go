@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // debianEntries is the entries depmod builds modules.alias.bin and modules.symbols.bin

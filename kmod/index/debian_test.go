@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod/config"
 	"gokmod/kmod/index"
 )

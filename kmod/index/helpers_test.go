@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // kmodTestsuite is kmod's test-suite data (testenv.KmodTestsuite).

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 	"gokmod/kmod/config"
 	"gokmod/kmod/index"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"gokmod/internal/testenv"
+	"gokmod/internal/testing/testenv"
 )
 
 // TestInstallUninstall runs `make install` into a DESTDIR, as a packager would, and

@@ -4,7 +4,7 @@
 // prints from the model.
 //
 // It loads modules for real, so it is no part of the product: gokmod does not have it,
-// internal/vmtest builds it into its QEMU guests only (at vmtest.JudgePath), and it
+// internal/testing/vmtest builds it into its QEMU guests only (at vmtest.JudgePath), and it
 // refuses to run anywhere but in such a guest (package testguest: the kernel command
 // line word gokmod.testguest=1 and the initramfs's marker file, both).
 //
@@ -27,7 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/internal/simop"
-	"gokmod/internal/testguest"
+	"gokmod/internal/testing/testguest"
 	"gokmod/kmod"
 	"gokmod/ko"
 )
@@ -35,7 +35,7 @@ import (
 const usage = "Usage: judge SCRIPT|-\n" +
 	"Runs a `gokmod sim` script against the RUNNING kernel, one raw system call per line,\n" +
 	"and prints the real outcome of each as the JSON lines the model prints. It loads\n" +
-	"modules for real: it runs only inside internal/vmtest's QEMU test guests.\n"
+	"modules for real: it runs only inside internal/testing/vmtest's QEMU test guests.\n"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, kmod.NewHost(), testguest.Check))
@@ -49,7 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, h *kmod.Host,
 	}
 	if err := guest(); err != nil {
 		fmt.Fprintf(stderr, "judge: refusing to run: %v\n"+
-			"judge loads modules into the running kernel: it runs only inside internal/vmtest's QEMU guests\n", err)
+			"judge loads modules into the running kernel: it runs only inside internal/testing/vmtest's QEMU guests\n", err)
 		return 2
 	}
 	in := stdin
