@@ -3,7 +3,6 @@ package load
 import (
 	"encoding/binary"
 	"errors"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,20 +13,20 @@ import (
 // not checked by the kernel.
 func (c *call) elfHeaderChecks(info *loadInfo, fn string) unix.Errno {
 	if info.len < elfHeaderSize {
-		c.log(LevelErr, "Invalid ELF header len %d", info.len)
+		c.elfLog("Invalid ELF header len %d", info.len)
 		return c.step(fn, unix.ENOEXEC, "image shorter than an ELF header")
 	}
 	info.readEhdr()
 	if string(info.hdr[:4]) != "\x7fELF" {
-		c.log(LevelErr, "Invalid ELF header magic: != \x7fELF")
+		c.elfLog("Invalid ELF header magic: != \x7fELF")
 		return c.step(fn, unix.ENOEXEC, "no ELF magic")
 	}
 	if info.eType != etRel {
-		c.log(LevelErr, "Invalid ELF header type: %d != %d", info.eType, etRel)
+		c.elfLog("Invalid ELF header type: %d != %d", info.eType, etRel)
 		return c.step(fn, unix.ENOEXEC, "not ET_REL")
 	}
 	if info.eMachine != emX86_64 {
-		c.log(LevelErr, "Invalid architecture in ELF header: %d", info.eMachine)
+		c.elfLog("Invalid architecture in ELF header: %d", info.eMachine)
 		return c.step(fn, unix.ENOEXEC, "not EM_X86_64")
 	}
 	return 0
@@ -36,11 +35,11 @@ func (c *call) elfHeaderChecks(info *loadInfo, fn string) unix.Errno {
 // shdrTableChecks mirrors the e_shentsize and "section header overflow" checks.
 func (c *call) shdrTableChecks(info *loadInfo, fn string) unix.Errno {
 	if info.eShentsize != shdrSize {
-		c.log(LevelErr, "Invalid ELF section header size")
+		c.elfLog("Invalid ELF section header size")
 		return c.step(fn, unix.ENOEXEC, "e_shentsize %d", info.eShentsize)
 	}
 	if info.eShoff >= info.len || uint64(info.eShnum)*shdrSize > info.len-info.eShoff {
-		c.log(LevelErr, "Invalid ELF section header overflow")
+		c.elfLog("Invalid ELF section header overflow")
 		return c.step(fn, unix.ENOEXEC, "section headers at %#x (%d) beyond %d bytes", info.eShoff, info.eShnum, info.len)
 	}
 	info.readSechdrs()
@@ -58,7 +57,7 @@ func (info *loadInfo) validateSectionOffset(s shdr) bool {
 func (c *call) section0Check(info *loadInfo, fn string) unix.Errno {
 	s0 := info.sechdrs[0]
 	if s0.typ != shtNull || s0.size != 0 || s0.addr != 0 {
-		c.log(LevelErr, "ELF Spec violation: section 0 type(%d)!=SH_NULL or non-zero len or addr", int32(s0.typ))
+		c.elfLog("ELF Spec violation: section 0 type(%d)!=SH_NULL or non-zero len or addr", int32(s0.typ))
 		return c.step(fn, unix.ENOEXEC, "bad section 0")
 	}
 	return 0
@@ -67,7 +66,7 @@ func (c *call) section0Check(info *loadInfo, fn string) unix.Errno {
 // shstrndxCheck mirrors the e_shstrndx range check.
 func (c *call) shstrndxCheck(info *loadInfo, fn string) unix.Errno {
 	if info.eShstrndx == shnUndef || info.eShstrndx >= info.eShnum {
-		c.log(LevelErr, "Invalid ELF section name index: %d || e_shstrndx (%d) >= e_shnum (%d)",
+		c.elfLog("Invalid ELF section name index: %d || e_shstrndx (%d) >= e_shnum (%d)",
 			info.eShstrndx, info.eShstrndx, info.eShnum)
 		return c.step(fn, unix.ENOEXEC, "e_shstrndx out of range")
 	}
@@ -87,40 +86,40 @@ func (c *call) secstringsTermination(info *loadInfo, fn string) unix.Errno {
 		return 0
 	}
 	if str.size == 0 {
-		c.log(LevelErr, "empty section name table")
+		c.elfLog("empty section name table")
 		return c.step(fn, unix.ENOEXEC, "empty .shstrtab")
 	}
 	// 6.12 reads this before any bounds check of the table (it is validated by the
 	// section loop only for non-NOBITS tables); stay inside the buffer.
 	last := str.offset + str.size - 1
 	if last >= uint64(len(info.hdr)) || info.hdr[last] != 0 {
-		c.log(LevelErr, "ELF Spec violation: section name table isn't null terminated")
+		c.elfLog("ELF Spec violation: section name table isn't null terminated")
 		return c.step(fn, unix.ENOEXEC, "unterminated .shstrtab")
 	}
 	info.secstrings = info.hdr[str.offset : str.offset+str.size]
 	return 0
 }
 
-// elfValidityCheckQuiet is elf_validity_check before 5.16: the same checks, silent but
-// for the two section lines, and load_module's one line after any failure.
-func (c *call) elfValidityCheckQuiet(info *loadInfo) unix.Errno {
-	n := len(c.res.Log)
+// elfLog prints one of elf_validity_check's own error lines. Before 5.16 the checks
+// are silent (but for the two "Invalid ELF section" lines, printed unconditionally) and
+// load_module says "Module has invalid ELF structures" after any of them instead.
+func (c *call) elfLog(format string, args ...any) {
+	if c.m.Has(ElfValidityMessages) {
+		c.log(LevelErr, format, args...)
+	}
+}
+
+// elfValidityCheck mirrors elf_validity_check from 5.10 to 6.12.116, every check in
+// its order; before 5.16 (ElfValidityMessages) load_module adds its one line on failure.
+func (c *call) elfValidityCheck(info *loadInfo) unix.Errno {
 	e := c.elfValidityCheck61(info)
-	if e == 0 {
-		return 0
+	if e != 0 && !c.m.Has(ElfValidityMessages) {
+		c.log(LevelErr, "Module has invalid ELF structures")
 	}
-	kept := c.res.Log[:n]
-	for _, l := range c.res.Log[n:] {
-		if strings.HasPrefix(l.Text, "Invalid ELF section in module") || strings.HasPrefix(l.Text, "Invalid ELF section name in module") {
-			kept = append(kept, l)
-		}
-	}
-	c.res.Log = kept
-	c.log(LevelErr, "Module has invalid ELF structures")
 	return e
 }
 
-// elfValidityCheck61 mirrors 6.1's elf_validity_check, every check in its order.
+// elfValidityCheck61 is elf_validity_check's checks (5.10 to 6.12.116).
 func (c *call) elfValidityCheck61(info *loadInfo) unix.Errno {
 	const fn = "elf_validity_check"
 	if e := c.elfHeaderChecks(info, fn); e != 0 {
@@ -134,7 +133,7 @@ func (c *call) elfValidityCheck61(info *loadInfo) unix.Errno {
 	}
 	str := info.sechdrs[info.eShstrndx]
 	if !info.validateSectionOffset(str) {
-		c.log(LevelErr, "Invalid ELF section hdr(type %d)", str.typ)
+		c.elfLog("Invalid ELF section hdr(type %d)", str.typ)
 		return c.step(fn, unix.ENOEXEC, "section name table outside the image")
 	}
 	if e := c.secstringsTermination(info, fn); e != 0 {
@@ -150,7 +149,7 @@ func (c *call) elfValidityCheck61(info *loadInfo) unix.Errno {
 			continue
 		case shtSymtab:
 			if s.link == shnUndef || s.link >= uint32(info.eShnum) {
-				c.log(LevelErr, "Invalid ELF sh_link!=SHN_UNDEF(%d) or (sh_link(%d) >= hdr->e_shnum(%d)", s.link, s.link, info.eShnum)
+				c.elfLog("Invalid ELF sh_link!=SHN_UNDEF(%d) or (sh_link(%d) >= hdr->e_shnum(%d)", s.link, s.link, info.eShnum)
 				return c.step(fn, unix.ENOEXEC, "symtab sh_link out of range")
 			}
 		}

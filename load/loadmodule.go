@@ -12,15 +12,8 @@ func (c *call) loadModule(image []byte, args string, flags Flags) unix.Errno {
 	if e := c.moduleSigCheck(info, flags); e != 0 {
 		return e
 	}
-	if !c.m.Has(ElfValidityMessages) {
-		if e := c.elfValidityCheckQuiet(info); e != 0 { // elf_validity_check
-			return e
-		}
-		if e := c.setupLoadInfo61(info, flags); e != 0 { // setup_load_info
-			return e
-		}
-	} else if !c.m.Has(ElfValidityCache) {
-		if e := c.elfValidityCheck61(info); e != 0 { // elf_validity_check
+	if !c.m.Has(ElfValidityCache) {
+		if e := c.elfValidityCheck(info); e != 0 { // elf_validity_check
 			return e
 		}
 		if e := c.setupLoadInfo61(info, flags); e != 0 { // setup_load_info
