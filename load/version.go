@@ -2,6 +2,7 @@ package load
 
 import (
 	"fmt"
+	"gokmod/kernel"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -58,6 +59,21 @@ func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *ui
 	}
 	c.log(LevelWarn, "%s: no symbol version for %s", info.name, symname)
 	return false
+}
+
+// DebianCheckVersionPatch is Debian's change to check_version that the model applies:
+// a symbol missing from __versions is refused where upstream warns once and accepts it.
+const DebianCheckVersionPatch = "Debian: check_version refuses a symbol missing from __versions (upstream warns once and accepts it)"
+
+// Patches are the distribution's patches to the loader that the model applies to k:
+// Debian's check_version (assumed when the distribution is unknown, see
+// debianCheckVersion), which a kernel without CONFIG_MODVERSIONS (Debian's 7.x) never
+// reaches.
+func Patches(k *kernel.Kernel) []string {
+	if (k.Distro == "Debian" || k.Distro == "") && k.Config.Modversions() {
+		return []string{DebianCheckVersionPatch}
+	}
+	return []string{}
 }
 
 // debianCheckVersion tells whether check_version has Debian's patch: on a Debian kernel,

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gokmod/kernel"
 	"gokmod/load"
 )
 
@@ -14,6 +15,7 @@ import (
 // for the target kernel and whether it is the kernel's own.
 type ModelVersion struct {
 	Target string `json:"target"` // the kernel's upstream version, e.g. 6.18.44
+	Line   string `json:"line"`   // the target's line, e.g. 6.18 ("" when unknown)
 	Model  string `json:"model"`  // the followed line modelled: "6.1", "6.12"
 	Exact  bool   `json:"exact"`
 	Note   string `json:"note,omitempty"` // set when not exact
@@ -32,16 +34,14 @@ type ModelVersion struct {
 // modelVersion is t's fit for --json.
 func (t *modelTarget) modelVersion() ModelVersion {
 	v := ModelVersion{Target: t.Fit.Target.String(), Model: t.Fit.ModelVersion, Exact: t.Fit.Exact, Note: t.Fit.Note(),
-		Arch: t.K.Arch(), Distro: t.K.Distro, Patches: []string{}, Judged: t.Fit.Judged, Changes: []string{}}
-	if (t.K.Distro == "Debian" || t.K.Distro == "") && t.K.Config.Modversions() {
-		// load/version.go: debianCheckVersion (assumed, and said so, when unknown); a
-		// kernel without CONFIG_MODVERSIONS (Debian's 7.x) never reaches it.
-		v.Patches = append(v.Patches, "Debian: check_version refuses a symbol missing from __versions (upstream warns once and accepts it)")
-	}
+		Arch: t.K.Arch(), Distro: t.K.Distro, Patches: load.Patches(t.K), Judged: t.Fit.Judged, Changes: []string{}}
 	for _, c := range load.Changes {
 		if c.In(t.Fit.Model) {
 			v.Changes = append(v.Changes, fmt.Sprintf("%s (%s)", c.Name, c.Since.Line()))
 		}
+	}
+	if t.Fit.Target != (kernel.Version{}) {
+		v.Line = t.Fit.Target.Line()
 	}
 	return v
 }
@@ -124,14 +124,13 @@ func modelOf(m ModelVersion) string {
 	} else {
 		b.WriteString(", distribution unknown")
 	}
-	line := m.Target
-	if i := strings.LastIndexByte(line, '.'); i > 0 {
-		line = line[:i]
-	}
-	if m.Judged {
-		fmt.Fprintf(&b, "; Linux %s is judged in QEMU by this project's tests", line)
-	} else {
-		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU by this project's tests", line)
+	switch {
+	case m.Line == "":
+		b.WriteString("; the kernel's version is unknown, so no judged line can be named")
+	case m.Judged:
+		fmt.Fprintf(&b, "; Linux %s is judged in QEMU by this project's tests", m.Line)
+	default:
+		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU by this project's tests", m.Line)
 	}
 	return b.String()
 }
