@@ -66,7 +66,7 @@ test: setup vet
 	@$(MAKE) --no-print-directory fuzz-short
 	@rm -f $(VMSTATS) $(REPORT)
 	GOKMOD_VMSTATS=$(VMSTATS) GOKMOD_REPORT=$(REPORT) $(GO) test -count=1 -timeout 30m ./... 2>&1 | tee $(GOKMOD_CACHE)/test.log; \
-	  rc=$${PIPESTATUS[0]}; echo "== what the differential tests compared =="; cat $(REPORT) 2>/dev/null; \
+	  rc=$${PIPESTATUS[0]}; echo "== what the differential tests compared =="; grep -v "^MATRIX" $(REPORT) 2>/dev/null; bash scripts/matrix.sh $(REPORT); \
 	  bash scripts/vmstats.sh $(VMSTATS); exit $$rc
 
 # kmod's own test-suite fixtures replayed against gokmod (part of make test when present).

@@ -32,14 +32,30 @@ type System interface {
 // Linux is the running kernel's System.
 type Linux struct{}
 
-// FinitModule calls finit_module(2).
+// FinitModule calls finit_module(2), again when a signal interrupted it (see
+// retryEINTR).
 func (Linux) FinitModule(fd int, params string, flags int) error {
-	return unix.FinitModule(fd, params, flags)
+	return retryEINTR(func() error { return unix.FinitModule(fd, params, flags) })
 }
 
-// InitModule calls init_module(2).
+// InitModule calls init_module(2), again when a signal interrupted it.
 func (Linux) InitModule(image []byte, params string) error {
-	return unix.InitModule(image, params)
+	return retryEINTR(func() error { return unix.InitModule(image, params) })
+}
+
+// retryEINTR repeats call while it fails with EINTR. Since 6.11 (2124d84db293 "module:
+// make waiting for a concurrent module loader interruptible", also in 6.10.y) a
+// finit_module that waits for a concurrent load of the same file (9b9879fc0327, 6.5)
+// returns -EINTR, not a restartable error, on any signal; a Go program gets signals a C
+// program like kmod does not (the runtime's preemption, SIGURG). Called again, the load
+// either waits once more or finds the module loaded (EEXIST, which modprobe counts as
+// done), as kmod would had it come a moment later.
+func retryEINTR(call func() error) error {
+	for {
+		if err := call(); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // DeleteModule calls delete_module(2).

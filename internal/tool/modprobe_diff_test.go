@@ -222,8 +222,25 @@ func batches(t *testing.T, flags []string, names []string, size int) int {
 // modules.symbols.
 func TestModprobeShowDependsTree(t *testing.T) { forEachRelease(t, testModprobeShowDependsTree) }
 
+// Every prepared tree: the 6.1 tree with every name, alias and built-in of the lists
+// below, the others with every fourth (the code paths are the same; the trees' names
+// and compression differ).
 func testModprobeShowDependsTree(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireLine(t, "6.1")
+	testenv.RequireLine(t, "6.1")
+	for _, k := range testenv.RequireKernels(t) {
+		step := 4
+		if k.Version().Line() == "6.1" {
+			step = 1
+		}
+		failed := t.Failed()
+		counts := modprobeShowDependsTree(t, kv, k, step)
+		if !failed && !t.Failed() {
+			testenv.Matrix(t, k.Release, kv.String(), "modprobe --show-depends", counts)
+		}
+	}
+}
+
+func modprobeShowDependsTree(t *testing.T, kv compat.Kmod, k testenv.Kernel, step int) string {
 	dir := k.ModDir()
 	flags := []string{"-d", k.Root, "-S", k.Release, "--show-depends"}
 	var names, dashed []string
@@ -272,6 +289,9 @@ func testModprobeShowDependsTree(t *testing.T, kv compat.Kmod) {
 		{"symbols", everyNth(symbols, 10), 400},
 		{"missing names", []string{"nosuchmodule", "pci:v0000FFFFd0000FFFFsv0sd0bc0sc0i0", "[bad", "a]b", "symbol:nosuch"}, 5},
 	} {
+		if c.size > 5 {
+			c.names = everyNth(c.names, step)
+		}
 		n := batches(t, flags, c.names, c.size)
 		counts = append(counts, fmt.Sprintf("%d %s", n, c.what))
 	}
@@ -284,6 +304,18 @@ func testModprobeShowDependsTree(t *testing.T, kv compat.Kmod) {
 	}
 	testenv.Report(t, "modprobe --show-depends identical to kmod %s (stdout, stderr, exit) on %s (%s), and %d single runs",
 		kv, k.Release, strings.Join(counts, ", "), len(singles))
+	return fmt.Sprintf("%d names", total(counts)+len(singles))
+}
+
+// total adds the leading numbers of "N what" counts.
+func total(counts []string) int {
+	n := 0
+	for _, c := range counts {
+		var x int
+		fmt.Sscan(c, &x)
+		n += x
+	}
+	return n
 }
 
 func everyNth(s []string, n int) []string {
@@ -299,7 +331,16 @@ func everyNth(s []string, n int) []string {
 func TestModprobeResolveAndDryRun(t *testing.T) { forEachRelease(t, testModprobeResolveAndDryRun) }
 
 func testModprobeResolveAndDryRun(t *testing.T, kv compat.Kmod) {
-	k := testenv.RequireLine(t, "6.1")
+	for _, k := range testenv.RequireKernels(t) {
+		failed := t.Failed()
+		n, m := modprobeResolveAndDryRun(t, kv, k)
+		if !failed && !t.Failed() {
+			testenv.Matrix(t, k.Release, kv.String(), "modprobe -R/-n -v", fmt.Sprintf("%d+%d", n, m))
+		}
+	}
+}
+
+func modprobeResolveAndDryRun(t *testing.T, kv compat.Kmod, k testenv.Kernel) (int, int) {
 	dir := k.ModDir()
 	var aliases []string
 	for i, l := range readLinesOf(t, filepath.Join(dir, "modules.alias")) {
@@ -311,6 +352,7 @@ func testModprobeResolveAndDryRun(t *testing.T, kv compat.Kmod) {
 	n := batches(t, append(base, "-R"), aliases, 500)
 	m := batches(t, append(base, "-n", "-v"), []string{"btrfs", "nvme", "snd-hda-intel", "e1000e", "cifs", "xfs", "ext4", "unix", "kvm-amd"}, 9)
 	testenv.Report(t, "modprobe, kmod %s, %s: -R identical on %d modalias strings, -n -v on %d modules", kv, k.Release, n, m)
+	return n, m
 }
 
 // TestModprobeWaitValues compares -w's parsing (glibc's strtoul(s, &end, 0), then kmod's

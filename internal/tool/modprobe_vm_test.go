@@ -43,6 +43,7 @@ func runModprobeScenarios(t *testing.T, k testenv.Kernel) {
 			"bridge", "vxlan"},
 		Files:  []vmtest.File{{Guest: "/etc/modprobe.d/gokmod-test.conf", Data: []byte(mpConf)}},
 		Append: "dummy.numdummies=3",
+		Kmod:   testenv.DistroKmod(k),
 	})
 	if err != nil {
 		t.Fatal(err)

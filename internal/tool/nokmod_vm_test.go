@@ -26,7 +26,7 @@ func TestNoKmodGuest(t *testing.T) {
 			mods, aliases := udevWorkload(t, k)
 			var got [2]map[string]string
 			for i, noKmod := range []bool{false, true} {
-				vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Modules: mods, NoKmod: noKmod})
+				vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Modules: mods, NoKmod: noKmod, Kmod: testenv.DistroKmod(k)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -42,7 +42,7 @@ func TestNoKmodGuest(t *testing.T) {
 				t.Errorf("the workload loaded nothing telling:\n%s\n%s", got[1]["workload"], got[1]["proc/modules"])
 			}
 			if !t.Failed() {
-				testenv.Report(t, "%s: a guest without kmod ran the boot workload (%d modules staged, %d udev aliases) with the same /proc/modules, /dev and modules.* files as kmod 30", k.Release, len(mods), len(aliases))
+				testenv.Report(t, "%s: a guest without kmod ran the boot workload (%d modules staged, %d udev aliases) with the same /proc/modules, /dev and modules.* files as kmod %s", k.Release, len(mods), len(aliases), testenv.DistroKmod(k))
 			}
 		})
 	}

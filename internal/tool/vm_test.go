@@ -49,7 +49,7 @@ func TestToolsAgainstKmod(t *testing.T) {
 func runScenarios(t *testing.T, k testenv.Kernel) {
 	pg := playground.MustBuild(t, k)
 	files := guestFiles(t, k, pg)
-	vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Files: files, Modules: []string{"llc", "stp"}})
+	vm, err := vmtest.Boot(vmtest.Config{Kernel: k, Files: files, Modules: []string{"llc", "stp"}, Kmod: testenv.DistroKmod(k)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func runScenarios(t *testing.T, k testenv.Kernel) {
 	}
 	reset(t, vm)
 	if !t.Failed() {
-		testenv.Report(t, "%d insmod/rmmod/lsmod scenarios: gokmod and kmod agree in the %s guest", len(scenarios()), k.Release)
+		testenv.Report(t, "%d insmod/rmmod/lsmod scenarios: gokmod and kmod %s agree in the %s guest", len(scenarios()), testenv.DistroKmod(k), k.Release)
 	}
 }
 

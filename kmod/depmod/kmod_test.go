@@ -215,6 +215,7 @@ func againstKmod(t *testing.T, k testenv.Kernel, r release) {
 		{"system.map", []string{"-e", "-F", sysmap}, depmod.Options{ErrSyms: true, SystemMap: sysmap}},
 		{"verbose", []string{"-v", "-w"}, depmod.Options{Verbose: 1, WarnDups: true}},
 	}
+	files, runs := 0, []string{}
 	for _, c := range cases {
 		// The .ko.xz tree costs seconds per run on both sides: the plain run and the
 		// longest warning stream there, every case with GOKMOD_DEPMOD_HEAVY=1.
@@ -224,12 +225,16 @@ func againstKmod(t *testing.T, k testenv.Kernel, r release) {
 		kr := r.run(t, kroot, k.Release, c.args...)
 		gr := runGo(t, groot, k.Release, r.options(c.o))
 		compare(t, c.name, kr, gr, kroot, groot)
+		files, runs = max(files, len(kr.files)), append(runs, c.name)
 		lines := strings.Count(kr.stderr, "\n") + strings.Count(kr.stdout, "\n")
 		if c.o.DryRun { // the files on disk are the plain run's
 			testenv.Report(t, "depmod %s, %s, %s: stdout and stderr identical, %d lines", c.name, k.Release, r, lines)
 		} else {
 			testenv.Report(t, "depmod %s, %s, %s: %d files byte-identical (%s), %d output lines identical", c.name, k.Release, r, len(kr.files), strings.Join(slices.Sorted(maps.Keys(kr.files)), " "), lines)
 		}
+	}
+	if !t.Failed() {
+		testenv.Matrix(t, k.Release, r.String(), "depmod", fmt.Sprintf("%d files, %s", files, strings.Join(runs, "/")))
 	}
 	// Under -b the cache is off unless asked for: an image being built must
 	// not carry it.

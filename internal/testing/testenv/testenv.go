@@ -357,6 +357,29 @@ func Report(tb testing.TB, format string, args ...any) {
 	fmt.Fprintf(f, "%s: %s\n", tb.Name(), strings.TrimRight(line, "\n"))
 }
 
+// Matrix records one cell of make test's closing table: the differential check what
+// (modinfo, depmod, modprobe) was byte-identical to kmod release kmod ("30", "34.2") on the
+// module tree of release tree, with detail saying how much was compared. Only passing
+// checks are recorded, so an empty cell is a check that did not run or did not pass;
+// scripts/matrix.sh prints the table from $GOKMOD_REPORT.
+func Matrix(tb testing.TB, tree, kmod, what, detail string) {
+	tb.Helper()
+	if tb.Failed() {
+		return
+	}
+	path := os.Getenv("GOKMOD_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		tb.Logf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "MATRIX\t%s\t%s\t%s\t%s\n", tree, strings.TrimPrefix(kmod, "kmod"), what, detail)
+}
+
 // KmodTool finds one of Debian's kmod programs (modprobe, depmod, modinfo…), which
 // `make setup` installs: the differential tests run it live, in the same run, so that
 // no expected answer is ever recorded from one kernel build. Missing, it fails the test.
@@ -373,6 +396,30 @@ func KmodTool(tb testing.TB, name string) string {
 	}
 	tb.Fatalf("kmod's %s not found: run scripts/setup.sh (make setup)", name)
 	return ""
+}
+
+// DistroKmod is the kmod release the kernel's own Debian suite ships, which the guest
+// tests run beside gokmod: kmod 34.2 on trixie, sid and experimental, kmod 30 on
+// bookworm (and on bullseye, whose kmod 28 the project does not follow: its closest).
+func DistroKmod(k Kernel) string {
+	switch k.Suite {
+	case "trixie", "sid", "unstable", "experimental", "forky":
+		return "34.2"
+	}
+	return "30"
+}
+
+// Kmod34Root is the directory scripts/setup.sh unpacked trixie's kmod 34.2 and its
+// glibc into (usr/bin/kmod, usr/lib/x86_64-linux-gnu/...).
+func Kmod34Root() (string, error) {
+	cache, err := Cache()
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(cache, "kmod34", ".ready")); err != nil {
+		return "", fmt.Errorf("kmod 34.2 is not prepared in %s: run scripts/setup.sh (make setup)", filepath.Join(cache, "kmod34"))
+	}
+	return filepath.Join(cache, "kmod34", "root"), nil
 }
 
 // Kmod34Tool returns a command running kmod 34.2, as Debian 13 (trixie) and sid ship it,

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"gokmod/internal/testing/testenv"
 	"gokmod/internal/testing/testguest"
 )
 
@@ -97,6 +98,11 @@ func buildInitramfs(cfg Config, out string) error {
 		return err
 	}
 	addData(testguest.Marker, []byte(testguest.MarkerText), 0o644)
+	kmodRel := cfg.Kmod
+	if kmodRel == "" {
+		kmodRel = "30"
+	}
+	addData(KmodReleaseFile, []byte(kmodRel+"\n"), 0o644)
 	for _, t := range Tools {
 		link(GokmodDir+"/"+t, "gokmod")
 	}
@@ -110,17 +116,8 @@ func buildInitramfs(cfg Config, out string) error {
 		}
 	} else {
 		// Debian's kmod with its shared libraries, at the paths the dynamic loader expects.
-		if err := addFile("/bin/kmod", "/bin/kmod", 0o755); err != nil {
-			return fmt.Errorf("%w (is kmod installed? run scripts/setup.sh)", err)
-		}
-		libs, err := sharedLibs("/bin/kmod")
-		if err != nil {
+		if err := addKmod(cfg.Kmod, addFile); err != nil {
 			return err
-		}
-		for _, l := range libs {
-			if err := addFile(l, l, 0o755); err != nil {
-				return err
-			}
 		}
 		for _, t := range Tools {
 			link(KmodDir+"/"+t, "/bin/kmod")
@@ -166,6 +163,68 @@ func buildInitramfs(cfg Config, out string) error {
 var lddPath = regexp.MustCompile(`(/\S+) \(0x[0-9a-f]+\)`)
 
 // sharedLibs lists the libraries bin needs, resolved to real files, as ldd(1) reports them.
+// KmodReleaseFile holds the release of the guest's kmod ("30" or "34.2"): the agent
+// runs every command with GOKMOD_KMOD set to it, so that gokmod behaves as the kmod it is
+// compared with.
+const KmodReleaseFile = "/etc/gokmod-test-kmod"
+
+// addKmod puts kmod release rel ("" or "30": this machine's; "34.2": trixie's from the
+// cache) at /bin/kmod, with its shared libraries and dynamic loader where it looks for them.
+func addKmod(rel string, addFile func(string, string, os.FileMode) error) error {
+	switch rel {
+	case "", "30":
+		if err := addFile("/bin/kmod", "/bin/kmod", 0o755); err != nil {
+			return fmt.Errorf("%w (is kmod installed? run scripts/setup.sh)", err)
+		}
+		libs, err := sharedLibs("/bin/kmod")
+		if err != nil {
+			return err
+		}
+		for _, l := range libs {
+			if err := addFile(l, l, 0o755); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "34.2":
+		root, err := testenv.Kmod34Root()
+		if err != nil {
+			return fmt.Errorf("vmtest: %w", err)
+		}
+		bin := filepath.Join(root, "usr/bin/kmod")
+		if err := addFile("/bin/kmod", bin, 0o755); err != nil {
+			return err
+		}
+		// trixie's own loader resolves the libraries inside its root; the guest gets
+		// each at the path the loader searches there (its PT_INTERP, /lib64, and the
+		// multiarch directory).
+		lib := filepath.Join(root, "usr/lib/x86_64-linux-gnu")
+		out, err := exec.Command(filepath.Join(lib, "ld-linux-x86-64.so.2"), "--library-path", lib, "--list", bin).Output()
+		if err != nil {
+			return fmt.Errorf("vmtest: listing kmod 34.2's libraries: %w", err)
+		}
+		n := 0
+		for _, m := range lddResolved.FindAllStringSubmatch(string(out), -1) {
+			guest := "/lib/x86_64-linux-gnu/" + filepath.Base(m[2])
+			if strings.HasPrefix(m[1], "/") { // the interpreter: "/lib64/ld-linux-x86-64.so.2 => ..."
+				guest = m[1]
+			}
+			if err := addFile(guest, m[2], 0o755); err != nil {
+				return err
+			}
+			n++
+		}
+		if n < 2 {
+			return fmt.Errorf("vmtest: kmod 34.2's loader listed %d libraries:\n%s", n, out)
+		}
+		return nil
+	}
+	return fmt.Errorf("vmtest: no kmod release %q to put in the guest (30 or 34.2)", rel)
+}
+
+// lddResolved matches "name => /path (0x...)" lines of ld.so --list.
+var lddResolved = regexp.MustCompile(`(?m)^\s*(\S+) => (/\S+) \(0x`)
+
 func sharedLibs(bin string) ([]string, error) {
 	out, err := exec.Command("ldd", bin).Output()
 	if err != nil {

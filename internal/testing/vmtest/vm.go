@@ -44,7 +44,11 @@ type Config struct {
 	Append  string   // extra kernel command line
 	// NoKmod leaves Debian's kmod out: /sbin's insmod, rmmod, …, depmod and /bin/kmod
 	// are links to gokmod, as on a system where gokmod replaced kmod.
-	NoKmod  bool
+	NoKmod bool
+	// Kmod is the kmod release in /sbin (unless NoKmod): "30" (the default, this
+	// machine's Debian 12 kmod) or "34.2" (trixie's, with its own glibc). The guest's
+	// gokmod behaves as the same release by default (GOKMOD_KMOD).
+	Kmod    string
 	Memory  string        // QEMU -m, default 1G
 	Timeout time.Duration // limit for the whole guest's life, default 15 minutes
 	// CommandTimeout limits one command, default 5 minutes. A command that overruns it

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -100,9 +101,10 @@ func run(req proto.Request) proto.Response {
 
 	cmd := exec.Command("/bin/sh", "-c", req.Cmd)
 	cmd.Dir = "/test"
-	// The guest's kmod is the test machine's, kmod 30: gokmod's tools behave as it, to be
-	// compared with it (GOKMOD_KMOD). A request's own Env comes after, and wins.
-	cmd.Env = append([]string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/tmp", "LANG=C", "GOKMOD_KMOD=30"}, req.Env...)
+	// gokmod's tools behave as the guest's kmod (/etc/gokmod-test-kmod, written by the
+	// harness: 30 or 34.2), to be compared with it (GOKMOD_KMOD). A request's own Env
+	// comes after, and wins.
+	cmd.Env = append([]string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/tmp", "LANG=C", "GOKMOD_KMOD=" + guestKmod()}, req.Env...)
 	cmd.Stdin = bytes.NewReader([]byte(req.Stdin))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -158,4 +160,14 @@ func drainKmsg(fd int) []proto.Record {
 			recs = append(recs, r)
 		}
 	}
+}
+
+// guestKmod is the release of the guest's kmod, from the file the harness writes
+// (vmtest.KmodReleaseFile); kmod 30 when it is absent.
+func guestKmod() string {
+	b, err := os.ReadFile("/etc/gokmod-test-kmod")
+	if rel := strings.TrimSpace(string(b)); err == nil && rel != "" {
+		return rel
+	}
+	return "30"
 }
