@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"gokmod/internal/cli"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
 )
 
 // libkmodRemoveWhere is where Debian's kmod 30 says its delete_module error comes from;
@@ -64,8 +66,13 @@ func rmmod(e *Env, args []string) int {
 		}
 		if err := e.Host.Remove(name, force); err != nil {
 			// libkmod logs its own line first, then the tool its summary. Debian builds
-			// kmod 30 with debug logging, so libkmod's line names its source location.
-			e.Errorf("%scould not remove '%s': %s\n", libkmodRemoveWhere, name, strerror(err))
+			// kmod 30 with debug logging, so libkmod's line names its source location;
+			// kmod 34.2 without (ENABLE_DEBUG off).
+			where := ""
+			if e.Kmod == compat.Kmod30 {
+				where = libkmodRemoveWhere
+			}
+			e.Errorf("%scould not remove '%s': %s\n", where, name, strerror(err))
 			e.Errorf("could not remove module %s: %s\n", arg, strerror(err))
 			failed++
 		}
@@ -90,18 +97,28 @@ func (e *Env) checkInUse(name string) bool {
 	}
 	holders, herr := e.Host.Holders(name)
 	if herr != nil {
-		// libkmod's ERR(), so with the source location Debian's debug build logs.
-		e.Errorf("../libkmod/libkmod-module.c:1998 kmod_module_get_holders() could not open '/sys/module/%s/holders': %s\n",
-			name, strerror(unwrapPath(herr)))
+		// libkmod's ERR(), so with the source location Debian's debug build of kmod 30
+		// logs; kmod 34.2's build logs none.
+		where := ""
+		if e.Kmod == compat.Kmod30 {
+			where = "../libkmod/libkmod-module.c:1998 kmod_module_get_holders() "
+		}
+		e.Errorf("%scould not open '/sys/module/%s/holders': %s\n", where, name, strerror(unwrapPath(herr)))
 	}
 	if len(holders) > 0 {
-		// ERR() without a newline, then the holders by fprintf(stderr): after -s, the
-		// first part goes to syslog and the list stays on stderr.
-		e.Errorf("Module %s is in use by:", name)
-		for _, h := range holders {
-			fmt.Fprintf(e.Stderr, " %s", h)
+		if e.Kmod == compat.Kmod30 {
+			// kmod 30: ERR() without a newline, then the holders by fprintf(stderr):
+			// after -s, the first part goes to syslog and the list stays on stderr.
+			e.Errorf("Module %s is in use by:", name)
+			for _, h := range holders {
+				fmt.Fprintf(e.Stderr, " %s", h)
+			}
+			fmt.Fprintln(e.Stderr)
+			return false
 		}
-		fmt.Fprintln(e.Stderr)
+		// Debian's kmod 34.2 (34.2-2) carries upstream's c580af2e3b29 "tools/rmmod: fix
+		// garbled error message": one ERR() with every holder, to stderr or to syslog.
+		e.Errorf("Module %s is in use by:%s\n", name, " "+strings.Join(holders, " "))
 		return false
 	}
 	n, err := e.Host.RefCount(name)

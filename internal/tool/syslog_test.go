@@ -132,9 +132,34 @@ func TestSyslogConsole(t *testing.T) {
 	}
 }
 
-// TestRmmodSyslogHolders: kmod's rmmod logs "Module X is in use by:" with ERR() and
-// prints the holders to stderr itself, so after -s they part ways.
+// TestRmmodSyslogHolders: kmod 30's rmmod logs "Module X is in use by:" with ERR() and
+// prints the holders to stderr itself, so after -s they part ways; Debian's kmod 34.2
+// logs the whole line with one ERR(), so all of it goes to syslog.
 func TestRmmodSyslogHolders(t *testing.T) {
+	t.Run("kmod30", func(t *testing.T) { t.Setenv("GOKMOD_KMOD", "30"); rmmodSyslogHolders30(t) })
+	t.Run("kmod34", func(t *testing.T) {
+		t.Setenv("GOKMOD_KMOD", "34")
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "sys/module/foo/holders/bar"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "sys/module/foo/initstate"), []byte("live\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recv := listenLog(t, root, false)
+		var o, e bytes.Buffer
+		host := &kmod.Host{Root: root, Release: "6.1.0-test"}
+		if code := Main([]string{"rmmod", "-s", "foo"}, &o, &e, host); code != 1 || e.String() != "" {
+			t.Errorf("exit %d, stderr %q; want 1 and nothing", code, e.String())
+		}
+		got := recv()
+		if want := " rmmod: ERROR: Module foo is in use by: bar"; len(got) != 1 || !strings.HasSuffix(strings.TrimRight(got[0], "\n\x00"), want) {
+			t.Errorf("records %q, want one ending in %q", got, want)
+		}
+	})
+}
+
+func rmmodSyslogHolders30(t *testing.T) {
 	root := t.TempDir()
 	for _, d := range []string{"sys/module/foo/holders/bar", "sys/module/foo/holders/baz"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {

@@ -267,7 +267,24 @@ func TestLsmodFormat(t *testing.T) {
 	}
 }
 
+// TestRmmodChecks: rmmod's refusals and delete_module calls, as kmod 34.2 (the default)
+// and kmod 30: they differ in libkmod's source location on delete_module's error (kmod
+// 30's debug build), and after -s in where the holders go (TestRmmodSyslogHolders).
 func TestRmmodChecks(t *testing.T) {
+	for _, kv := range []string{"34", "30"} {
+		t.Run("kmod"+kv, func(t *testing.T) {
+			t.Setenv("GOKMOD_KMOD", kv)
+			rmmodChecks(t, kv == "30")
+		})
+	}
+}
+
+func rmmodChecks(t *testing.T, kmod30 bool) {
+	inUse := "rmmod: ERROR: Module llc is in use by: stp\n"
+	where := ""
+	if kmod30 {
+		where = "../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
+	}
 	files := merge(sysModule("llc", "1", "16384", "stp"), sysModule("busy", "2", "4096"), sysModule("idle", "0", "4096"),
 		map[string]string{
 			"lib/modules/6.1.0-test/modules.builtin":     "kernel/fs/ext4/ext4.ko\n",
@@ -279,7 +296,7 @@ func TestRmmodChecks(t *testing.T) {
 		err   string
 		calls string
 	}{
-		{[]string{"llc"}, 1, "rmmod: ERROR: Module llc is in use by: stp\n", ""},
+		{[]string{"llc"}, 1, inUse, ""},
 		{[]string{"busy"}, 1, "rmmod: ERROR: Module busy is in use\n", ""},
 		{[]string{"ext4"}, 1, "rmmod: ERROR: Module ext4 is builtin.\n", ""},
 		{[]string{"nosuch"}, 1, "rmmod: ERROR: Module nosuch is not currently loaded\n", ""},
@@ -298,7 +315,7 @@ func TestRmmodChecks(t *testing.T) {
 	h, sys := fixture(t, files)
 	sys.err["delete_module"] = unix.EAGAIN
 	_, stderr, _ := runTool(h, "rmmod", "-f", "llc")
-	want := "rmmod: ERROR: ../libkmod/libkmod-module.c:856 kmod_module_remove_module() could not remove 'llc': Resource temporarily unavailable\n" +
+	want := "rmmod: ERROR: " + where + "could not remove 'llc': Resource temporarily unavailable\n" +
 		"rmmod: ERROR: could not remove module llc: Resource temporarily unavailable\n"
 	if stderr != want {
 		t.Errorf("got %q want %q", stderr, want)
