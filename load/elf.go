@@ -269,7 +269,7 @@ func (c *call) elfValidityCacheCopy612(info *loadInfo, flags Flags) unix.Errno {
 	}
 	info.index.str = int(strIdx)
 	info.strtabOff = info.sechdrs[strIdx].offset
-	info.readModName()
+	info.readModName(c.m.st.Module)
 	if !info.hasName {
 		info.name, info.hasName = info.modName, true
 	}
