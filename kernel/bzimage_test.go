@@ -369,7 +369,7 @@ func TestVmlinuxOverlappingSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	syms, err := v.ksymtab("__ksymtab", "__kcrctab", false)
+	syms, err := v.ksymtab(DefaultStructs().KernelSymbol, "__ksymtab", "__kcrctab", false)
 	if err != nil || len(syms) != n || syms[0].Name != "name" {
 		t.Fatalf("%d symbols, %v", len(syms), err)
 	}

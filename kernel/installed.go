@@ -76,6 +76,8 @@ func FromHostRoot(root string) (*Kernel, error) {
 	}
 	release := strings.TrimSpace(string(rel))
 	f := InstalledFiles(root, release)
+	// The running kernel's own BTF, world-readable where its image may not be.
+	f.BTF = in("/sys/kernel/btf/vmlinux")
 	if _, err := os.Stat(f.Config); err != nil {
 		gz := in("/proc/config.gz")
 		if _, err2 := os.Stat(gz); err2 != nil {

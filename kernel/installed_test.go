@@ -33,8 +33,8 @@ func TestFromInstalled(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", want.Release, err)
 			}
-			if k.Vermagic != want.Vermagic || len(k.InTree) != len(want.InTree) || k.ModuleStructSize != want.ModuleStructSize {
-				t.Errorf("%s: installed kernel differs from the unpacked one: %q %d %d", want.Release, k.Vermagic, len(k.InTree), k.ModuleStructSize)
+			if k.Vermagic != want.Vermagic || len(k.InTree) != len(want.InTree) || k.Structs.Module.Size != want.Structs.Module.Size {
+				t.Errorf("%s: installed kernel differs from the unpacked one: %q %d %d", want.Release, k.Vermagic, len(k.InTree), k.Structs.Module.Size)
 			}
 			if len(k.Ksymtab) == 0 || len(k.KsymtabGPL) == 0 {
 				t.Errorf("%s (image %d): no exports", want.Release, img)

@@ -1,9 +1,10 @@
 // Package kernel describes a target Linux kernel (x86_64) as the module loader sees it:
 // release and vermagic, the configuration options that change load_module's behaviour,
-// the exported symbols of vmlinux with their CRCs, licences and namespaces,
-// sizeof(struct module), the built-in modules, the in-tree module list, and the keys
-// that module signatures are checked against. Package load uses it to predict what
-// init_module/finit_module/delete_module would do on that kernel.
+// the exported symbols of vmlinux with their CRCs, licences and namespaces, the
+// layouts of struct module and the other structures it reads (from BTF), the built-in
+// modules, the in-tree module list, and the keys that module signatures are checked
+// against. Package load uses it to predict what init_module/finit_module/delete_module
+// would do on that kernel.
 //
 // Everything comes from files: Debian's kernel packages unpacked but never installed
 // (FromDebianRoot), a release installed on a system (FromInstalled), or the running
@@ -51,13 +52,12 @@ type Kernel struct {
 	Ksymtab, KsymtabGPL []Symbol
 	// ModuleExports are the in-tree modules' exports from Module.symvers (nil without it).
 	ModuleExports map[string]Symbol
-	// ModuleStructSize is sizeof(struct module): the size of .gnu.linkonce.this_module in
-	// the in-tree modules. 0 means unknown, and then ModuleStructSizeErr says why.
-	ModuleStructSize uint64
-	// ModuleStructSizeErr is why ModuleStructSize is unknown (nil when it is known):
-	// load_module's check of a module's this_module size against it cannot be made, and
-	// package load reports that in each Result's Uncertain.
-	ModuleStructSizeErr error
+	// Structs are the layouts of struct module, kernel_param, kernel_symbol,
+	// modversion_info and the others gokmod reads (structs.go): from the kernel's BTF,
+	// else an in-tree module and the ABI. An unknown sizeof(struct module)
+	// (Structs.Module.SizeErr) means load_module's check of a module's this_module size
+	// cannot be made, and package load reports that in each Result's Uncertain.
+	Structs Structs
 	// Builtin holds the names in modules.builtin.
 	Builtin map[string]bool
 	// BuiltinSysfs holds the names that exist under /sys/module without a loaded
@@ -116,9 +116,9 @@ type Sources struct {
 	Certificates string `json:"certificates"`
 	// InTree is modules.dep, or the module directory walked when it is absent.
 	InTree string `json:"in_tree"`
-	// StructModuleSize is the in-tree module whose this_module section gave
-	// sizeof(struct module).
-	StructModuleSize string `json:"struct_module_size"`
+	// Structs is where the struct layouts came from (Structs.Describe): the kernel's
+	// BTF, an in-tree module's this_module section, or the ABI's defaults and why.
+	Structs string `json:"structs"`
 	// Builtin is modules.builtin.
 	Builtin string `json:"builtin"`
 	// BuiltinSysfs is where the built-in /sys/module names came from.
@@ -140,7 +140,7 @@ func (s Sources) List() []Source {
 		{"module exports", s.ModuleExports},
 		{"certificates", s.Certificates},
 		{"in-tree modules", s.InTree},
-		{"sizeof(struct module)", s.StructModuleSize},
+		{"struct layouts", s.Structs},
 		{"built-in modules", s.Builtin},
 		{"built-in sysfs names", s.BuiltinSysfs},
 	}
@@ -207,6 +207,7 @@ type Files struct {
 	Vmlinuz  string // the bzImage, boot/vmlinuz-REL ("" or missing too: no addresses, no certs)
 	CmdLine  string // the boot command line to assume
 	Version  string // "6.1.192" when known; otherwise taken from the banner or Release
+	BTF      string // the running kernel's /sys/kernel/btf/vmlinux ("": the image's .BTF)
 	NeedExps bool   // fail when no export table can be found
 }
 
@@ -242,7 +243,10 @@ var bannerVersion = sync.OnceValue(func() *regexp.Regexp {
 // Load builds a Kernel from explicit file locations, recording in Sources which file
 // gave each fact.
 func Load(f Files) (*Kernel, error) {
-	k := &Kernel{Release: f.Release, ModDir: f.ModDir, CmdLine: f.CmdLine}
+	k := &Kernel{Release: f.Release, ModDir: f.ModDir, CmdLine: f.CmdLine, Structs: DefaultStructs()}
+	if f.BTF != "" {
+		k.Structs.fromFile(f.BTF)
+	}
 	src := &k.Sources
 	var err error
 	if k.Config, err = ReadConfig(f.Config); err != nil {
@@ -342,13 +346,8 @@ func Load(f Files) (*Kernel, error) {
 		k.Version = parseVersion(f.Release)
 		src.Version = "the release name " + f.Release
 	}
-	var from string
-	k.ModuleStructSize, from, k.ModuleStructSizeErr = moduleStructSize(f.ModDir, k.InTree)
-	if k.ModuleStructSizeErr != nil {
-		src.StructModuleSize = "unknown: " + k.ModuleStructSizeErr.Error()
-	} else {
-		src.StructModuleSize = from + " (.gnu.linkonce.this_module)"
-	}
+	k.Structs.finish(f.ModDir, k.InTree)
+	src.Structs = k.Structs.Describe()
 	return k, nil
 }
 
@@ -365,10 +364,12 @@ func (k *Kernel) readVmlinux(path string) error {
 		where = path + ": " + v.how
 	}
 	src := &k.Sources
-	if k.Ksymtab, err = v.ksymtab("__ksymtab", "__kcrctab", false); err != nil {
+	k.Structs.fromImage(v, where)
+	st := k.Structs.OrDefaults()
+	if k.Ksymtab, err = v.ksymtab(st.KernelSymbol, "__ksymtab", "__kcrctab", false); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if k.KsymtabGPL, err = v.ksymtab("__ksymtab_gpl", "__kcrctab_gpl", true); err != nil {
+	if k.KsymtabGPL, err = v.ksymtab(st.KernelSymbol, "__ksymtab_gpl", "__kcrctab_gpl", true); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if k.Ksymtab != nil || k.KsymtabGPL != nil {
@@ -380,10 +381,10 @@ func (k *Kernel) readVmlinux(path string) error {
 			src.Exports = where + " (__ksymtab, the licences from __kflagstab)"
 		}
 	}
-	for n := range v.paramModules() {
+	for n := range v.paramModules(st.KernelParam) {
 		k.BuiltinSysfs[n] = true
 	}
-	for n := range v.modverModules() {
+	for n := range v.modverModules(st.ModuleVersionAttribute) {
 		k.BuiltinSysfs[n] = true
 	}
 	src.BuiltinSysfs = src.Builtin + "; " + where + " (__param, __modver)"

@@ -95,8 +95,8 @@ func TestExportTables(t *testing.T) {
 
 func TestStructModuleSize(t *testing.T) {
 	for _, k := range kernels(t) {
-		if k.ModuleStructSize < 0x300 || k.ModuleStructSize > 0x1000 {
-			t.Errorf("%s: sizeof(struct module) = %#x", k.Release, k.ModuleStructSize)
+		if k.Structs.Module.Size < 0x300 || k.Structs.Module.Size > 0x1000 {
+			t.Errorf("%s: sizeof(struct module) = %#x", k.Release, k.Structs.Module.Size)
 		}
 	}
 }

@@ -159,8 +159,8 @@ func TestRawDebianRoot(t *testing.T) {
 		sameExports(t, tk.Release+" __ksymtab", want.Ksymtab, got.Ksymtab)
 		sameExports(t, tk.Release+" __ksymtab_gpl", want.KsymtabGPL, got.KsymtabGPL)
 		sameCerts(t, tk.Release, want, got)
-		if got.ModuleStructSize == 0 || got.ModuleStructSize != want.ModuleStructSize || got.ModuleStructSizeErr != nil {
-			t.Errorf("%s: sizeof(struct module) %d (%v), prepared %d", tk.Release, got.ModuleStructSize, got.ModuleStructSizeErr, want.ModuleStructSize)
+		if got.Structs.Module.Size == 0 || got.Structs.Module.Size != want.Structs.Module.Size || got.Structs.Module.SizeErr != nil {
+			t.Errorf("%s: sizeof(struct module) %d (%v), prepared %d", tk.Release, got.Structs.Module.Size, got.Structs.Module.SizeErr, want.Structs.Module.Size)
 		}
 		if !maps.Equal(got.InTree, want.InTree) {
 			var only []string
@@ -198,10 +198,11 @@ func TestRawDebianRoot(t *testing.T) {
 		}
 		if !strings.HasSuffix(got.Sources.InTree, "(walked: no modules.dep; dependencies from each module's depends=)") ||
 			!strings.HasPrefix(got.Sources.Certificates, kernel.VmlinuzIn(raw, tk.Release)+": ") ||
-			!strings.HasSuffix(got.Sources.StructModuleSize, "(.gnu.linkonce.this_module)") {
+			!strings.HasPrefix(got.Sources.Structs, kernel.VmlinuzIn(raw, tk.Release)+": ") || !strings.Contains(got.Sources.Structs, "payload at offset") ||
+			!strings.Contains(got.Sources.Structs, "(.BTF): struct module (") {
 			t.Errorf("%s: sources %+v", tk.Release, got.Sources)
 		}
 		testenv.Report(t, "%s: raw packages agree with the prepared root: %d in-tree modules walked, %d+%d exports, %d certificates, struct module %d bytes, %d dependency closures",
-			tk.Release, len(got.InTree), len(got.Ksymtab), len(got.KsymtabGPL), len(got.Certs), got.ModuleStructSize, checked)
+			tk.Release, len(got.InTree), len(got.Ksymtab), len(got.KsymtabGPL), len(got.Certs), got.Structs.Module.Size, checked)
 	}
 }

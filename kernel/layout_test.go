@@ -189,16 +189,16 @@ func TestEveryLineRaw(t *testing.T) {
 			if len(k.Ksymtab)+len(k.KsymtabGPL) < 5000 || len(k.Certs) == 0 {
 				t.Errorf("%d + %d exports, %d certificates (from %s)", len(k.Ksymtab), len(k.KsymtabGPL), len(k.Certs), k.Sources.Exports)
 			}
-			if len(k.InTree) < 1000 || k.ModuleStructSize == 0 || len(k.Builtin) == 0 || len(k.Notes) != 0 {
+			if len(k.InTree) < 1000 || k.Structs.Module.Size == 0 || len(k.Builtin) == 0 || len(k.Notes) != 0 {
 				t.Errorf("%d in-tree modules, struct module %d (%v), %d built-in, notes %q",
-					len(k.InTree), k.ModuleStructSize, k.ModuleStructSizeErr, len(k.Builtin), k.Notes)
+					len(k.InTree), k.Structs.Module.Size, k.Structs.Module.SizeErr, len(k.Builtin), k.Notes)
 			}
 			if k.ModDir != kernel.ModuleDirIn(raw, tk.Release) || (tk.MergedUsr() != strings.Contains(k.ModDir, "/usr/lib/modules/")) {
 				t.Errorf("module directory %s (merged-/usr %v)", k.ModDir, tk.MergedUsr())
 			}
 			testenv.Report(t, "%s (%s, %s): version %v, %d+%d exports (__ksymtab+__ksymtab_gpl), %d in-tree modules, struct module %d, modversions %v, config %s",
 				tk.Release, tk.Suite, tk.Version().Line(), k.Version, len(k.Ksymtab), len(k.KsymtabGPL), len(k.InTree),
-				k.ModuleStructSize, k.Config.Modversions(), strings.TrimPrefix(k.Sources.Config, raw+"/"))
+				k.Structs.Module.Size, k.Config.Modversions(), strings.TrimPrefix(k.Sources.Config, raw+"/"))
 		})
 	}
 	t.Logf("lines: %v", lines)

@@ -192,11 +192,12 @@ const maxStructSizeTries = 8
 
 // moduleStructSize reads sizeof(struct module) from the .gnu.linkonce.this_module
 // section of an in-tree module (all agree): small common modules first, then others in
-// name order. It returns the size and the file it came from, or an error saying why it
-// is unknown.
-func moduleStructSize(modDir string, inTree map[string]string) (uint64, string, error) {
+// name order. It returns the size, the offsets of init and exit (where the section's
+// relocations against init_module and cleanup_module are; -1 when the module has none)
+// and the file it came from, or an error saying why the size is unknown.
+func moduleStructSize(modDir string, inTree map[string]string) (size uint64, init, exit int64, from string, err error) {
 	if len(inTree) == 0 {
-		return 0, "", fmt.Errorf("no in-tree module found in %s", modDir)
+		return 0, -1, -1, "", fmt.Errorf("no in-tree module found in %s", modDir)
 	}
 	names := []string{"minix", "llc", "dummy", "loop"}
 	rest := make([]string, 0, len(inTree))
@@ -233,8 +234,17 @@ func moduleStructSize(modDir string, inTree map[string]string) (uint64, string, 
 		case tm.Size == 0:
 			last = fmt.Errorf("%s: empty .gnu.linkonce.this_module section", path)
 		default:
-			return tm.Size, path, nil
+			init, exit = -1, -1
+			for _, r := range tm.Refs {
+				switch r.Symbol {
+				case "init_module":
+					init = int64(r.Offset)
+				case "cleanup_module":
+					exit = int64(r.Offset)
+				}
+			}
+			return tm.Size, init, exit, path, nil
 		}
 	}
-	return 0, "", fmt.Errorf("none of %d in-tree modules tried gives it (last: %w)", tried, last)
+	return 0, -1, -1, "", fmt.Errorf("none of %d in-tree modules tried gives it (last: %w)", tried, last)
 }

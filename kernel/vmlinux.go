@@ -134,33 +134,46 @@ func (v *vmlinux) cstring(addr uint64) string {
 	return ""
 }
 
-// ksymtab decodes one struct kernel_symbol table of x86_64 (PREL32: three s32 offsets,
-// value, name, namespace, each relative to its own field) with its parallel __kcrctab
-// of u32 CRCs, keeping the linker's (name-sorted) order, which find_symbol bsearches.
-func (v *vmlinux) ksymtab(name, crcName string, gpl bool) ([]Symbol, error) {
+// ksymtab decodes one struct kernel_symbol table (value, name, namespace: on x86_64
+// s32 offsets, each relative to its own field, as the layout l says) with its parallel
+// __kcrctab of u32 CRCs, keeping the linker's (name-sorted) order, which find_symbol
+// bsearches.
+func (v *vmlinux) ksymtab(l KernelSymbolLayout, name, crcName string, gpl bool) ([]Symbol, error) {
 	s := v.f.Section(name)
 	if s == nil {
 		return nil, nil
 	}
 	b := v.bytes(s)
-	if len(b)%12 != 0 {
-		return nil, fmt.Errorf("vmlinux: %s size %d is not a multiple of 12", name, len(b))
+	ent := l.Size
+	if ent == 0 || max(l.Value, l.Name, l.Namespace)+l.Field > ent || (l.Field != 4 && l.Field != 8) {
+		return nil, fmt.Errorf("vmlinux: struct kernel_symbol layout %+v not readable", l)
+	}
+	if uint64(len(b))%ent != 0 {
+		return nil, fmt.Errorf("vmlinux: %s size %d is not a multiple of sizeof(struct kernel_symbol) (%d)", name, len(b), ent)
 	}
 	var crcs []byte
 	if c := v.f.Section(crcName); c != nil {
 		crcs = v.bytes(c)
 	}
-	out := make([]Symbol, len(b)/12)
+	out := make([]Symbol, uint64(len(b))/ent)
 	for i := range out {
-		base := s.Addr + uint64(i)*12
-		rel := func(field int) uint64 {
-			off := int32(binary.LittleEndian.Uint32(b[i*12+field*4:]))
-			return base + uint64(field*4) + uint64(int64(off))
+		e := uint64(i) * ent
+		// field returns what the member at off points to, and whether it is set (a
+		// namespace is NULL, or a zero offset, when there is none).
+		field := func(off uint64) (uint64, bool) {
+			if l.Field == 8 {
+				p := binary.LittleEndian.Uint64(b[e+off:])
+				return p, p != 0
+			}
+			rel := int32(binary.LittleEndian.Uint32(b[e+off:]))
+			return s.Addr + e + off + uint64(int64(rel)), rel != 0
 		}
-		sym := Symbol{Owner: "vmlinux", GPLOnly: gpl, Addr: rel(0)}
-		sym.Name = v.cstring(rel(1))
-		if binary.LittleEndian.Uint32(b[i*12+8:]) != 0 {
-			sym.Namespace = v.cstring(rel(2))
+		sym := Symbol{Owner: "vmlinux", GPLOnly: gpl}
+		sym.Addr, _ = field(l.Value)
+		name, _ := field(l.Name)
+		sym.Name = v.cstring(name)
+		if ns, ok := field(l.Namespace); ok {
+			sym.Namespace = v.cstring(ns)
 		}
 		if len(crcs) >= (i+1)*4 {
 			sym.CRC, sym.HasCRC = binary.LittleEndian.Uint32(crcs[i*4:]), true
@@ -199,21 +212,20 @@ func (v *vmlinux) splitFlagged(all []Symbol) (plain, gpl []Symbol, ok bool) {
 }
 
 // paramModules returns the names param_sysfs_builtin gives /sys/module directories:
-// the part before the first '.' of every built-in struct kernel_param with a non-zero
-// perm ("kernel" for core_param names without a dot). struct kernel_param is 40 bytes
-// on x86_64: name, mod, ops pointers, u16 perm, s8 level, u8 flags, then the arg union.
-func (v *vmlinux) paramModules() map[string]bool {
+// the part before the first '.' of every built-in struct kernel_param (laid out as l
+// says) with a non-zero perm ("kernel" for core_param names without a dot).
+func (v *vmlinux) paramModules(l KernelParamLayout) map[string]bool {
 	out := map[string]bool{}
 	s := v.f.Section("__param")
-	if s == nil {
+	if s == nil || l.Size == 0 || max(l.Name+8, l.Perm+2) > l.Size {
 		return out
 	}
 	b := v.bytes(s)
-	for off := 0; off+40 <= len(b); off += 40 {
-		if binary.LittleEndian.Uint16(b[off+24:]) == 0 {
+	for off := uint64(0); off+l.Size <= uint64(len(b)); off += l.Size {
+		if binary.LittleEndian.Uint16(b[off+l.Perm:]) == 0 {
 			continue
 		}
-		name := v.cstring(binary.LittleEndian.Uint64(b[off:]))
+		name := v.cstring(binary.LittleEndian.Uint64(b[off+l.Name:]))
 		if mod, _, ok := strings.Cut(name, "."); ok {
 			out[mod] = true
 		} else {
@@ -224,17 +236,17 @@ func (v *vmlinux) paramModules() map[string]bool {
 }
 
 // modverModules returns the built-in modules with MODULE_VERSION (version_sysfs_builtin):
-// __modver holds struct module_version_attribute, 72 bytes on x86_64 without lockdep
-// (a 56-byte struct module_attribute, then module_name and version pointers).
-func (v *vmlinux) modverModules() map[string]bool {
+// __modver holds struct module_version_attribute (laid out as l says: a struct
+// module_attribute, then module_name and version pointers).
+func (v *vmlinux) modverModules(l ModuleVersionAttributeLayout) map[string]bool {
 	out := map[string]bool{}
 	s := v.f.Section("__modver")
-	if s == nil {
+	if s == nil || l.Size == 0 || l.ModuleName+8 > l.Size {
 		return out
 	}
 	b := v.bytes(s)
-	for off := 0; off+72 <= len(b); off += 72 {
-		if n := v.cstring(binary.LittleEndian.Uint64(b[off+56:])); n != "" {
+	for off := uint64(0); off+l.Size <= uint64(len(b)); off += l.Size {
+		if n := v.cstring(binary.LittleEndian.Uint64(b[off+l.ModuleName:])); n != "" {
 			out[n] = true
 		}
 	}

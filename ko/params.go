@@ -66,7 +66,9 @@ type KernelParam struct {
 // KernelParams decodes __param. struct kernel_param is
 // { const char *name; struct module *mod; const struct kernel_param_ops *ops;
 // const u16 perm; s8 level; u8 flags; union { void *arg; ... }; }: 40 bytes
-// on 64-bit, 20 on 32-bit (since Linux 4.2 added mod). name and ops are
+// on 64-bit, 20 on 32-bit (since Linux 4.2 added mod), the per-class
+// layout a lone .ko is read with (a target kernel's is kernel.Kernel.Structs,
+// from its BTF; kernel's tests check they agree). name and ops are
 // found through relocations. nil, nil when the module has no parameters.
 func (f *File) KernelParams() ([]KernelParam, error) {
 	s := f.Section("__param")

@@ -32,7 +32,9 @@ type Ref struct {
 // moduleNameOffset returns where struct module's name lies: after
 // enum module_state (int, padded to the word size) and struct list_head
 // (two pointers), so 24 on 64-bit and 12 on 32-bit; the field is
-// MODULE_NAME_LEN = 64 - sizeof(unsigned long) bytes.
+// MODULE_NAME_LEN = 64 - sizeof(unsigned long) bytes. These are per-class
+// defaults for a lone .ko; a target kernel's own layout is
+// kernel.Kernel.Structs (from its BTF), which kernel's tests check agrees.
 func (f *File) moduleNameOffset() (off, n int) {
 	w := f.r.wordSize()
 	return w + 2*w, 64 - w

@@ -9,7 +9,8 @@ type Version struct {
 	Name string
 }
 
-// modversionSize is sizeof(struct modversion_info) on both word sizes.
+// modversionSize is sizeof(struct modversion_info) on both word sizes
+// (kernel.Kernel.Structs has a target kernel's, from its BTF).
 const modversionSize = 64
 
 // Versions decodes __versions, an array of struct modversion_info

@@ -70,7 +70,7 @@
 // pinned here; such a change is gated on 7.2, the first of its lines the model follows.
 // Not modelled on 7.x: extended modversions (Debian's 7.x kernels have no
 // CONFIG_MODVERSIONS), the TAINT_FWCTL letter (not set by the loader), 7.3's smaller
-// struct module (read from the kernel's own in-tree modules, like every line's).
+// struct module (its layout is the kernel's own, like every line's: see below).
 //
 // A behaviour the table does not list is the same on every followed line. Distribution
 // patches are a separate axis, read from the kernel (version.go: Debian makes a missing
@@ -80,7 +80,12 @@
 // (modules at 0xffffffffc0000000, vmlinux exports at their real addresses from
 // vmlinux's __ksymtab, per-cpu data at small offsets), relocations are applied with the
 // kernel's checks, and the export tables, parameters and struct module are then read
-// from the relocated bytes, as the kernel reads them.
+// from the relocated bytes, as the kernel reads them. The layouts of those structures
+// (sizeof and member offsets of struct module, kernel_symbol, kernel_param,
+// modversion_info, kparam_array, kparam_string) are the target kernel's,
+// kernel.Kernel.Structs: from its BTF (vmlinux's .BTF, or the host's
+// /sys/kernel/btf/vmlinux), else sizeof(struct module) and its init and exit offsets
+// from an in-tree module and the x86_64 ABI's values for the rest.
 //
 // # What the model assumes (Result.Uncertain says so per call)
 //
@@ -100,9 +105,9 @@
 //     refusal of the boot; seen in the 6.1 guest as "lockdown_is_locked_down: 7
 //     callbacks suppressed"): the model cannot know the boot's other refusals or the
 //     time between calls, so suppression is not modelled.
-//   - When sizeof(struct module) is unknown (no in-tree module to read it from),
-//     6.12's check of .gnu.linkonce.this_module's size is not made, and Uncertain says
-//     so with the reason (kernel.Kernel.ModuleStructSizeErr).
+//   - When sizeof(struct module) is unknown (no BTF, and no in-tree module to read it
+//     from), 6.12's check of .gnu.linkonce.this_module's size is not made, and Uncertain
+//     says so with the reason (kernel.Kernel.Structs.Module.SizeErr).
 //   - Per-cpu reserve exhaustion is a simple sum against PERCPU_MODULE_RESERVE.
 //   - Built-in /sys/module names come from vmlinux's __param and __modver and from
 //     modules.builtin (a built-in without parameters or a registered driver may in fact

@@ -234,8 +234,8 @@ func (c *call) elfValidityCacheCopy612(info *loadInfo, flags Flags) unix.Errno {
 		c.log(LevelErr, "module %s: .gnu.linkonce.this_module must occupy memory during process execution", info.nameOrMissing())
 		return c.step("elf_validity_cache_index_mod", unix.ENOEXEC, "this_module is not SHF_ALLOC")
 	}
-	if want := c.m.K.ModuleStructSize; want == 0 {
-		why := c.m.K.ModuleStructSizeErr
+	if want := c.m.st.Module.Size; want == 0 {
+		why := c.m.st.Module.SizeErr
 		if why == nil {
 			why = errors.New("the kernel description has none")
 		}
@@ -269,7 +269,7 @@ func (c *call) elfValidityCacheCopy612(info *loadInfo, flags Flags) unix.Errno {
 	}
 	info.index.str = int(strIdx)
 	info.strtabOff = info.sechdrs[strIdx].offset
-	info.readModName()
+	info.readModName(c.m.st.Module)
 	if !info.hasName {
 		info.name, info.hasName = info.modName, true
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"gokmod/kernel"
 )
 
 // ELF constants the loader uses (x86_64, ELF64 little-endian only: the kernel never
@@ -227,23 +229,17 @@ func (info *loadInfo) nameOrMissing() string {
 	return "(missing .modinfo section or name field)"
 }
 
-// structModuleNameOffset is offsetof(struct module, name) on x86_64: enum state (4,
-// padded to 8), then struct list_head (16); the name is MODULE_NAME_LEN = 56 bytes.
-const (
-	structModuleNameOffset = 24
-	moduleNameLen          = 56
-)
-
-// readModName reads mod->name from the struct module image in .gnu.linkonce.this_module.
-func (info *loadInfo) readModName() {
+// readModName reads mod->name from the struct module image in .gnu.linkonce.this_module,
+// at the offset and of the length (MODULE_NAME_LEN) the kernel's layout l gives.
+func (info *loadInfo) readModName(l kernel.ModuleLayout) {
 	s := info.sechdrs[info.index.mod]
-	off := s.offset + structModuleNameOffset
-	if off+moduleNameLen > uint64(len(info.hdr)) || s.size < structModuleNameOffset+moduleNameLen {
+	off := s.offset + l.Name
+	if off+l.NameLen > uint64(len(info.hdr)) || s.size < l.Name+l.NameLen {
 		// The kernel would read whatever follows; model it as the bytes that exist.
 		info.modName = info.cstr(off)
 		return
 	}
-	b := info.hdr[off : off+moduleNameLen]
+	b := info.hdr[off : off+l.NameLen]
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
@@ -275,7 +271,7 @@ func (c *call) setupLoadInfo61(info *loadInfo, flags Flags) unix.Errno {
 		c.log(LevelWarn, "%s: No module found in object", info.nameOrMissing())
 		return c.step("setup_load_info", unix.ENOEXEC, "no SHF_ALLOC .gnu.linkonce.this_module section")
 	}
-	info.readModName()
+	info.readModName(c.m.st.Module)
 	if !info.hasName {
 		info.name, info.hasName = info.modName, true
 	}

@@ -48,7 +48,7 @@ func TestStructModuleSizeUnknown(t *testing.T) {
 		if !load.New(&k, load.Options{}).Has(load.ElfValidityCache) {
 			continue
 		}
-		k.ModuleStructSize, k.ModuleStructSizeErr = 0, errors.New("no in-tree module found in /nowhere")
+		k.Structs.Module.Size, k.Structs.Module.SizeErr = 0, errors.New("no in-tree module found in /nowhere")
 		r := mustLoad(t, load.New(&k, load.Options{}), inTree(t, &k, "minix"), "")
 		found := false
 		for _, u := range r.Uncertain {
@@ -58,7 +58,7 @@ func TestStructModuleSizeUnknown(t *testing.T) {
 			t.Errorf("%s: assumed %q, want the skipped size check named", k.Release, r.Uncertain)
 		}
 		// Known and different: refused, as the kernel refuses it.
-		k.ModuleStructSize, k.ModuleStructSizeErr = tg.k.ModuleStructSize+64, nil
+		k.Structs.Module.Size, k.Structs.Module.SizeErr = tg.k.Structs.Module.Size+64, nil
 		r = load.New(&k, load.Options{}).Load(inTree(t, &k, "minix"), "", 0)
 		if !errors.Is(r.Err, unix.ENOEXEC) {
 			t.Errorf("%s: a this_module of the wrong size: %v, want ENOEXEC", k.Release, r.Err)

@@ -178,7 +178,7 @@ func (m *Model) Delete(name string, flags int) *Result {
 	if e := c.mayModule(fn); e != 0 {
 		return c.finish(e)
 	}
-	if len(name) == 0 || len(name) >= moduleNameLen {
+	if len(name) == 0 || uint64(len(name)) >= m.st.Module.NameLen {
 		return c.finish(c.step(fn, unix.ENOENT, "name length %d", len(name)))
 	}
 	mod := m.find(name, false)

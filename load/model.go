@@ -72,12 +72,15 @@ type Model struct {
 	nextVA    uint64            // next free module-area address
 	nextPCPU  uint64            // next free per-cpu offset in the reserved chunk
 	kaddr     map[uint64]string // vmlinux export addresses, for naming param ops
+	// st are the kernel's struct layouts (kernel.Structs), with the ABI's defaults for
+	// a Kernel made by hand.
+	st kernel.Structs
 }
 
 // New returns a model of kernel k just after boot: no modules loaded, not tainted.
 func New(k *kernel.Kernel, opts Options) *Model {
 	return &Model{K: k, Opts: opts, v: k.ModelFit().Model, once: map[string]bool{},
-		nextVA: moduleAreaStart, nextPCPU: percpuModuleStart}
+		nextVA: moduleAreaStart, nextPCPU: percpuModuleStart, st: k.Structs.OrDefaults()}
 }
 
 // Taint returns the global taint set.

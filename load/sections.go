@@ -8,11 +8,6 @@ import (
 	"gokmod/kernel"
 )
 
-const (
-	kernelSymbolSize = 12 // struct kernel_symbol with PREL32 offsets (x86_64)
-	kernelParamSize  = 40 // struct kernel_param on x86_64
-)
-
 // findModuleSections mirrors find_module_sections for what the model needs: __param,
 // __ksymtab/__kcrctab, __ksymtab_gpl/__kcrctab_gpl (each found with find_sec, i.e. only
 // SHF_ALLOC sections), the .ctors/.init_array conflict (CONFIG_CONSTRUCTORS) and the
@@ -22,8 +17,9 @@ func (c *call) findModuleSections(info *loadInfo, mod *module) unix.Errno {
 	count := func(name string, size uint64) int {
 		return int(info.sechdrs[info.findSec(name)].size / size)
 	}
-	mod.params = make([]*kparam, count("__param", kernelParamSize))
-	mod.syms = make([]export, count("__ksymtab", kernelSymbolSize))
+	st := &c.m.st
+	mod.params = make([]*kparam, count("__param", st.KernelParam.Size))
+	mod.syms = make([]export, count("__ksymtab", st.KernelSymbol.Size))
 	mod.hasCRCs = info.findSec("__kcrctab") != 0
 	if c.m.Has(KFlagstab) {
 		// One __ksymtab; __kflagstab marks the GPL-only exports (split off in
@@ -36,7 +32,7 @@ func (c *call) findModuleSections(info *loadInfo, mod *module) unix.Errno {
 			c.log(LevelWarn, "%s: ignoring obsolete section __kcrctab_gpl", mod.Name)
 		}
 	} else {
-		mod.gplSyms = make([]export, count("__ksymtab_gpl", kernelSymbolSize))
+		mod.gplSyms = make([]export, count("__ksymtab_gpl", st.KernelSymbol.Size))
 		mod.hasGPLCRCs = info.findSec("__kcrctab_gpl") != 0
 	}
 	if c.m.K.Config.Constructors() && info.findSec(".ctors") != 0 && info.findSec(".init_array") != 0 {
@@ -63,8 +59,8 @@ func (c *call) moduleTables(info *loadInfo, mod *module) {
 	c.readInitExit(info, mod)
 }
 
-// readExports decodes struct kernel_symbol entries: value, name and namespace are
-// s32 offsets relative to their own field.
+// readExports decodes struct kernel_symbol entries: value, name and namespace are s32
+// offsets relative to their own field on x86_64 (PREL32), else pointers.
 func (c *call) readExports(info *loadInfo, tab, crcTab string, out []export) {
 	i := info.findSec(tab)
 	if i == 0 {
@@ -73,13 +69,23 @@ func (c *call) readExports(info *loadInfo, tab, crcTab string, out []export) {
 	base := info.sechdrs[i].addr
 	crcBase := info.sechdrs[info.findSec(crcTab)].addr
 	mem := info.mem
-	rel := func(addr uint64) uint64 { return addr + uint64(int64(int32(mem.u32(addr)))) }
+	l := c.m.st.KernelSymbol
+	// field returns what the field at addr points to, and whether it is set.
+	field := func(addr uint64) (uint64, bool) {
+		if l.Field == 8 {
+			p := mem.u64(addr)
+			return p, p != 0
+		}
+		rel := int32(mem.u32(addr))
+		return addr + uint64(int64(rel)), rel != 0
+	}
 	for j := range out {
-		e := base + uint64(j)*kernelSymbolSize
-		out[j].addr = rel(e)
-		out[j].name, _ = mem.cstring(rel(e + 4))
-		if mem.u32(e+8) != 0 {
-			out[j].namespace, _ = mem.cstring(rel(e + 8))
+		e := base + uint64(j)*l.Size
+		out[j].addr, _ = field(e + l.Value)
+		name, _ := field(e + l.Name)
+		out[j].name, _ = mem.cstring(name)
+		if ns, ok := field(e + l.Namespace); ok {
+			out[j].namespace, _ = mem.cstring(ns)
 		}
 		if crcBase != 0 {
 			out[j].crc = mem.u32(crcBase + uint64(j)*4)
@@ -111,7 +117,8 @@ func (c *call) splitByFlags(info *loadInfo, mod *module) {
 	mod.hasGPLCRCs = mod.hasCRCs
 }
 
-// readParams decodes struct kernel_param { name, mod, ops, perm, level, flags, arg }.
+// readParams decodes struct kernel_param { name, mod, ops, perm, level, flags, arg }, and
+// the struct kparam_array or kparam_string that arg points to for arrays and strings.
 func (c *call) readParams(info *loadInfo, mod *module) {
 	i := info.findSec("__param")
 	if i == 0 {
@@ -119,31 +126,47 @@ func (c *call) readParams(info *loadInfo, mod *module) {
 	}
 	base := info.sechdrs[i].addr
 	mem := info.mem
+	l, arr, str := c.m.st.KernelParam, c.m.st.KparamArray, c.m.st.KparamString
 	for j := range mod.params {
-		e := base + uint64(j)*kernelParamSize
+		e := base + uint64(j)*l.Size
 		kp := &kparam{}
-		kp.name, _ = mem.cstring(mem.u64(e))
-		kp.ops = c.m.kernelSymbolAt(mem.u64(e + 16))
-		if b := mem.at(e+24, 4); b != nil {
-			kp.perm, kp.level, kp.flags = binary.LittleEndian.Uint16(b), int8(b[2]), b[3]
+		kp.name, _ = mem.cstring(mem.u64(e + l.Name))
+		kp.ops = c.m.kernelSymbolAt(mem.u64(e + l.Ops))
+		if b := mem.at(e+l.Perm, 2); b != nil {
+			kp.perm = binary.LittleEndian.Uint16(b)
 		}
-		kp.arg = mem.u64(e + 32)
+		if b := mem.at(e+l.Level, 1); b != nil {
+			kp.level = int8(b[0])
+		}
+		if b := mem.at(e+l.Flags, 1); b != nil {
+			kp.flags = b[0]
+		}
+		kp.arg = mem.u64(e + l.Arg)
 		switch kp.ops {
 		case "param_array_ops":
-			kp.arrMax, kp.arrElemSize = mem.u32(kp.arg), mem.u32(kp.arg+4)
-			kp.arrOps = c.m.kernelSymbolAt(mem.u64(kp.arg + 16))
+			kp.arrMax, kp.arrElemSize = mem.u32(kp.arg+arr.Max), mem.u32(kp.arg+arr.ElemSize)
+			kp.arrOps = c.m.kernelSymbolAt(mem.u64(kp.arg + arr.Ops))
 		case "param_ops_string":
-			kp.strMaxlen = mem.u32(kp.arg)
+			kp.strMaxlen = mem.u32(kp.arg + str.MaxLen)
 		}
 		mod.params[j] = kp
 	}
 }
 
-// readInitExit finds whether struct module's init and exit pointers are set: modpost's
-// .mod.c initialises them with init_module and cleanup_module, the aliases that
-// module_init()/module_exit() create, through relocations against this_module.
+// readInitExit finds whether struct module's init and exit pointers are set, as
+// do_init_module and delete_module test them: modpost's .mod.c initialises them with
+// init_module and cleanup_module, the aliases that module_init()/module_exit() create,
+// through relocations against this_module. With the kernel's offsets of init and exit
+// (kernel.Structs) the relocated pointers are read; without them, the relocations'
+// symbols are named instead.
 func (c *call) readInitExit(info *loadInfo, mod *module) {
-	for i, s := range info.sechdrs {
+	if l := c.m.st.Module; l.InitExit {
+		base := info.sechdrs[info.index.mod].addr
+		mod.hasInit = info.mem.u64(base+l.Init) != 0
+		mod.hasExit = !l.NoExit && info.mem.u64(base+l.Exit) != 0
+		return
+	}
+	for _, s := range info.sechdrs {
 		if s.typ != shtRela || int(s.info) != info.index.mod {
 			continue
 		}
@@ -164,7 +187,6 @@ func (c *call) readInitExit(info *loadInfo, mod *module) {
 				mod.hasExit = true
 			}
 		}
-		_ = i
 	}
 }
 

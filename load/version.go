@@ -3,13 +3,27 @@ package load
 import (
 	"fmt"
 	"gokmod/kernel"
+	"iter"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// modversionInfoSize is sizeof(struct modversion_info): u64 crc + 56-byte name.
-const modversionInfoSize = 64
+// versions yields the file offset of each struct modversion_info of __versions (sh_size
+// / sizeof(struct modversion_info) of them, as check_version counts) that lies inside
+// the image.
+func (c *call) versions(info *loadInfo) iter.Seq[uint64] {
+	s := info.sechdrs[info.index.vers]
+	n := c.m.st.ModversionInfo.Size
+	return func(yield func(uint64) bool) {
+		for i := uint64(0); i < s.size/n; i++ {
+			off := s.offset + i*n
+			if off+n > uint64(len(info.hdr)) || !yield(off) {
+				return
+			}
+		}
+	}
+}
 
 // tryToForceLoad mirrors try_to_force_load: with CONFIG_MODULE_FORCE_LOAD the kernel
 // warns (once: only while F is unset), taints F and carries on; otherwise ENOEXEC.
@@ -36,18 +50,12 @@ func (c *call) checkVersion(info *loadInfo, mod *module, symname string, crc *ui
 	if info.index.vers == 0 {
 		return c.tryToForceLoad(mod, symname) == 0
 	}
-	s := info.sechdrs[info.index.vers]
-	n := s.size / modversionInfoSize
-	for i := uint64(0); i < n; i++ {
-		off := s.offset + i*modversionInfoSize
-		if off+modversionInfoSize > uint64(len(info.hdr)) {
-			break
-		}
-		name := info.hdr[off+8 : off+modversionInfoSize]
-		if !cnameIs(name, symname) {
+	l := c.m.st.ModversionInfo
+	for off := range c.versions(info) {
+		if !cnameIs(info.hdr[off+l.Name:off+l.Name+l.NameLen], symname) {
 			continue
 		}
-		if u64(info.hdr, off) == uint64(*crc) {
+		if u64(info.hdr, off+l.CRC) == uint64(*crc) {
 			return true
 		}
 		c.log(LevelWarn, "%s: disagrees about version of symbol %s", info.name, symname)
@@ -100,16 +108,12 @@ func (c *call) versionVerdict(info *loadInfo, symname string, crc *uint32) strin
 	case info.index.vers == 0:
 		return "module has no __versions: forced"
 	}
-	s := info.sechdrs[info.index.vers]
-	for i := uint64(0); i < s.size/modversionInfoSize; i++ {
-		off := s.offset + i*modversionInfoSize
-		if off+modversionInfoSize > uint64(len(info.hdr)) {
-			break
-		}
-		if !cnameIs(info.hdr[off+8:off+modversionInfoSize], symname) {
+	l := c.m.st.ModversionInfo
+	for off := range c.versions(info) {
+		if !cnameIs(info.hdr[off+l.Name:off+l.Name+l.NameLen], symname) {
 			continue
 		}
-		if have := u64(info.hdr, off); have != uint64(*crc) {
+		if have := u64(info.hdr, off+l.CRC); have != uint64(*crc) {
 			return fmt.Sprintf("CRC mismatch: module %#08x, kernel %#08x", have, *crc)
 		}
 		return fmt.Sprintf("CRC %#08x matches", *crc)

@@ -128,7 +128,7 @@ func workedExample(vermagic string) []byte {
 func TestWorkedExample(t *testing.T) {
 	for _, tg := range kernels(t) {
 		k := *tg.k
-		k.ModuleStructSize = 0x540 // 6.12 checks this_module's size against it
+		k.Structs.Module.Size = 0x540 // 6.12 checks this_module's size against it
 		b := workedExample(k.Vermagic)
 		if _, err := ko.Parse("wx", b); err != nil {
 			t.Fatal(err)
@@ -165,7 +165,7 @@ func TestWorkedExample(t *testing.T) {
 func TestELFStructureErrors(t *testing.T) {
 	for _, tg := range kernels(t) {
 		k := *tg.k
-		k.ModuleStructSize = 0x540
+		k.Structs.Module.Size = 0x540
 		gen61 := !load.New(&k, load.Options{}).Has(load.ElfValidityCache)
 		good := workedExample(k.Vermagic)
 		shoff := binary.LittleEndian.Uint64(good[40:])
