@@ -293,20 +293,12 @@ func modprobeTool(e *Env, args []string) int {
 		}
 		o.Dirname = r + "/lib/modules/" + rel
 	}
-	o.Log = func(prio int, fn string, line int, msg string) {
-		if k != compat.Kmod30 { // Debian's kmod 34 is built without ENABLE_DEBUG
-			e.log(prio, prioName(prio)+": "+msg)
-			return
-		}
-		e.log(prio, fmt.Sprintf("%s: ../libkmod/libkmod-module.c:%d %s() %s", prioName(prio), line, fn, msg))
-	}
+	o.Log = libkmodLogger(e, k)
+	o.Note = func(msg string) { e.log(logErr, "hint: "+msg) }
 	s, err := modprobe.New(o)
 	if err != nil {
 		e.Errorf("kmod_new() failed!\n")
 		return 1
-	}
-	if !e.Exiting {
-		defer s.Close()
 	}
 	p.s = s
 	// The configuration is parsed in kmod_new, before log_setup_kmod_log: its warnings
@@ -314,7 +306,8 @@ func modprobeTool(e *Env, args []string) int {
 	for _, w := range s.Config().Warnings {
 		fmt.Fprint(e.Stderr, w.LogLineFor(k))
 	}
-	s.SetLogPriority(p.verbose)
+	s.SetupLog(p.verbose)
+	s.LoadResources()
 
 	switch {
 	case p.graph && p.doShow:
@@ -340,10 +333,30 @@ func modprobeTool(e *Env, args []string) int {
 		opts := optionsFromArray(operands)
 		err = p.insmod(operands[0], opts)
 	}
+	if errors.Is(err, errFatal) { // log_printf exited at once: the context is never released
+		if !e.Exiting {
+			s.Close()
+		}
+	} else {
+		s.Unref()
+	}
 	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// libkmodLogger is tools/log.c's log_kmod, through which libkmod's messages reach the
+// tool's stderr or syslog: Debian's kmod 30 is a debug build (ENABLE_DEBUG), whose
+// messages name libkmod's file, line and function; its kmod 34 is not.
+func libkmodLogger(e *Env, k compat.Kmod) func(prio int, at modprobe.Source, msg string) {
+	return func(prio int, at modprobe.Source, msg string) {
+		if k != compat.Kmod30 {
+			e.log(prio, prioName(prio)+": "+msg)
+			return
+		}
+		e.log(prio, fmt.Sprintf("%s: ../libkmod/%s:%d %s() %s", prioName(prio), at.File, at.Line, at.Fn, msg))
+	}
 }
 
 func (p *mp) showConfig() error {
