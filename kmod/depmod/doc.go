@@ -18,6 +18,7 @@
 //   - A module file that disappears between the directory walk and its reading is
 //     reported when read ("failed to load symbols"), where kmod's stat at walk time would
 //     say "could not create module".
-//   - INFO and DEBUG messages (-vv, -vvv) of libkmod are not reproduced; -v's "needs"
-//     lines are.
+//   - -vv's INFO lines ("custom logging function %p registered", "context %p
+//     released") print gokmod's own pointers. The DEBUG messages of -vvv (depmod's own,
+//     and under kmod 30, a debug build, libkmod's) are not reproduced.
 package depmod
