@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -237,4 +238,54 @@ func testBadIndexMessages(t *testing.T, kv compat.Kmod) {
 	}
 	testenv.Report(t, "damaged indexes, kmod %s, %s: 5 files × %d damages, %d modprobe and modinfo runs identical to kmod's lines (%d with kmod's check-fail message), each with gokmod's one hint",
 		kv, k.Release, len(damages), runs, kmodWords)
+}
+
+// TestZstdWithoutContentSizeTools compares modinfo and modprobe --show-exports and
+// --show-modversions on a module recompressed by `zstd --no-content-size` (and, for
+// contrast, by plain zstd): kmod 34.2 refuses it with libkmod's "zstd: Failed to
+// determine decompression size", kmod 30 reads it. modprobe must be identical; modinfo
+// identical but for the detail line gokmod adds after kmod's error.
+func TestZstdWithoutContentSizeTools(t *testing.T) {
+	forEachRelease(t, testZstdWithoutContentSizeTools)
+}
+
+func testZstdWithoutContentSizeTools(t *testing.T, kv compat.Kmod) {
+	k := testenv.RequireLine(t, "6.1")
+	if _, err := exec.LookPath("zstd"); err != nil {
+		t.Fatal("the zstd command is missing: run scripts/setup.sh (make setup), which installs zstd")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(k.ModDir(), "kernel/net/llc/llc.ko")
+	noSize, withSize := filepath.Join(dir, "llc.ko.zst"), filepath.Join(dir, "sized/llc.ko.zst")
+	os.MkdirAll(filepath.Dir(withSize), 0o755)
+	for _, c := range [][]string{{"--no-content-size", "-o", noSize, src}, {"-o", withSize, src}} {
+		if out, err := exec.Command("zstd", append([]string{"-q", "-f"}, c...)...).CombinedOutput(); err != nil {
+			t.Fatalf("zstd %q: %v\n%s", c, err, out)
+		}
+	}
+	modinfo := kmodModinfo
+	if kv == compat.Kmod34 {
+		modinfo = testenv.Kmod34Tool(t, "modinfo")
+	}
+	refused := 0
+	for _, f := range []string{noSize, withSize} {
+		for _, flag := range []string{"--show-exports", "--show-modversions"} {
+			km, _ := mpCompareMasked(t, flag, f)
+			refused += strings.Count(km.stderr, "Failed to determine decompression size")
+		}
+		for _, args := range [][]string{{f}, {"-F", "license", f}} {
+			var km, g mpResult
+			km.stdout, km.stderr, km.exit = runKmodBin(t, modinfo, "/", args...)
+			g.stdout, g.stderr, g.exit = runGokmod(os.Getenv(compat.Env), "/", args...)
+			refused += strings.Count(km.stderr, "Failed to determine decompression size")
+			if km.stdout != g.stdout || km.exit != g.exit || !strings.HasPrefix(g.stderr, km.stderr) ||
+				strings.Count(g.stderr, "\n")-strings.Count(km.stderr, "\n") != map[bool]int{true: 1, false: 0}[km.exit != 0] {
+				t.Errorf("modinfo %s: kmod %+v, gokmod %+v", short(args), km, g)
+			}
+		}
+	}
+	if want := map[compat.Kmod]int{compat.Kmod30: 0, compat.Kmod34: 4}[kv]; refused != want {
+		t.Fatalf("kmod %s refused %d times, want %d: the test would prove nothing", kv, refused, want)
+	}
+	testenv.Report(t, "kmod %s: modinfo and modprobe --show-exports/--show-modversions on llc.ko.zst with and without its content size identical (%d refusals)", kv, refused)
 }

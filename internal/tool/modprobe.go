@@ -126,6 +126,7 @@ type mp struct {
 	rmHold   bool
 	wait     time.Duration
 	s        *modprobe.Session
+	kmod     compat.Kmod
 }
 
 // logf is tools/log.c log_printf: dropped above the verbosity; FATAL ends the run.
@@ -184,7 +185,7 @@ func modprobeTool(e *Env, args []string) int {
 	if !ok {
 		return status
 	}
-	p := &mp{e: e, out: newStdout(e.Stdout), logPrio: logCrit, verbose: logWarning}
+	p := &mp{e: e, out: newStdout(e.Stdout), logPrio: logCrit, verbose: logWarning, kmod: k}
 	defer p.out.Flush()
 	var configPaths []string
 	var root, kversion *string
@@ -372,7 +373,19 @@ func (p *mp) openModule(path string) (*ko.File, error) {
 	if _, err := p.s.ModuleFromPath(path); err != nil {
 		return nil, p.LOG("Module %s not found.\n", path)
 	}
-	f, err := ko.Open(p.s.RealPath(path))
+	real := p.s.RealPath(path)
+	if p.kmod != compat.Kmod30 {
+		// libkmod 34 opens the file first, and refuses a .ko.zst without its content
+		// size before the tool's own message.
+		if err := kmod34Decodable(real); err != nil {
+			if logErr <= p.verbose {
+				libkmodLogger(p.e, p.kmod)(logErr, modprobe.Source{File: "libkmod-file-zstd.c", Fn: "kmod_file_load_zstd"},
+					"zstd: Failed to determine decompression size\n")
+			}
+			return nil, err
+		}
+	}
+	f, err := ko.Open(real)
 	if err != nil {
 		return nil, err
 	}
