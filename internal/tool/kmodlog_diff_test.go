@@ -3,6 +3,7 @@ package tool
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"gokmod/internal/testing/testenv"
+	"gokmod/kmod"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/index"
 )
@@ -288,4 +290,71 @@ func testZstdWithoutContentSizeTools(t *testing.T, kv compat.Kmod) {
 		t.Fatalf("kmod %s refused %d times, want %d: the test would prove nothing", kv, refused, want)
 	}
 	testenv.Report(t, "kmod %s: modinfo and modprobe --show-exports/--show-modversions on llc.ko.zst with and without its content size identical (%d refusals)", kv, refused)
+}
+
+// safeKmodRun runs kmod's insmod or rmmod (bin) only on arguments that cannot reach a
+// module system call: insmod on a file that does not exist (or none, or "-"), rmmod on
+// names this machine has no /sys/module entry or file for, never with -f.
+func safeKmodRun(t *testing.T, tool, bin string, args []string) mpResult {
+	t.Helper()
+	for _, a := range args {
+		if a == "-f" || a == "--force" {
+			t.Fatalf("refusing to run kmod's %s with %s", tool, a)
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		if _, err := os.Stat(a); err == nil {
+			t.Fatalf("refusing to run kmod's %s on %s, which exists", tool, a)
+		}
+		if _, err := os.Stat("/sys/module/" + a); tool == "rmmod" && err == nil {
+			t.Fatalf("refusing to run kmod's rmmod on %s, which is in /sys/module", a)
+		}
+	}
+	return runStripped(t, exec.Command(bin, args...))
+}
+
+// TestInsmodRmmodMessages compares insmod's and rmmod's messages on the paths that stop
+// before any system call (a missing file or module name, no operand, stdin, options)
+// with each kmod: kmod 34's -v, -s and -p of insmod and its -vv INFO lines, kmod 30's
+// ignored -p and rmmod's unhandled -w, and the context's INFO lines in both rmmods.
+func TestInsmodRmmodMessages(t *testing.T) { forEachRelease(t, testInsmodRmmodMessages) }
+
+func testInsmodRmmodMessages(t *testing.T, kv compat.Kmod) {
+	missing := filepath.Join(t.TempDir(), "gokmod-missing.ko")
+	gone := fmt.Sprintf("gokmod_nosuch_%d", os.Getpid())
+	insmodRuns := [][]string{{missing}, {}, {"-"}, {missing, "a=1", "b=x y"}}
+	rmmodRuns := [][]string{{gone}, {gone, gone + "2"}, {}, {"-vv", gone}, {"-vvv", gone}, {"-v", gone}, {"-w", gone}, {"-s", "-h"}, {"-h"}}
+	if kv == compat.Kmod30 {
+		insmodRuns = append(insmodRuns, []string{"-p", missing}, []string{"-s", missing}, []string{"-p", "-s"})
+	} else {
+		insmodRuns = append(insmodRuns, []string{"-vv", missing}, []string{"-vvv", missing}, []string{"-v", missing},
+			[]string{"-v", "-v", "-"}, []string{"--verbose", "-v"}, []string{"-p", missing})
+	}
+	infos, n := 0, 0
+	for _, c := range []struct {
+		tool string
+		runs [][]string
+	}{{"insmod", insmodRuns}, {"rmmod", rmmodRuns}} {
+		bin := "/usr/sbin/" + c.tool
+		if kv == compat.Kmod34 {
+			bin = testenv.Kmod34Tool(t, c.tool)
+		}
+		for _, args := range c.runs {
+			k := safeKmodRun(t, c.tool, bin, args)
+			var o, e bytes.Buffer
+			code := Main(append([]string{c.tool}, args...), &o, &e, kmod.NewHost())
+			g := mpResult{o.String(), maskPointers(e.String()), code}
+			k.stderr = maskPointers(k.stderr)
+			if k != g {
+				t.Errorf("%s %q:\nkmod   %+v\ngokmod %+v", c.tool, args, k, g)
+			}
+			infos += strings.Count(k.stderr, ": INFO: ")
+			n++
+		}
+	}
+	if infos == 0 {
+		t.Fatalf("kmod %s printed no INFO line: the test would prove nothing", kv)
+	}
+	testenv.Report(t, "insmod and rmmod, kmod %s: %d runs that stop before any system call identical (pointers masked; %d INFO lines)", kv, n, infos)
 }
