@@ -334,12 +334,11 @@ func modprobeTool(e *Env, args []string) int {
 		opts := optionsFromArray(operands)
 		err = p.insmod(operands[0], opts)
 	}
-	if errors.Is(err, errFatal) { // log_printf exited at once: the context is never released
-		if !e.Exiting {
-			s.Close()
-		}
-	} else {
+	if !errors.Is(err, errFatal) { // after FATAL, log_printf exited: no release
 		s.Unref()
+	}
+	if !e.Exiting { // else the exit unmaps the indexes
+		s.Close()
 	}
 	if err != nil {
 		return 1

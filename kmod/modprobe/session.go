@@ -196,12 +196,12 @@ func (s *Session) SetupLog(prio int) {
 	s.logAt(LogInfo, Source{"libkmod.c", 367, "kmod_set_log_fn"}, "custom logging function %p registered\n", s.opts.Log)
 }
 
-// Unref is kmod_unref dropping the tool's last reference: the context is released (an
-// INFO message) and the indexes unmapped. kmod's tools do it on their way out, except
-// after a FATAL message, which exits at once.
+// Unref is kmod_unref dropping the tool's last reference: the context announces its
+// release at INFO. kmod's tools do it on their way out, except after a FATAL message,
+// which exits at once. Close, not Unref, unmaps the indexes (a process about to exit
+// need not).
 func (s *Session) Unref() {
 	s.logAt(LogInfo, Source{"libkmod.c", 334, "kmod_unref"}, "context %p released\n", s)
-	s.Close()
 }
 
 // resourceIndexes are libkmod's index_files, in kmod_load_resources' order.
