@@ -23,6 +23,8 @@ type Tree struct {
 
 	mu      sync.Mutex
 	indexes map[string]*index.Index
+	errs    map[string]error     // why an index in indexes is nil
+	bad     []*index.HeaderError // indexes refused by their header, not yet taken
 }
 
 // NewTree returns the tree at dir.
@@ -36,22 +38,59 @@ type Module struct {
 	Builtin bool
 }
 
-// index opens NAME.bin once; nil when the tree has no such index (libkmod: -ENOSYS).
+// index opens NAME.bin once; nil when the tree has no usable such index (libkmod:
+// -ENOSYS, and the lookup moves on, whether the file is missing or corrupt).
 func (t *Tree) index(name string) *index.Index {
+	ix, _ := t.open(name)
+	return ix
+}
+
+func (t *Tree) open(name string) (*index.Index, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ix, ok := t.indexes[name]; ok {
-		return ix
+		return ix, t.errs[name]
 	}
 	if t.indexes == nil {
-		t.indexes = map[string]*index.Index{}
+		t.indexes, t.errs = map[string]*index.Index{}, map[string]error{}
 	}
 	ix, err := index.Open(filepath.Join(t.Dir, name+".bin"))
 	if err != nil {
 		ix = nil
+		t.errs[name] = err
+		var he *index.HeaderError
+		if errors.As(err, &he) {
+			t.bad = append(t.bad, he)
+		}
 	}
 	t.indexes[name] = ix
-	return ix
+	return ix, err
+}
+
+// OpenIndex opens NAME.bin (e.g. "modules.dep") now, as libkmod's kmod_load_resources
+// does for every index before modprobe's work, and says why it cannot be used: nil, the
+// open's *fs.PathError (a missing file), or an *index.HeaderError (a file refused by its
+// header, which libkmod reports and then treats as missing).
+func (t *Tree) OpenIndex(name string) error {
+	_, err := t.open(name)
+	return err
+}
+
+// BadIndexNote is gokmod's line (with its newline) for an index its header refuses:
+// which file, what is wrong, and the remedy. kmod says at most "magic check fail".
+func BadIndexNote(he *index.HeaderError) string {
+	return fmt.Sprintf("%s is damaged (%s) and is ignored: run depmod to rebuild it\n", he.Path, he.Reason())
+}
+
+// TakeBadIndexes returns the indexes refused by their header since the last call, each
+// once: libkmod's lookups treat them as missing, so a tool that finds nothing can say
+// which file is damaged.
+func (t *Tree) TakeBadIndexes() []*index.HeaderError {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.bad
+	t.bad = nil
+	return b
 }
 
 // Close releases the indexes.

@@ -73,6 +73,22 @@ func DetectCompression(b []byte) Compression {
 	return None
 }
 
+// ZstdHeaderSize is how many bytes from the start of a zstd file ZstdKnowsContentSize
+// needs at most (a frame header's largest size).
+const ZstdHeaderSize = zstd.HeaderMaxSize
+
+// ZstdKnowsContentSize reports whether b, the start of a zstd file, opens with a frame
+// whose header records a non-zero decompressed size. kbuild's `zstd` always records it;
+// `zstd --no-content-size` and streaming compressors do not, and kmod 34 refuses such a
+// module: its kmod_file_load_zstd sizes its one-shot buffer from
+// ZSTD_getFrameContentSize and fails with EINVAL ("zstd: Failed to determine
+// decompression size", libkmod/libkmod-file-zstd.c at v34.2) when the size is unknown,
+// zero or the header unreadable. kmod 30 streams, and reads it.
+func ZstdKnowsContentSize(b []byte) bool {
+	var h zstd.Header
+	return h.Decode(b) == nil && h.HasFCS && h.FrameContentSize > 0
+}
+
 // Decompress returns the contents of b and the container it was found in;
 // uncompressed input is returned as is. Output beyond MaxDecompressedSize is
 // refused with EFBIG. Errors are *FormatError with no Path.

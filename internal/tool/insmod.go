@@ -12,6 +12,8 @@ import (
 
 	"gokmod/internal/cli"
 	"gokmod/kmod"
+	"gokmod/kmod/compat"
+	"gokmod/kmod/modprobe"
 )
 
 func insmodHelp(w io.Writer) {
@@ -19,8 +21,8 @@ func insmodHelp(w io.Writer) {
 		"\t-f, --force              ignore the version magic and symbol versions (may crash your kernel)\n"+
 		"\t    --force-vermagic     ignore the version magic only\n"+
 		"\t    --force-modversion   ignore the symbol versions only\n"+
-		"\t-s, --syslog             accepted for compatibility, ignored\n"+
-		"\t-v, --verbose            say which system call loaded the module\n"+
+		"\t-s, --syslog             print to syslog, not stderr (kmod 34; GOKMOD_KMOD=30 ignores it)\n"+
+		"\t-v, --verbose            say which system call loaded the module; repeated, more messages (kmod 34)\n"+
 		"\t-V, --version            show version\n"+
 		"\t-h, --help               show this help\n")
 }
@@ -43,15 +45,21 @@ func modStrerror(err error) string {
 // insmod loads one module file. On failure it prints kmod's line, then what the kernel
 // logged during the call (the real reason), then a hint when one is known.
 func insmod(e *Env, args []string) int {
-	parsed, operands, status, ok := e.getopt(args, []cli.Option{
-		{Short: 'f', Long: "force"}, {Long: "force-vermagic"}, {Long: "force-modversion"},
-		{Short: 's', Long: "syslog"}, {Short: 'p'}, {Short: 'v', Long: "verbose"},
-	}, insmodHelp)
+	// kmod 30's insmod ignores -p and -s and has no -v (gokmod's -v says which system call
+	// it made); kmod 34's has no -p, logs to syslog with -s, and raises its verbosity by
+	// -v (tools/insmod.c at v30 and v34.2).
+	k34 := e.Kmod != compat.Kmod30
+	opts := []cli.Option{{Short: 'f', Long: "force"}, {Long: "force-vermagic"}, {Long: "force-modversion"},
+		{Short: 's', Long: "syslog"}, {Short: 'v', Long: "verbose"}}
+	if !k34 {
+		opts = append(opts, cli.Option{Short: 'p'})
+	}
+	parsed, operands, status, ok := e.getopt(args, opts, insmodHelp)
 	if !ok {
 		return status
 	}
 	var flags kmod.InsertFlags
-	verbose := false
+	verbose, useSyslog := 0, false
 	for _, p := range parsed {
 		switch p.Name {
 		case "force":
@@ -61,8 +69,14 @@ func insmod(e *Env, args []string) int {
 		case "force-modversion":
 			flags |= kmod.ForceModversion
 		case "verbose":
-			verbose = true
+			verbose++
+		case "syslog":
+			useSyslog = k34
 		}
+	}
+	if useSyslog {
+		e.openSyslog() // log_open
+		defer e.closeSyslog()
 	}
 	if len(operands) == 0 {
 		e.Errorf("missing filename.\n")
@@ -74,16 +88,33 @@ func insmod(e *Env, args []string) int {
 		return 1
 	}
 	params := strings.Join(operands[1:], " ")
+	ctxVerbose := logErr // kmod 30's insmod never raises libkmod's priority
+	if k34 {
+		// options_from_array (tools/opt.c): a value holding a space is quoted.
+		params = ""
+		if p := optionsFromArray(operands); p != nil {
+			params = *p
+		}
+		ctxVerbose += verbose
+	}
+	ctx := newLibkmodCtx(e, e.Kmod, ctxVerbose)
+	defer ctx.unref()
 	if _, err := os.Stat(file); err != nil {
 		e.Errorf("could not load module %s: %s\n", file, strerror(unwrapPath(err)))
 		return 1
 	}
 	ins, err := e.Host.Insert(file, params, flags)
-	if verbose && ins != nil {
+	if verbose > 0 && ins != nil {
 		fmt.Fprintf(e.Stderr, "%s: %s(%s, %q, flags=%#x)\n", e.Prog, ins.Syscall, file, params, ins.Flags)
 	}
 	if err == nil {
 		return 0
+	}
+	if ie := (*kmod.InsertError)(nil); errors.As(err, &ie) && ie.Op != "open" {
+		// kmod_module_insert_module's INFO (libkmod-module.c at v34.2; kmod 30's is
+		// never shown), with the path kmod_module_new_from_path made absolute.
+		ctx.logf(logInfo, modprobe.Source{File: "libkmod-module.c", Line: 949, Fn: "kmod_module_insert_module"},
+			"Failed to insert module '%s': %s\n", absCwd(file), strerror(unwrapPath(ie.Err)))
 	}
 	var ie *kmod.InsertError
 	if !errors.As(err, &ie) || ie.Op == "open" {

@@ -307,19 +307,31 @@ func (e *Env) modinfoName(o *modinfoOpts, tree *kmod.Tree, name string) error {
 	m, err := tree.LookupName(name)
 	if err != nil || m == nil {
 		e.Errorf("Module name %s not found.\n", name)
+		e.noteBadIndexes(tree)
 		return errors.New("not found")
 	}
 	return e.modinfoDo(o, tree, *m)
+}
+
+// noteBadIndexes follows kmod's "not found" with a line for each index the lookups found
+// damaged and ignored (libkmod's index_file_open refuses a bad header without a word),
+// once per file: the likely reason, and the remedy.
+func (e *Env) noteBadIndexes(tree *kmod.Tree) {
+	for _, he := range tree.TakeBadIndexes() {
+		e.log(logErr, "hint: "+kmod.BadIndexNote(he))
+	}
 }
 
 func (e *Env) modinfoAlias(o *modinfoOpts, tree *kmod.Tree, alias string) error {
 	mods, err := tree.Lookup(alias)
 	if err != nil {
 		e.Errorf("Module alias %s not found.\n", alias)
+		e.noteBadIndexes(tree)
 		return err
 	}
 	if len(mods) == 0 {
 		e.Errorf("Module %s not found.\n", alias)
+		e.noteBadIndexes(tree)
 		return errors.New("not found")
 	}
 	var first error

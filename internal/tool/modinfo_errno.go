@@ -55,7 +55,7 @@ func decompressErrno(raw []byte, c ko.Compression, err, koErr error) error {
 	case ko.Zstd:
 		msg := "Data corruption detected"
 		switch {
-		case !zstdHasContentSize(raw):
+		case !ko.ZstdKnowsContentSize(raw):
 			d.libkmod34 = "libkmod: ERROR: kmod_file_load_zstd: zstd: Failed to determine decompression size\n"
 		case truncated:
 			msg = "Src size is incorrect"
@@ -79,13 +79,6 @@ func decompressErrno(raw []byte, c ko.Compression, err, koErr error) error {
 		d.libkmod34 = "libkmod: ERROR: xz_uncompress_belch: xz: " + msg + "\n"
 	}
 	return d
-}
-
-// zstdHasContentSize reports whether the first zstd frame's header records the
-// decompressed size, which kmod 34 needs (ZSTD_getFrameContentSize).
-func zstdHasContentSize(b []byte) bool {
-	var h zstd.Header
-	return h.Decode(b) == nil && h.HasFCS && h.FrameContentSize > 0
 }
 
 // zstdPartial is what a streaming zstd decoder yields before the input ends, as kmod
@@ -149,10 +142,10 @@ func kmod34Decodable(path string) error {
 		return nil // the full open reports it
 	}
 	defer f.Close()
-	head := make([]byte, zstd.HeaderMaxSize)
+	head := make([]byte, ko.ZstdHeaderSize)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
-	if ko.DetectCompression(head) != ko.Zstd || zstdHasContentSize(head) {
+	if ko.DetectCompression(head) != ko.Zstd || ko.ZstdKnowsContentSize(head) {
 		return nil
 	}
 	return &detailed{errno: unix.EINVAL, errno30: unix.EINVAL,

@@ -60,6 +60,7 @@ func modinfoJSON(e *Env, o *modinfoOpts, tree *kmod.Tree, names []string, byName
 		}
 		if len(mods) == 0 {
 			e.Errorf("Module %s not found.\n", arg)
+			e.noteBadIndexes(tree)
 			failed = true
 			continue
 		}

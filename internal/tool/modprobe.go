@@ -126,6 +126,7 @@ type mp struct {
 	rmHold   bool
 	wait     time.Duration
 	s        *modprobe.Session
+	kmod     compat.Kmod
 }
 
 // logf is tools/log.c log_printf: dropped above the verbosity; FATAL ends the run.
@@ -184,7 +185,7 @@ func modprobeTool(e *Env, args []string) int {
 	if !ok {
 		return status
 	}
-	p := &mp{e: e, out: newStdout(e.Stdout), logPrio: logCrit, verbose: logWarning}
+	p := &mp{e: e, out: newStdout(e.Stdout), logPrio: logCrit, verbose: logWarning, kmod: k}
 	defer p.out.Flush()
 	var configPaths []string
 	var root, kversion *string
@@ -293,20 +294,12 @@ func modprobeTool(e *Env, args []string) int {
 		}
 		o.Dirname = r + "/lib/modules/" + rel
 	}
-	o.Log = func(prio int, fn string, line int, msg string) {
-		if k != compat.Kmod30 { // Debian's kmod 34 is built without ENABLE_DEBUG
-			e.log(prio, prioName(prio)+": "+msg)
-			return
-		}
-		e.log(prio, fmt.Sprintf("%s: ../libkmod/libkmod-module.c:%d %s() %s", prioName(prio), line, fn, msg))
-	}
+	o.Log = libkmodLogger(e, k)
+	o.Note = func(msg string) { e.log(logErr, "hint: "+msg) }
 	s, err := modprobe.New(o)
 	if err != nil {
 		e.Errorf("kmod_new() failed!\n")
 		return 1
-	}
-	if !e.Exiting {
-		defer s.Close()
 	}
 	p.s = s
 	// The configuration is parsed in kmod_new, before log_setup_kmod_log: its warnings
@@ -314,7 +307,8 @@ func modprobeTool(e *Env, args []string) int {
 	for _, w := range s.Config().Warnings {
 		fmt.Fprint(e.Stderr, w.LogLineFor(k))
 	}
-	s.SetLogPriority(p.verbose)
+	s.SetupLog(p.verbose)
+	s.LoadResources()
 
 	switch {
 	case p.graph && p.doShow:
@@ -340,10 +334,29 @@ func modprobeTool(e *Env, args []string) int {
 		opts := optionsFromArray(operands)
 		err = p.insmod(operands[0], opts)
 	}
+	if !errors.Is(err, errFatal) { // after FATAL, log_printf exited: no release
+		s.Unref()
+	}
+	if !e.Exiting { // else the exit unmaps the indexes
+		s.Close()
+	}
 	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// libkmodLogger is tools/log.c's log_kmod, through which libkmod's messages reach the
+// tool's stderr or syslog: Debian's kmod 30 is a debug build (ENABLE_DEBUG), whose
+// messages name libkmod's file, line and function; its kmod 34 is not.
+func libkmodLogger(e *Env, k compat.Kmod) func(prio int, at modprobe.Source, msg string) {
+	return func(prio int, at modprobe.Source, msg string) {
+		if k != compat.Kmod30 {
+			e.log(prio, prioName(prio)+": "+msg)
+			return
+		}
+		e.log(prio, fmt.Sprintf("%s: ../libkmod/%s:%d %s() %s", prioName(prio), at.File, at.Line, at.Fn, msg))
+	}
 }
 
 func (p *mp) showConfig() error {
@@ -359,7 +372,19 @@ func (p *mp) openModule(path string) (*ko.File, error) {
 	if _, err := p.s.ModuleFromPath(path); err != nil {
 		return nil, p.LOG("Module %s not found.\n", path)
 	}
-	f, err := ko.Open(p.s.RealPath(path))
+	real := p.s.RealPath(path)
+	if p.kmod != compat.Kmod30 {
+		// libkmod 34 opens the file first, and refuses a .ko.zst without its content
+		// size before the tool's own message.
+		if err := kmod34Decodable(real); err != nil {
+			if logErr <= p.verbose {
+				libkmodLogger(p.e, p.kmod)(logErr, modprobe.Source{File: "libkmod-file-zstd.c", Fn: "kmod_file_load_zstd"},
+					"zstd: Failed to determine decompression size\n")
+			}
+			return nil, err
+		}
+	}
+	f, err := ko.Open(real)
 	if err != nil {
 		return nil, err
 	}

@@ -10,11 +10,8 @@ import (
 	"gokmod/internal/cli"
 	"gokmod/kmod"
 	"gokmod/kmod/compat"
+	"gokmod/kmod/modprobe"
 )
-
-// libkmodRemoveWhere is where Debian's kmod 30 says its delete_module error comes from;
-// it prints it, and byte-identical output means printing it too.
-const libkmodRemoveWhere = "../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
 
 func rmmodHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n\trmmod [options] modulename ...\nOptions:\n"+
@@ -27,23 +24,44 @@ func rmmodHelp(w io.Writer) {
 		"\t-h, --help        show this help\n")
 }
 
+// rmmodHelp34 is kmod 34.2's wording (tools/rmmod.c help()).
+func rmmodHelp34(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n\trmmod [options] [list of modulenames]\nOptions:\n"+
+		"\t-f, --force       DANGEROUS: forces a module unload and may\n"+
+		"\t                  crash your machine\n"+
+		"\t-s, --syslog      print to syslog, not stderr\n"+
+		"\t-v, --verbose     enables more messages\n"+
+		"\t-V, --version     show version\n"+
+		"\t-h, --help        show this help\n")
+}
+
 // rmmod removes modules by name or by file, as kmod's rmmod: unless forced it refuses a
 // module that is built in, not loaded, or in use, with kmod's messages, before calling
-// delete_module(O_NONBLOCK [|O_TRUNC]).
+// delete_module(O_NONBLOCK [|O_TRUNC]). Where kmod 30 and 34.2 differ (-w, help,
+// libkmod's source locations, the holders' list), it follows e.Kmod.
 func rmmod(e *Env, args []string) int {
-	parsed, names, status, ok := e.getopt(args, []cli.Option{
-		{Short: 'f', Long: "force"}, {Short: 's', Long: "syslog"}, {Short: 'v', Long: "verbose"}, {Short: 'w'},
-	}, rmmodHelp)
+	opts := []cli.Option{{Short: 'f', Long: "force"}, {Short: 's', Long: "syslog"}, {Short: 'v', Long: "verbose"}}
+	help := rmmodHelp34
+	if e.Kmod == compat.Kmod30 {
+		opts = append(opts, cli.Option{Short: 'w'}) // in kmod 30's option string, but no case handles it
+		help = rmmodHelp
+	}
+	parsed, names, status, ok := e.getopt(args, opts, help)
 	if !ok {
 		return status
 	}
-	force, useSyslog := false, false
+	force, useSyslog, verbose := false, false, logErr
 	for _, p := range parsed {
 		switch p.Name {
 		case "force":
 			force = true
 		case "syslog":
 			useSyslog = true
+		case "verbose":
+			verbose++
+		case "w":
+			e.Errorf("unexpected getopt_long() value 'w'.\n")
+			return 1
 		}
 	}
 	if useSyslog {
@@ -54,25 +72,23 @@ func rmmod(e *Env, args []string) int {
 		e.Errorf("missing module name.\n")
 		return 1
 	}
+	ctx := newLibkmodCtx(e, e.Kmod, verbose)
+	defer ctx.unref()
 	failed := 0
 	for _, arg := range names {
 		name := kmod.Normalize(arg)
 		if _, err := os.Stat(arg); err == nil {
 			name = kmod.NameFromPath(arg)
 		}
-		if !force && !e.checkInUse(name) {
+		if !force && !e.checkInUse(ctx, name) {
 			failed++
 			continue
 		}
 		if err := e.Host.Remove(name, force); err != nil {
-			// libkmod logs its own line first, then the tool its summary. Debian builds
-			// kmod 30 with debug logging, so libkmod's line names its source location;
-			// kmod 34.2 without (ENABLE_DEBUG off).
-			where := ""
-			if e.Kmod == compat.Kmod30 {
-				where = libkmodRemoveWhere
-			}
-			e.Errorf("%scould not remove '%s': %s\n", where, name, strerror(err))
+			// libkmod logs its own line first (with its source location in kmod 30's
+			// debug build), then the tool its summary.
+			ctx.logf(logErr, modprobe.Source{File: "libkmod-module.c", Line: 856, Fn: "kmod_module_remove_module"},
+				"could not remove '%s': %s\n", name, strerror(err))
 			e.Errorf("could not remove module %s: %s\n", arg, strerror(err))
 			failed++
 		}
@@ -85,7 +101,7 @@ func rmmod(e *Env, args []string) int {
 
 // checkInUse mirrors kmod's check_module_inuse: false (after printing why) when the
 // module cannot be removed without force.
-func (e *Env) checkInUse(name string) bool {
+func (e *Env) checkInUse(ctx *libkmodCtx, name string) bool {
 	state, err := e.Host.State(name)
 	switch {
 	case err == nil && state == kmod.Builtin:
@@ -99,11 +115,8 @@ func (e *Env) checkInUse(name string) bool {
 	if herr != nil {
 		// libkmod's ERR(), so with the source location Debian's debug build of kmod 30
 		// logs; kmod 34.2's build logs none.
-		where := ""
-		if e.Kmod == compat.Kmod30 {
-			where = "../libkmod/libkmod-module.c:1998 kmod_module_get_holders() "
-		}
-		e.Errorf("%scould not open '/sys/module/%s/holders': %s\n", where, name, strerror(unwrapPath(herr)))
+		ctx.logf(logErr, modprobe.Source{File: "libkmod-module.c", Line: 1998, Fn: "kmod_module_get_holders"},
+			"could not open '/sys/module/%s/holders': %s\n", name, strerror(unwrapPath(herr)))
 	}
 	if len(holders) > 0 {
 		if e.Kmod == compat.Kmod30 {

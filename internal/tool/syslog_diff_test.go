@@ -2,6 +2,7 @@ package tool
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,10 +128,35 @@ func syslogAgainstKmod(t *testing.T, kv compat.Kmod) {
 			}
 		}
 	}
+	// insmod and rmmod on paths that stop before any system call (a missing file, a
+	// module this machine does not have): kmod 34's insmod logs to syslog with -s
+	// (kmod 30's ignores it), and -vvv adds libkmod's INFO lines, pointers masked.
+	missing := filepath.Join(t.TempDir(), "gokmod-missing.ko")
+	gone := fmt.Sprintf("gokmod_nosuch_%d", os.Getpid())
+	if _, err := os.Stat("/sys/module/" + gone); err == nil {
+		t.Fatalf("/sys/module/%s exists", gone)
+	}
+	runs := [][]string{{"insmod", "-s", missing}, {"rmmod", "-s", gone}, {"rmmod", "-s", "-vvv", gone}}
+	if kv == compat.Kmod34 { // kmod 30's insmod has no -v (gokmod's says which system call it made)
+		runs = append(runs, []string{"insmod", "-s", "-vvv", missing})
+	}
+	for _, c := range runs {
+		kbin := "/usr/sbin/" + c[0]
+		if kv == compat.Kmod34 {
+			kbin = testenv.Kmod34Tool(t, c[0])
+		}
+		kr := runWithDevLog(t, false, append([]string{kbin}, c[1:]...)...)
+		gr := runWithDevLog(t, false, append([]string{bin}, c...)...)
+		mask := func(r []string) string { return maskPointers(strings.Join(r, "|")) }
+		if kr.stdout != gr.stdout || maskPointers(kr.stderr) != maskPointers(gr.stderr) || kr.exit != gr.exit || mask(kr.records) != mask(gr.records) {
+			t.Errorf("%s:\nkmod   %+v\ngokmod %+v", strings.Join(c, " "), kr, gr)
+		}
+		records += len(kr.records)
+	}
 	// The comparison is worth something only if kmod logged: the cases above give it
 	// several messages, in both modes.
 	if records < 10 {
 		t.Errorf("kmod logged only %d messages through syslog or the console", records)
 	}
-	testenv.Report(t, "modprobe -s: %d cases, with a log socket and with only a console, identical to kmod %s (%d messages compared, timestamps masked)", len(cases), kv, records)
+	testenv.Report(t, "modprobe -s: %d cases, with a log socket and with only a console, and insmod and rmmod -s: %d cases, identical to kmod %s (%d messages compared, timestamps masked)", len(cases), len(runs), kv, records)
 }

@@ -424,7 +424,7 @@ func (r *reader) readCached(c *moduleCache, m *module, path string) *modData {
 		m.cache.cached, m.cache.raw, m.cache.same = nil, nil, false
 	}
 	md := r.readModule(path)
-	if m.cache.keyOK && md.symErr == nil {
+	if m.cache.keyOK && md.symErr == nil && !md.zstdNoSize {
 		data := encodeData(md, c.intern(md.depSyms))
 		m.cache.raw = encodeEntry(path, m.cache.key, m.cache.racy, data)
 		old, ok := c.entries[path]

@@ -100,7 +100,9 @@ const (
 type logger struct {
 	w        io.Writer
 	prog     string
-	priority int // messages above it are dropped (log_printf)
+	priority int  // messages above it are dropped (log_printf)
+	debug    bool // libkmod's messages name their source, as Debian's kmod 30 (a debug build) does
+	fatal    bool // a FATAL message was printed: kmod's log_printf has exited
 }
 
 func (l *logger) printf(prio int, format string, args ...any) {
@@ -113,7 +115,17 @@ func (l *logger) printf(prio int, format string, args ...any) {
 
 func (l *logger) crit(format string, args ...any) error {
 	l.printf(logCrit, format, args...)
+	l.fatal = true
 	return ErrFailed
+}
+
+// libkmod is a libkmod message through tools/log.c's log_kmod: file, line and fn locate
+// it in kmod 30, whose Debian build prints them.
+func (l *logger) libkmod(prio int, file string, line int, fn, format string, args ...any) {
+	if l.debug {
+		format = fmt.Sprintf("../libkmod/%s:%d %s() ", file, line, fn) + format
+	}
+	l.printf(prio, format, args...)
 }
 func (l *logger) err(format string, args ...any)  { l.printf(logErr, format, args...) }
 func (l *logger) warn(format string, args ...any) { l.printf(logWarning, format, args...) }
@@ -225,6 +237,16 @@ func Run(o Options) error {
 		all = true
 	}
 	d.log.priority = logWarning + o.Verbose
+	// log_setup_kmod_log after kmod_new: kmod_set_log_fn announces the tool's logger, and
+	// depmod_shutdown's kmod_unref releases the context on every way out but a FATAL
+	// message's exit. The pointers are gokmod's own.
+	d.log.debug = d.kmod == compat.Kmod30
+	d.log.libkmod(logInfo, "libkmod.c", 367, "kmod_set_log_fn", "custom logging function %p registered\n", d.log)
+	defer func() {
+		if !d.log.fatal {
+			d.log.libkmod(logInfo, "libkmod.c", 334, "kmod_unref", "context %p released\n", d)
+		}
+	}()
 	// modules.order is read now, for sortByOrder: its lines, a module each, size the
 	// module tables, which grown entry by entry rehash a dozen times for Debian's tree.
 	d.order, d.orderErr = sysfile.ReadFile(d.real(d.dirname+"/modules.order"), nil, 0)

@@ -10,6 +10,12 @@
 // replaced atomically: each is written to a temporary file in the same directory and
 // renamed over the old one, so an interrupted run leaves every file either old or new.
 //
+// Options.Kmod = compat.Kmod34 (the default) also follows kmod 34.2 where it differs:
+// modules.weakdep, pre-order indexes, and the refusal of a .ko.zst whose zstd frame does
+// not record its decompressed size (libkmod-file-zstd.c's "zstd: Failed to determine
+// decompression size", three times a module, which then brings no symbols, aliases or
+// dependencies); kmod 30 reads such a file.
+//
 // Deliberate divergences from Debian's kmod 30 depmod:
 //   - Like Debian's build (without zlib), ".ko.gz" files are not modules; Options.Extensions
 //     can add them.
@@ -18,6 +24,7 @@
 //   - A module file that disappears between the directory walk and its reading is
 //     reported when read ("failed to load symbols"), where kmod's stat at walk time would
 //     say "could not create module".
-//   - INFO and DEBUG messages (-vv, -vvv) of libkmod are not reproduced; -v's "needs"
-//     lines are.
+//   - -vv's INFO lines ("custom logging function %p registered", "context %p
+//     released") print gokmod's own pointers. The DEBUG messages of -vvv (depmod's own,
+//     and under kmod 30, a debug build, libkmod's) are not reproduced.
 package depmod

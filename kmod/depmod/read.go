@@ -9,6 +9,7 @@ import (
 	fastxz "github.com/therootcompany/xz"
 	"golang.org/x/sys/unix"
 
+	"gokmod/kmod/compat"
 	"gokmod/ko"
 )
 
@@ -23,11 +24,16 @@ type modData struct {
 	needRaw   []byte // or, from the cache, table indexes still encoded (eachNeed)
 	needWidth int    // bytes per index in needRaw
 	hasDepSym bool
+	// zstdNoSize: a .ko.zst whose frame does not record its decompressed size, which
+	// kmod 34 refuses (ko.ZstdKnowsContentSize; symErr is then EINVAL). Never cached,
+	// so that a record made as kmod 30 never hides it from a kmod 34 run.
+	zstdNoSize bool
 }
 
 // reader reads module files into a buffer it reuses, so thousands of files cost no
 // mmap/munmap (whose TLB shootdowns dominate on a multi-threaded process) and no garbage.
 type reader struct {
+	kmod34   bool // refuse a .ko.zst without its content size, as kmod 34 does
 	buf, out []byte
 	pr       ko.PartialReader
 	sc       symScratch
@@ -80,8 +86,14 @@ func readModule(path string) *modData { return (&reader{}).readModule(path) }
 
 // extract parses a module held in data (possibly compressed). Nothing returned refers
 // to data, which may be unmapped afterwards.
-func (r *reader) extract(path string, data []byte) *modData {
+func (r *reader) extract(path string, data []byte) (md *modData) {
 	if c := ko.DetectCompression(data); c != ko.None {
+		if c == ko.Zstd && !ko.ZstdKnowsContentSize(data) {
+			if r.kmod34 {
+				return &modData{symErr: unix.EINVAL, zstdNoSize: true}
+			}
+			defer func() { md.zstdNoSize = true }()
+		}
 		var err error
 		data, err = r.decompress(data, c)
 		if err != nil {
@@ -94,7 +106,7 @@ func (r *reader) extract(path string, data []byte) *modData {
 		// ko says ENOEXEC).
 		return &modData{symErr: ko.KmodElfErrno(data)}
 	}
-	md := &modData{info: depmodInfo(f)}
+	md = &modData{info: depmodInfo(f)}
 	if v, ok := newElfView(f); ok {
 		v.scratch = &r.sc
 		md.exports = v.exports()
@@ -156,7 +168,7 @@ func (d *depmod) startReaders() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var r reader
+			r := reader{kmod34: d.kmod == compat.Kmod34}
 			for batch := range q {
 				if d.cache != nil {
 					// Set before the first batch was sent; read while the search runs.
@@ -222,6 +234,15 @@ func (d *depmod) loadModules() error {
 	d.symbols, d.symSlab = syms, make([]symbol, 0, n)
 	for _, m := range d.mods {
 		if m.data.symErr != nil {
+			if m.data.zstdNoSize && d.kmod == compat.Kmod34 {
+				// kmod 34's libkmod fails to open the file for the symbols, then again,
+				// each time with its message, for the .modinfo and the needed symbols.
+				d.log.libkmod(logErr, "libkmod-file-zstd.c", 0, "kmod_file_load_zstd", "zstd: Failed to determine decompression size\n")
+				d.log.err("failed to load symbols from %s: %s\n", m.path, strerror(m.data.symErr))
+				d.log.libkmod(logErr, "libkmod-file-zstd.c", 0, "kmod_file_load_zstd", "zstd: Failed to determine decompression size\n")
+				d.log.libkmod(logErr, "libkmod-file-zstd.c", 0, "kmod_file_load_zstd", "zstd: Failed to determine decompression size\n")
+				continue
+			}
 			d.log.err("failed to load symbols from %s: %s\n", m.path, strerror(m.data.symErr))
 			continue
 		}

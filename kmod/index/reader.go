@@ -24,6 +24,41 @@ var (
 	ErrClosed = errors.New("kmod index is closed")
 )
 
+// HeaderError is a file refused by its header, as libkmod's index_mm_open refuses it:
+// shorter than the header, a magic that is not Magic, or a major version other than
+// Version's. It unwraps to ErrNotIndex.
+type HeaderError struct {
+	Path    string
+	Size    int64  // the file's size
+	Magic   uint32 // the header's words, read big-endian; zero when Size is short
+	Version uint32
+}
+
+// Short reports a file too short to hold the header (libkmod refuses it without a word).
+func (e *HeaderError) Short() bool { return e.Size < headerSize }
+
+// BadMagic reports a header whose magic is not kmod's.
+func (e *HeaderError) BadMagic() bool { return !e.Short() && e.Magic != Magic }
+
+// MajorVersion is the header's major version (libkmod checks only that half).
+func (e *HeaderError) MajorVersion() uint32 { return e.Version >> 16 }
+
+// Reason says what is wrong with the header, in words.
+func (e *HeaderError) Reason() string {
+	switch {
+	case e.Short():
+		return fmt.Sprintf("%d bytes is shorter than the header", e.Size)
+	case e.BadMagic():
+		return fmt.Sprintf("magic %#08x, want %#08x", e.Magic, Magic)
+	}
+	return fmt.Sprintf("major version %d, want %d", e.MajorVersion(), versionMajor)
+}
+
+func (e *HeaderError) Error() string { return e.Path + ": " + ErrNotIndex.Error() + ": " + e.Reason() }
+
+// Unwrap makes errors.Is(err, ErrNotIndex) hold.
+func (e *HeaderError) Unwrap() error { return ErrNotIndex }
+
 // maxKeyLen bounds the keys a reader will assemble. depmod's keys come from PATH_MAX
 // buffers (module names, normalized aliases, "symbol:" plus a symbol name), so a longer
 // path through the trie can only come from a hostile file; the bound keeps wildcard
@@ -67,7 +102,7 @@ func Open(path string) (*Index, error) {
 	}
 	size := st.Size
 	if size < headerSize {
-		return nil, fmt.Errorf("%s: %w: %d bytes is shorter than the header", path, ErrNotIndex, size)
+		return nil, &HeaderError{Path: path, Size: size}
 	}
 	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
 	if err == nil {
@@ -86,13 +121,11 @@ func Open(path string) (*Index, error) {
 
 func parse(name string, data []byte, mapped bool) (*Index, error) {
 	if len(data) < headerSize {
-		return nil, fmt.Errorf("%s: %w: %d bytes is shorter than the header", name, ErrNotIndex, len(data))
+		return nil, &HeaderError{Path: name, Size: int64(len(data))}
 	}
-	if m := binary.BigEndian.Uint32(data); m != Magic {
-		return nil, fmt.Errorf("%s: %w: magic %#08x, want %#08x", name, ErrNotIndex, m, Magic)
-	}
-	if v := binary.BigEndian.Uint32(data[4:]); v>>16 != versionMajor {
-		return nil, fmt.Errorf("%s: %w: major version %d, want %d", name, ErrNotIndex, v>>16, versionMajor)
+	m, v := binary.BigEndian.Uint32(data), binary.BigEndian.Uint32(data[4:])
+	if m != Magic || v>>16 != versionMajor {
+		return nil, &HeaderError{Path: name, Size: int64(len(data)), Magic: m, Version: v}
 	}
 	return &Index{name: name, data: data, root: binary.BigEndian.Uint32(data[8:]), mapped: mapped}, nil
 }

@@ -24,13 +24,18 @@
 //   - After kmod's line for a failed load, gokmod adds what the kernel logged during the
 //     load ("modprobe: kernel: ...") and hints ("modprobe: hint: ..."): the real reason,
 //     which kmod leaves in dmesg. With -s they go to syslog, as kmod's messages do.
-//   - libkmod's message for a dependency file that vanished prints its context pointer
-//     ("ctx=%p"); gokmod's pointer is its own. libkmod's DEBUG messages (-vvv) are not
-//     reproduced.
+//   - libkmod's messages that print a pointer (a dependency file that vanished:
+//     "ctx=%p"; -vv's "custom logging function %p registered" and "context %p
+//     released") print gokmod's own. libkmod's DEBUG messages (-vvv), which only
+//     Debian's kmod 30 (a debug build) prints, are not reproduced.
+//   - After libkmod's message for a damaged index (kmod_load_resources), gokmod names
+//     the file and says to run depmod (Options.Note): kmod then silently treats it as
+//     missing, so a lookup it served says only "not found".
 //   - -V prints gokmod's version.
 package modprobe
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,6 +46,7 @@ import (
 	"gokmod/kmod"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/config"
+	"gokmod/kmod/index"
 )
 
 // Options say what a Session reads and where it acts.
@@ -58,9 +64,13 @@ type Options struct {
 	ConfigPaths []string
 	// Host does the system calls and reads /sys; nil means the running kernel under Root.
 	Host *kmod.Host
-	// Log receives libkmod's messages (priority as syslog's, the C function that logs,
-	// its source line in Debian's kmod 30, and the text with its newline). nil drops them.
-	Log func(prio int, fn string, line int, msg string)
+	// Log receives libkmod's messages: the priority as syslog's, where the C code logs it
+	// in Debian's kmod 30 (a debug build, whose messages name it), and the text with its
+	// newline. nil drops them.
+	Log func(prio int, at Source, msg string)
+	// Note receives gokmod's own lines, which kmod does not print (a damaged index named,
+	// with its remedy), each with its newline; nil drops them.
+	Note func(msg string)
 	// LogPriority drops messages above it (kmod_set_log_priority); 0 means LOG_ERR.
 	LogPriority int
 	// Kmod is the kmod release whose configuration reading the session reproduces:
@@ -80,6 +90,14 @@ type Session struct {
 	host    *kmod.Host
 	pool    map[string]*Module
 	prio    int
+}
+
+// Source is where libkmod logs a message: the file under libkmod/, the line in kmod 30,
+// and the function.
+type Source struct {
+	File string
+	Line int
+	Fn   string
 }
 
 // Syslog priorities, for Options.Log.
@@ -156,12 +174,74 @@ func (s *Session) real(p string) string {
 	return s.opts.Root + p
 }
 
-// logf is libkmod's ERR/INFO/DBG: fn and line locate the call in Debian's kmod 30.
+// logf is libkmod's ERR/INFO/DBG in libkmod-module.c: fn and line locate the call in
+// Debian's kmod 30.
 func (s *Session) logf(prio int, fn string, line int, format string, args ...any) {
+	s.logAt(prio, Source{"libkmod-module.c", line, fn}, format, args...)
+}
+
+// logAt is libkmod's ERR/INFO/DBG anywhere.
+func (s *Session) logAt(prio int, at Source, format string, args ...any) {
 	if s.opts.Log == nil || prio > s.prio {
 		return
 	}
-	s.opts.Log(prio, fn, line, fmt.Sprintf(format, args...))
+	s.opts.Log(prio, at, fmt.Sprintf(format, args...))
+}
+
+// SetupLog is what tools/log.c's log_setup_kmod_log does to the context: the priority,
+// then kmod_set_log_fn, which announces the new function at INFO (-vv in modprobe). The
+// pointer is gokmod's own, as libkmod's is its process's.
+func (s *Session) SetupLog(prio int) {
+	s.prio = prio
+	s.logAt(LogInfo, Source{"libkmod.c", 367, "kmod_set_log_fn"}, "custom logging function %p registered\n", s.opts.Log)
+}
+
+// Unref is kmod_unref dropping the tool's last reference: the context announces its
+// release at INFO. kmod's tools do it on their way out, except after a FATAL message,
+// which exits at once. Close, not Unref, unmaps the indexes (a process about to exit
+// need not).
+func (s *Session) Unref() {
+	s.logAt(LogInfo, Source{"libkmod.c", 334, "kmod_unref"}, "context %p released\n", s)
+}
+
+// resourceIndexes are libkmod's index_files, in kmod_load_resources' order.
+var resourceIndexes = [...]string{"modules.dep", "modules.alias", "modules.symbols", "modules.builtin.alias", "modules.builtin"}
+
+// LoadResources is kmod_load_resources: every index opened up front, stopping at the
+// first that cannot be (modules.builtin.alias, added later, may fail). libkmod's
+// index_mm_open reports a bad magic or major version (ERR; a file too short for the
+// header, or missing, silently); its lookups then read the indexes one file at a time
+// and treat the bad one as missing, as the Tree does. After libkmod's words, Note gets
+// a line naming the damaged file and the remedy, which kmod never gives.
+func (s *Session) LoadResources() {
+	for _, name := range resourceIndexes {
+		err := s.tree.OpenIndex(name)
+		if err == nil {
+			continue
+		}
+		var he *index.HeaderError
+		if errors.As(err, &he) {
+			s.reportBadIndex(he)
+		}
+		if name != "modules.builtin.alias" {
+			break
+		}
+	}
+}
+
+// reportBadIndex logs index_mm_open's message for a refused header (Debian's kmod 30:
+// libkmod-index.c lines 790 and 797 at v30) and gokmod's note after it.
+func (s *Session) reportBadIndex(he *index.HeaderError) {
+	switch {
+	case he.Short():
+	case he.BadMagic():
+		s.logAt(LogErr, Source{"libkmod-index.c", 790, "index_mm_open"}, "magic check fail: %x instead of %x\n", he.Magic, index.Magic)
+	default:
+		s.logAt(LogErr, Source{"libkmod-index.c", 797, "index_mm_open"}, "major version check fail: %d instead of %d\n", he.MajorVersion(), index.Version>>16)
+	}
+	if s.opts.Note != nil && LogErr <= s.prio {
+		s.opts.Note(kmod.BadIndexNote(he))
+	}
 }
 
 // ShowConfig writes `modprobe -c`: the configuration, then the alias and symbol indexes.
