@@ -108,6 +108,9 @@ func (h *Host) Insert(path, params string, flags InsertFlags) (*Insertion, error
 	if err != nil {
 		return nil, &InsertError{Path: path, Op: "open", Err: err}
 	}
+	if ins.Compression == ko.Zstd && h.ZstdNeedsContentSize && !ko.ZstdKnowsContentSize(img) {
+		return nil, &InsertError{Path: path, Op: "open", Err: ErrZstdContentSize}
+	}
 	if ins.Compression != ko.None {
 		if img, _, err = ko.Decompress(img); err != nil {
 			return nil, &InsertError{Path: path, Op: "open", Err: &fileError{err.Error(), unix.ENOEXEC}}
@@ -132,6 +135,10 @@ func (h *Host) Insert(path, params string, flags InsertFlags) (*Insertion, error
 	}
 	return &ins, nil
 }
+
+// ErrZstdContentSize is kmod 34's refusal of a .ko.zst whose frame does not record its
+// decompressed size (Host.ZstdNeedsContentSize), in libkmod's words; it unwraps to EINVAL.
+var ErrZstdContentSize error = &fileError{"zstd: Failed to determine decompression size", unix.EINVAL}
 
 // fileError is a problem with the file found before any system call. It reads as the
 // problem alone and unwraps to the errno libkmod would have returned.

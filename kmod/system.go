@@ -74,6 +74,11 @@ type Host struct {
 	// the kernel undoes compression c itself (the model's tools set it for a kernel that
 	// is not the running one).
 	KernelDecompresses func(c ko.Compression) bool
+
+	// ZstdNeedsContentSize refuses, as kmod 34's libkmod does, a .ko.zst that must be
+	// decompressed in user space and whose frame does not record its content size
+	// (ko.ZstdKnowsContentSize); kmod 30 reads it.
+	ZstdNeedsContentSize bool
 	// NoKmsg leaves /dev/kmsg alone during Insert: Sys logs nothing there (a model).
 	NoKmsg bool
 }

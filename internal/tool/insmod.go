@@ -117,6 +117,13 @@ func insmod(e *Env, args []string) int {
 			"Failed to insert module '%s': %s\n", absCwd(file), strerror(unwrapPath(ie.Err)))
 	}
 	var ie *kmod.InsertError
+	if errors.Is(err, kmod.ErrZstdContentSize) {
+		// libkmod's ERR() from kmod_file_load_zstd, then insmod's line with
+		// mod_strerror's words for EINVAL.
+		ctx.logf(logErr, modprobe.Source{File: "libkmod-file-zstd.c", Fn: "kmod_file_load_zstd"}, "%s\n", kmod.ErrZstdContentSize)
+		e.Errorf("could not insert module %s: %s\n", file, modStrerror(unix.EINVAL))
+		return 1
+	}
 	if !errors.As(err, &ie) || ie.Op == "open" {
 		msg := strerror(unwrapPath(err))
 		if ie != nil {

@@ -110,6 +110,9 @@ func run(argv []string, stdout, stderr io.Writer, host *kmod.Host, exiting bool,
 		if parallel != nil && !serial(t.Name) {
 			parallel()
 		}
+		if host != nil {
+			host.ZstdNeedsContentSize = behaviour == compat.Kmod34
+		}
 		return t.Run(&Env{Prog: prog, Stdout: stdout, Stderr: stderr, Host: host, Exiting: exiting, Kmod: behaviour}, args)
 	}
 	base := filepath.Base(argv[0])

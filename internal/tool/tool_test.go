@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/kmod"
+	"gokmod/ko"
 )
 
 // fakeSys stands in for the kernel: it records each call, logs the given kernel lines to
@@ -141,7 +142,9 @@ func compressWith(t *testing.T, data []byte, tool string, args ...string) []byte
 // finit_module falls back to init_module.
 func TestInsmodCompressed(t *testing.T) {
 	xz := compressWith(t, elfBytes, "xz", "-C", "crc32", "-c")
-	zst := compressWith(t, elfBytes, "zstd", "-q", "-c")
+	// As kbuild's: the frame records its content size (TestInsmodZstdWithoutContentSize
+	// has the other kind).
+	zst := compressWith(t, elfBytes, "zstd", "-q", "-c", fmt.Sprintf("--stream-size=%d", len(elfBytes)))
 	gz := compressWith(t, elfBytes, "gzip", "-c")
 	tests := []struct {
 		name, sysComp string
@@ -369,5 +372,28 @@ func TestNoJudgeInProduct(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "gokmod/internal/tool\n") {
 		t.Errorf("go list -deps gokmod/cmd/gokmod looks wrong:\n%s", out)
+	}
+}
+
+// TestInsmodZstdWithoutContentSize: a .ko.zst the kernel cannot decompress itself, whose
+// frame does not record its size: kmod 34.2's insmod refuses it before any system call
+// (libkmod's kmod_file_load_zstd, then mod_strerror's words for EINVAL); kmod 30's reads it.
+func TestInsmodZstdWithoutContentSize(t *testing.T) {
+	zst := bytes.NewBuffer(compressWith(t, bytes.Repeat([]byte("\x7fELF not really a module "), 100), "zstd", "-q", "-c", "--no-content-size"))
+	if ko.ZstdKnowsContentSize(zst.Bytes()) {
+		t.Fatal("the test's frame records its content size")
+	}
+	h, sys := fixture(t, nil)
+	path := writeModule(t, "nosize.ko.zst", zst.Bytes())
+	_, stderr, code := runTool(h, "insmod", path)
+	want := "insmod: ERROR: zstd: Failed to determine decompression size\ninsmod: ERROR: could not insert module " + path + ": Invalid parameters\n"
+	if code != 1 || stderr != want || len(sys.calls) != 0 {
+		t.Errorf("kmod 34.2: exit %d, calls %v, stderr %q; want 1, none, %q", code, sys.calls, stderr, want)
+	}
+	t.Setenv("GOKMOD_KMOD", "30")
+	h, sys = fixture(t, nil)
+	runTool(h, "insmod", path)
+	if len(sys.calls) != 1 || !strings.HasPrefix(sys.calls[0], "init_module") {
+		t.Errorf("kmod 30: calls %v, want one init_module", sys.calls)
 	}
 }
