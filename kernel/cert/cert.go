@@ -8,9 +8,11 @@
 // 1.26, crypto/x509/parser.go) step for step for the fields it keeps, so that a
 // certificate crypto/x509 accepts is read the same; the tests compare both on every
 // certificate built into every prepared kernel. It checks less than crypto/x509 does:
-// the validity dates, and the extensions other than subjectKeyIdentifier, are skipped,
-// since the kernel's keyring does not look at them either (x509_cert_parse only
-// rejects what it cannot decode, and module signing ignores expiry).
+// the validity dates and the extensions other than subjectKeyIdentifier are skipped
+// (gokmod never read them; crypto/x509 only refused a certificate whose dates or
+// extensions it could not decode), and a key of another algorithm than RSA or ECDSA is
+// not decoded. So it may accept a malformed certificate crypto/x509 refused; it never
+// reads a certificate crypto/x509 accepts differently (certdiff's tests and FuzzCert).
 package cert
 
 import (
