@@ -88,6 +88,7 @@ fuzz-short:
 	$(GO) test -run='^$$' -fuzz='^FuzzCache$$' -fuzztime=350000x -fuzzminimizetime=5s ./kmod/depmod/
 	$(GO) test -run='^$$' -fuzz='^FuzzBzImage$$' -fuzztime=30000x -fuzzminimizetime=1s ./kernel/
 	$(GO) test -run='^$$' -fuzz='^FuzzBTF$$' -fuzztime=30000x -fuzzminimizetime=1s ./kernel/
+	$(GO) test -run='^$$' -fuzz='^FuzzCert$$' -fuzztime=30000x -fuzzminimizetime=1s ./kernel/cert/
 
 # A longer run of every fuzz target (make fuzz FUZZTIME=10m). With a duration, Go 1.26 may
 # end a run with a bare "context deadline exceeded" and no crasher (see fuzz-short): not a
@@ -103,6 +104,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCache$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./kmod/depmod/
 	$(GO) test -run='^$$' -fuzz='^FuzzBzImage$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./kernel/
 	$(GO) test -run='^$$' -fuzz='^FuzzBTF$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./kernel/
+	$(GO) test -run='^$$' -fuzz='^FuzzCert$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./kernel/cert/
 
 demo: setup build
 	$(GO) run ./internal/cmd/demo
@@ -111,10 +113,11 @@ demo: setup build
 fidelity: setup
 	$(GO) run ./internal/cmd/fidelity $(FIDELITY_FLAGS)
 
+# bench-depmod.sh last: it ends with the summary of the targets, beside both kmods.
 bench: setup build
 	$(GO) run ./internal/cmd/benchtools
-	bash scripts/bench-depmod.sh
 	bash scripts/bench-insmod.sh
+	bash scripts/bench-depmod.sh
 
 clean:
 	rm -rf bin

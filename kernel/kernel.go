@@ -17,7 +17,6 @@
 package kernel
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"gokmod/kernel/cert"
 )
 
 // Version is an upstream kernel version, e.g. 6.1.192.
@@ -73,7 +74,7 @@ type Kernel struct {
 	// ModDir is /lib/modules/RELEASE.
 	ModDir string
 	// Certs are the X.509 certificates built into vmlinux (the builtin trusted keyring).
-	Certs []*x509.Certificate
+	Certs []*cert.Certificate
 	// Sources says which file each of these facts came from.
 	Sources Sources
 

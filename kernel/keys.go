@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
@@ -12,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"gokmod/kernel/cert"
 )
 
 // TrustedKey is a certificate the kernel trusts for module signatures beyond those
@@ -21,7 +22,7 @@ import (
 // patch "KEYS: Make use of platform keyring for module signature verify" searches
 // on ENOKEY).
 type TrustedKey struct {
-	Cert    *x509.Certificate
+	Cert    *cert.Certificate
 	Keyring string // "machine", "secondary" or "platform"
 	Source  string // where it came from: a file, or an EFI variable
 }
@@ -33,7 +34,7 @@ func (t TrustedKey) Name() string {
 }
 
 // CertName is "CN: SKID" for a certificate (the SKID in hex, as /proc/keys shows it).
-func CertName(c *x509.Certificate) string {
+func CertName(c *cert.Certificate) string {
 	subj := c.Subject.CommonName
 	if subj == "" {
 		subj = c.Subject.String()
@@ -46,13 +47,13 @@ func CertName(c *x509.Certificate) string {
 
 // ReadCertificates reads the X.509 certificates in a file: DER (mokutil's and
 // DKMS's format) or PEM (any number of CERTIFICATE blocks).
-func ReadCertificates(path string) ([]*x509.Certificate, error) {
+func ReadCertificates(path string) ([]*cert.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	if bytes.Contains(b, []byte("-----BEGIN")) {
-		var out []*x509.Certificate
+		var out []*cert.Certificate
 		for {
 			var blk *pem.Block
 			blk, b = pem.Decode(b)
@@ -62,7 +63,7 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 			if blk.Type != "CERTIFICATE" {
 				continue
 			}
-			c, err := x509.ParseCertificate(blk.Bytes)
+			c, err := cert.Parse(blk.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
@@ -73,11 +74,11 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 		}
 		return out, nil
 	}
-	c, err := x509.ParseCertificate(b)
+	c, err := cert.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: neither a DER nor a PEM certificate: %w", path, err)
 	}
-	return []*x509.Certificate{c}, nil
+	return []*cert.Certificate{c}, nil
 }
 
 // Trust adds the certificates in path to the keys k trusts, in the machine keyring
@@ -95,11 +96,11 @@ func (k *Kernel) Trust(path string) error {
 
 // TrustedCerts returns every certificate a module signature is checked against: the
 // built-in ones, then the added keys.
-func (k *Kernel) TrustedCerts() []*x509.Certificate {
+func (k *Kernel) TrustedCerts() []*cert.Certificate {
 	if len(k.Security.Trusted) == 0 {
 		return k.Certs
 	}
-	out := append([]*x509.Certificate{}, k.Certs...)
+	out := append([]*cert.Certificate{}, k.Certs...)
 	for _, t := range k.Security.Trusted {
 		out = append(out, t.Cert)
 	}
@@ -108,7 +109,7 @@ func (k *Kernel) TrustedCerts() []*x509.Certificate {
 
 // KeyFor names the trusted key that is c: "built-in" for vmlinux's, else its
 // keyring and source.
-func (k *Kernel) KeyFor(c *x509.Certificate) string {
+func (k *Kernel) KeyFor(c *cert.Certificate) string {
 	for _, b := range k.Certs {
 		if b == c {
 			return CertName(c) + ", built into vmlinux (.builtin_trusted_keys)"
@@ -182,13 +183,13 @@ func hostKeys(root string, s *Security) []TrustedKey {
 
 // efiSignatureListCerts reads the X.509 entries of an efivarfs file holding
 // EFI_SIGNATURE_LISTs (4 bytes of attributes first). Anything unreadable yields none.
-func efiSignatureListCerts(path string) []*x509.Certificate {
+func efiSignatureListCerts(path string) []*cert.Certificate {
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) < 4 {
 		return nil
 	}
 	b = b[4:]
-	var out []*x509.Certificate
+	var out []*cert.Certificate
 	le := binary.LittleEndian
 	for len(b) >= 28 {
 		listSize := int(le.Uint32(b[16:20]))
@@ -199,7 +200,7 @@ func efiSignatureListCerts(path string) []*x509.Certificate {
 		}
 		if bytes.Equal(b[:16], efiCertX509GUID) {
 			for p := 28 + hdrSize; p+sigSize <= listSize; p += sigSize {
-				if c, err := x509.ParseCertificate(b[p+16 : p+sigSize]); err == nil {
+				if c, err := cert.Parse(b[p+16 : p+sigSize]); err == nil {
 					out = append(out, c)
 				}
 			}

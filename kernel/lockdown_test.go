@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -97,10 +98,10 @@ func TestReadHostSecurity(t *testing.T) {
 	if s.LockdownSeen != "integrity" || s.SigEnforceSeen != "Y" || !s.SecureBoot || !s.SecureBootKnown {
 		t.Errorf("security %+v", s)
 	}
-	if len(s.Trusted) != 1 || !s.Trusted[0].Cert.Equal(mok) || s.Trusted[0].Keyring != "machine" {
+	if len(s.Trusted) != 1 || !bytes.Equal(s.Trusted[0].Cert.Raw, mok.Raw) || s.Trusted[0].Keyring != "machine" {
 		t.Errorf("trusted %+v, want the MOK", s.Trusted)
 	}
-	if len(s.Unenrolled) != 1 || !s.Unenrolled[0].Cert.Equal(dkms) || s.Unenrolled[0].Source != DKMSKey {
+	if len(s.Unenrolled) != 1 || !bytes.Equal(s.Unenrolled[0].Cert.Raw, dkms.Raw) || s.Unenrolled[0].Source != DKMSKey {
 		t.Errorf("unenrolled %+v, want DKMS's key", s.Unenrolled)
 	}
 	if l, _ := k.LockdownLevel(); l != LockdownIntegrity || !k.SigEnforce() {

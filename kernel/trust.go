@@ -6,14 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gokmod/kernel/cert"
 )
 
 // SigError is a failed module signature verification: the errno verify_pkcs7_signature
@@ -63,12 +63,18 @@ type issuerAndSerial struct {
 	Serial asn1.RawValue
 }
 
+// algorithmIdentifier is RFC 5280's AlgorithmIdentifier.
+type algorithmIdentifier struct {
+	Algorithm  asn1.ObjectIdentifier
+	Parameters asn1.RawValue `asn1:"optional"`
+}
+
 type signerInfo struct {
 	Version         int
 	SID             asn1.RawValue
-	DigestAlgorithm pkix.AlgorithmIdentifier
+	DigestAlgorithm algorithmIdentifier
 	AuthAttrs       asn1.RawValue `asn1:"optional,tag:0"`
-	SigAlgorithm    pkix.AlgorithmIdentifier
+	SigAlgorithm    algorithmIdentifier
 	Signature       []byte
 	UnauthAttrs     asn1.RawValue `asn1:"optional,tag:1"`
 }
@@ -82,14 +88,14 @@ type signerInfo struct {
 //   - EKEYREJECTED for a wrong content type, authenticated attributes, or a signature
 //     that does not verify against the signer's key,
 //   - ENOKEY when no trusted certificate matches the signer (issuer + serial).
-func VerifyModuleSignature(content, sig []byte, certs []*x509.Certificate) error {
+func VerifyModuleSignature(content, sig []byte, certs []*cert.Certificate) error {
 	_, err := VerifyModuleSigner(content, sig, certs)
 	return err
 }
 
 // VerifyModuleSigner is VerifyModuleSignature that also returns the certificate that
 // verified the signature (the last signer's, when there are several).
-func VerifyModuleSigner(content, sig []byte, certs []*x509.Certificate) (*x509.Certificate, error) {
+func VerifyModuleSigner(content, sig []byte, certs []*cert.Certificate) (*cert.Certificate, error) {
 	// The verdict depends only on the bytes and the keys, so it is remembered: a caller
 	// that checks thousands of modules can verify them in parallel first (RSA dominates).
 	key := memoKey(content, sig, certs)
@@ -97,16 +103,16 @@ func VerifyModuleSigner(content, sig []byte, certs []*x509.Certificate) (*x509.C
 		r := v.(sigResult)
 		return r.cert, r.err
 	}
-	cert, err := verifyModuleSignature(content, key.content[:], sig, certs)
-	sigMemo.Store(key, sigResult{cert, err})
-	return cert, err
+	signer, err := verifyModuleSignature(content, key.content[:], sig, certs)
+	sigMemo.Store(key, sigResult{signer, err})
+	return signer, err
 }
 
 // sigMemo maps memoKey to VerifyModuleSigner's result.
 var sigMemo sync.Map
 
 type sigResult struct {
-	cert *x509.Certificate
+	cert *cert.Certificate
 	err  error
 }
 
@@ -115,7 +121,7 @@ type sigKey struct {
 	ring         [sha256.Size]byte // the keyring: a digest of its certificates
 }
 
-func memoKey(content, sig []byte, certs []*x509.Certificate) sigKey {
+func memoKey(content, sig []byte, certs []*cert.Certificate) sigKey {
 	k := sigKey{content: sha256.Sum256(content), sig: sha256.Sum256(sig)}
 	if len(certs) > 0 {
 		h := sha256.New()
@@ -129,7 +135,7 @@ func memoKey(content, sig []byte, certs []*x509.Certificate) sigKey {
 
 // verifyModuleSignature is the check itself; sum256 is content's SHA-256, already
 // computed for the memo and reused when the signer digests with SHA-256.
-func verifyModuleSignature(content, sum256, sig []byte, certs []*x509.Certificate) (*x509.Certificate, error) {
+func verifyModuleSignature(content, sum256, sig []byte, certs []*cert.Certificate) (*cert.Certificate, error) {
 	var ci contentInfo
 	rest, err := asn1.Unmarshal(sig, &ci)
 	if err != nil || len(rest) != 0 || !ci.ContentType.Equal(oidSignedData) {
@@ -151,19 +157,19 @@ func verifyModuleSignature(content, sum256, sig []byte, certs []*x509.Certificat
 			return nil, &SigError{Errno: unix.EKEYREJECTED, Log: []string{"PKCS7: Invalid module sig (has authattrs)"}, Why: "module signatures must not have authenticated attributes"}
 		}
 	}
-	var cert *x509.Certificate
+	var signer *cert.Certificate
 	for _, si := range sd.SignerInfos {
 		var err error
-		if cert, err = verifySigner(content, sum256, si, certs); err != nil {
+		if signer, err = verifySigner(content, sum256, si, certs); err != nil {
 			return nil, err
 		}
 	}
-	return cert, nil
+	return signer, nil
 }
 
 // verifySigner digests content and checks one SignerInfo's signature with the trusted
 // certificate whose issuer and serial number it names (pkcs7_validate_trust_one).
-func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certificate) (*x509.Certificate, error) {
+func verifySigner(content, sum256 []byte, si signerInfo, certs []*cert.Certificate) (*cert.Certificate, error) {
 	h, ok := digestFor(si.DigestAlgorithm.Algorithm)
 	if !ok {
 		return nil, &SigError{Errno: unix.ENOPKG, Why: "unsupported digest " + si.DigestAlgorithm.Algorithm.String()}
@@ -172,14 +178,14 @@ func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certifica
 	if _, err := asn1.Unmarshal(si.SID.FullBytes, &ias); err != nil {
 		return nil, &SigError{Errno: unix.ENOKEY, Why: "signer is not identified by issuer and serial number"}
 	}
-	var cert *x509.Certificate
+	var signer *cert.Certificate
 	for _, c := range certs {
 		if matchesSigner(c, ias.Issuer.FullBytes, ias.Serial.FullBytes) {
-			cert = c
+			signer = c
 			break
 		}
 	}
-	if cert == nil {
+	if signer == nil {
 		who := describeSigner(ias.Issuer.FullBytes, ias.Serial.FullBytes)
 		return nil, &SigError{Errno: unix.ENOKEY, Why: "no trusted key matches the signer (" + who + ")",
 			Signer: who, issuer: ias.Issuer.FullBytes, serial: ias.Serial.FullBytes}
@@ -191,7 +197,7 @@ func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certifica
 		sum = d.Sum(nil)
 	}
 	var err error
-	switch pub := cert.PublicKey.(type) {
+	switch pub := signer.PublicKey.(type) {
 	case *rsa.PublicKey:
 		err = verifyPKCS1v15(pub, h, sum, si.Signature)
 	case *ecdsa.PublicKey:
@@ -202,26 +208,24 @@ func verifySigner(content, sum256 []byte, si signerInfo, certs []*x509.Certifica
 		return nil, &SigError{Errno: unix.ENOPKG, Why: "unsupported key type"}
 	}
 	if err != nil {
-		return nil, &SigError{Errno: unix.EKEYREJECTED, Why: "signature does not verify with " + CertName(cert)}
+		return nil, &SigError{Errno: unix.EKEYREJECTED, Why: "signature does not verify with " + CertName(signer)}
 	}
-	return cert, nil
+	return signer, nil
 }
 
 // matchesSigner is pkcs7_validate_trust_one's lookup by issuer and serial number
 // (DER Name and INTEGER as the SignerInfo holds them).
-func matchesSigner(c *x509.Certificate, issuer, serial []byte) bool {
+func matchesSigner(c *cert.Certificate, issuer, serial []byte) bool {
 	s, err := asn1.Marshal(c.SerialNumber)
 	return err == nil && bytes.Equal(c.RawIssuer, issuer) && bytes.Equal(s, serial)
 }
 
 // parseName renders a DER Name as RFC 2253 text.
 func parseName(der []byte) (string, error) {
-	var rdn pkix.RDNSequence
-	if _, err := asn1.Unmarshal(der, &rdn); err != nil {
+	n, err := cert.ParseName(der)
+	if err != nil {
 		return "", err
 	}
-	var n pkix.Name
-	n.FillFromRDNSequence(&rdn)
 	return n.String(), nil
 }
 

@@ -2,13 +2,14 @@ package kernel
 
 import (
 	"bytes"
-	"crypto/x509"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"gokmod/kernel/cert"
 )
 
 // vmlinux is the decompressed kernel image (a linked, usually stripped ELF). Linked
@@ -256,8 +257,8 @@ func (v *vmlinux) modverModules(l ModuleVersionAttributeLayout) map[string]bool 
 // certificates finds the X.509 certificates built into the kernel (the
 // system_certificate_list, placed in .init.data on x86): every DER SEQUENCE that parses
 // as a certificate. The builtin trusted keyring is loaded from exactly this list.
-func (v *vmlinux) certificates() []*x509.Certificate {
-	var out []*x509.Certificate
+func (v *vmlinux) certificates() []*cert.Certificate {
+	var out []*cert.Certificate
 	for _, name := range []string{".init.data", ".rodata", ".data"} {
 		s := v.f.Section(name)
 		if s == nil {
@@ -271,11 +272,17 @@ func (v *vmlinux) certificates() []*x509.Certificate {
 	return out
 }
 
-// scanCertificates returns the DER certificates found anywhere in b. A certificate is
+// scanCertificates returns the DER certificates found anywhere in b.
+func scanCertificates(b []byte) []*cert.Certificate {
+	return scanDER(b, cert.Parse)
+}
+
+// scanDER returns what parse makes of every DER certificate in b. A certificate is
 // SEQUENCE(0x30 0x82 len16){ SEQUENCE(0x30 0x82 len16) tbsCertificate ... }, which is
-// cheap to pre-filter before handing the candidate to crypto/x509.
-func scanCertificates(b []byte) []*x509.Certificate {
-	var out []*x509.Certificate
+// cheap to pre-filter before handing the candidate to parse. The tests run it with
+// crypto/x509's parser too, to show both find the same certificates.
+func scanDER[T any](b []byte, parse func([]byte) (T, error)) []T {
+	var out []T
 	for i := 0; i+8 < len(b); i++ {
 		if b[i] != 0x30 || b[i+1] != 0x82 || b[i+4] != 0x30 || b[i+5] != 0x82 {
 			continue
@@ -284,7 +291,7 @@ func scanCertificates(b []byte) []*x509.Certificate {
 		if n < 64 || i+4+n > len(b) {
 			continue
 		}
-		c, err := x509.ParseCertificate(b[i : i+4+n])
+		c, err := parse(b[i : i+4+n])
 		if err != nil {
 			continue
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,41 +14,30 @@ import (
 	"gokmod/internal/testing/testenv"
 )
 
+// alias is the PCI alias the modprobe rows resolve (radeon and amdgpu, with their
+// dependencies, on Debian's trees).
+const alias = "pci:v00001002d00006798sv00001002sd00000B00bc03sc00i00"
+
 // modprobeBench times modprobe's read-only runs (-n, --show-depends with -d/-S: nothing
-// is loaded), then splits a run into start-up and the tool's own work. A modprobe run
-// lasts about 2 ms, most of it starting the process: the --version row measures that
-// part alone, and the difference of medians is what each tool's lookup costs.
-func modprobeBench(k61 testenv.Kernel, runs int) {
-	alias := "pci:v00001002d00006798sv00001002sd00000B00bc03sc00i00"
-	var dryK, dryG time.Duration
-	for i, args := range [][]string{{"-n", "-v", alias}, {"--show-depends", alias}, {"-n", "-v", "btrfs"}} {
-		var k, g stats
-		full := append([]string{"-d", k61.Root, "-S", k61.Release}, args...)
-		for range 10 * runs {
-			s, err := run(kmodModprobe(), full...)
-			must(err)
-			k.add(s)
-			s, err = run(*gokmod, append([]string{"modprobe"}, full...)...)
-			must(err)
-			g.add(s)
-		}
-		report("modprobe "+strings.Join(args, " "), &k, &g)
-		if i == 0 {
-			dryK, dryG = k.median(), g.median()
-		}
+// is loaded) and modinfo of one module by name, then splits a modprobe run into
+// start-up and the tool's own work. A modprobe run lasts about 2 ms, most of it starting
+// the process: the --version row measures that part alone, and the difference of medians
+// is what each tool's lookup costs.
+func modprobeBench(ps []peer, k61 testenv.Kernel, runs int) {
+	tree := []string{"-d", k61.Root, "-S", k61.Release}
+	dry := alternate(ps, "modprobe -n -v of a PCI alias", "modprobe", 10*runs, append(tree, "-n", "-v", alias)...)
+	alternate(ps, "modprobe --show-depends of a PCI alias", "modprobe", 10*runs, append(tree, "--show-depends", alias)...)
+	alternate(ps, "modprobe -n -v btrfs", "modprobe", 10*runs, append(tree, "-n", "-v", "btrfs")...)
+	// A run is about 2 ms, so many runs: the median of few is at the mercy of the
+	// scheduler.
+	alternate(ps, "modinfo of one module by name", "modinfo", 10*runs, "-b", k61.Root, "-k", k61.Release, "snd-hda-intel")
+	version := alternate(ps, "modprobe --version (start-up alone)", "modprobe", 10*runs, "--version")
+	fmt.Print("  modprobe -n -v of the alias past start-up (difference of medians):")
+	for i, p := range ps {
+		fmt.Printf(" %s %v,", p.name, (dry.kmod[i].median() - version.kmod[i].median()).Round(time.Microsecond))
 	}
-	var k, g stats
-	for range 10 * runs {
-		s, err := run(kmodModprobe(), "--version")
-		must(err)
-		k.add(s)
-		s, err = run(*gokmod, "modprobe", "--version")
-		must(err)
-		g.add(s)
-	}
-	report("modprobe --version (start-up alone)", &k, &g)
-	fmt.Printf("  modprobe -n -v of the alias past start-up (difference of medians): kmod %v, gokmod %v\n",
-		(dryK - k.median()).Round(time.Microsecond), (dryG - g.median()).Round(time.Microsecond))
+	fmt.Printf(" gokmod %v\n", (dry.gok.median() - version.gok.median()).Round(time.Microsecond))
+	wrapperCost(10 * runs)
 	initCost(10 * runs)
 }
 
@@ -60,6 +48,7 @@ func modprobeBench(k61 testenv.Kernel, runs int) {
 // tool, whether it decompresses anything or not.
 func initCost(n int) {
 	per := map[string]time.Duration{}
+	var totals []time.Duration
 	for range n {
 		cmd := exec.Command(*gokmod, "modprobe", "--version")
 		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
@@ -67,42 +56,39 @@ func initCost(n int) {
 		cmd.Stderr = &se
 		must(cmd.Run())
 		sc := bufio.NewScanner(&se)
+		var total time.Duration
 		for sc.Scan() {
 			// init PKG @0.81 ms, 0.056 ms clock, 0 bytes, 0 allocs
 			f := strings.Fields(sc.Text())
 			if len(f) < 7 || f[0] != "init" || f[6] != "clock," {
 				continue
 			}
-			ms, err := strconv.ParseFloat(f[4], 64)
+			v, err := strconv.ParseFloat(f[4], 64)
 			must(err)
-			per[f[1]] += time.Duration(ms * float64(time.Millisecond))
+			d := time.Duration(v * float64(time.Millisecond))
+			per[f[1]] += d
+			total += d
 		}
+		totals = append(totals, total)
 	}
 	if len(per) == 0 {
 		must(fmt.Errorf("%s: no inittrace lines from GODEBUG=inittrace=1", *gokmod))
 	}
-	var total, decoders time.Duration
+	var sum, decoders time.Duration
 	var names []string
 	for p, d := range per {
-		total += d
+		sum += d
 		if strings.HasPrefix(p, "github.com/klauspost/") || strings.HasPrefix(p, "github.com/therootcompany/") {
 			decoders += d
 		}
 		names = append(names, p)
 	}
+	slices.Sort(totals)
 	slices.SortFunc(names, func(a, b string) int { return int(per[b] - per[a]) })
 	avg := func(d time.Duration) time.Duration { return (d / time.Duration(n)).Round(time.Microsecond) }
-	fmt.Printf("  gokmod's package initialization (inittrace, mean of %d runs): %v in %d packages, of which the zstd and xz decoders' %v\n",
-		n, avg(total), len(per), avg(decoders))
-	for _, p := range names[:min(5, len(names))] {
+	fmt.Printf("gokmod's package initialization (GODEBUG=inittrace=1, modprobe --version, %d runs): median %v, mean %v in %d packages, of which the zstd and xz decoders' %v\n",
+		n, totals[n/2].Round(time.Microsecond), avg(sum), len(per), avg(decoders))
+	for _, p := range names[:min(6, len(names))] {
 		fmt.Printf("    %-50s %v\n", p, avg(per[p]))
 	}
-}
-
-// kmodModprobe is the modprobe of the release -kmod names, beside kmodDepmod.
-func kmodModprobe() string {
-	if kmodDepmod == "/usr/sbin/depmod" {
-		return "/usr/sbin/modprobe"
-	}
-	return filepath.Join(filepath.Dir(kmodDepmod), "modprobe")
 }

@@ -1,5 +1,5 @@
 // Package modsign signs kernel modules as the kernel's scripts/sign-file does: a
-// detached PKCS#7 SignedData over the module's bytes (SHA-256, RSA PKCS#1 v1.5, the
+// detached PKCS#7 SignedData over the module's bytes (SHA-256, RSA PKCS#1 v1.5 or ECDSA, the
 // signer named by issuer and serial number, no certificates, no authenticated
 // attributes), then struct module_signature and the "~Module signature appended~"
 // marker. It also makes throwaway signing keys. Tests use it to build modules signed
@@ -8,6 +8,8 @@ package modsign
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -22,7 +24,7 @@ import (
 
 // Key is a signing key and its self-signed certificate.
 type Key struct {
-	Priv *rsa.PrivateKey
+	Priv crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey
 	Cert *x509.Certificate
 }
 
@@ -34,6 +36,21 @@ func NewKey(cn string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("modsign: %w", err)
 	}
+	return newKey(cn, priv)
+}
+
+// NewECDSAKey is NewKey with an ECDSA key on curve, as a kernel built with
+// CONFIG_MODULE_SIG_KEY_TYPE_ECDSA (5.13 and later) makes its signing key.
+func NewECDSAKey(cn string, curve elliptic.Curve) (*Key, error) {
+	priv, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("modsign: %w", err)
+	}
+	return newKey(cn, priv)
+}
+
+// newKey makes priv's self-signed certificate.
+func newKey(cn string, priv crypto.Signer) (*Key, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	if err != nil {
 		return nil, fmt.Errorf("modsign: %w", err)
@@ -47,7 +64,7 @@ func NewKey(cn string) (*Key, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
 	if err != nil {
 		return nil, fmt.Errorf("modsign: %w", err)
 	}
@@ -62,10 +79,11 @@ func NewKey(cn string) (*Key, error) {
 const Marker = "~Module signature appended~\n"
 
 var (
-	oidSignedData    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-	oidSHA256        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidRSAEncryption = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+	oidSignedData      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidData            = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidSHA256          = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidRSAEncryption   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
 )
 
 type algorithm struct {
@@ -105,11 +123,16 @@ type contentInfo struct {
 // PKCS7 returns the detached PKCS#7 signature of content by k, as sign-file makes it.
 func (k *Key) PKCS7(content []byte) ([]byte, error) {
 	sum := sha256.Sum256(content)
-	sig, err := rsa.SignPKCS1v15(rand.Reader, k.Priv, crypto.SHA256, sum[:])
+	// Both sign the digest: PKCS#1 v1.5 for RSA, an ASN.1 (r, s) for ECDSA, as
+	// sign-file's OpenSSL CMS makes them.
+	sig, err := k.Priv.Sign(rand.Reader, sum[:], crypto.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("modsign: %w", err)
 	}
-	null := asn1.RawValue{Tag: asn1.TagNull}
+	sigAlg := algorithm{Algorithm: oidRSAEncryption, Parameters: asn1.RawValue{Tag: asn1.TagNull}}
+	if _, ok := k.Priv.(*ecdsa.PrivateKey); ok {
+		sigAlg = algorithm{Algorithm: oidECDSAWithSHA256}
+	}
 	der, err := asn1.Marshal(contentInfo{
 		ContentType: oidSignedData,
 		Content: signedData{
@@ -120,7 +143,7 @@ func (k *Key) PKCS7(content []byte) ([]byte, error) {
 				Version:         1,
 				SID:             issuerAndSerial{Issuer: asn1.RawValue{FullBytes: k.Cert.RawIssuer}, Serial: k.Cert.SerialNumber},
 				DigestAlgorithm: algorithm{Algorithm: oidSHA256},
-				SigAlgorithm:    algorithm{Algorithm: oidRSAEncryption, Parameters: null},
+				SigAlgorithm:    sigAlg,
 				Signature:       sig,
 			}},
 		},

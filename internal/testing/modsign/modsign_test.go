@@ -1,7 +1,9 @@
 package modsign_test
 
 import (
-	"crypto/x509"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -9,12 +11,27 @@ import (
 
 	"gokmod/internal/testing/modsign"
 	"gokmod/kernel"
+	"gokmod/kernel/cert"
 )
 
 // A signature made here verifies with the model's PKCS#7 check against its own
 // certificate, is ENOKEY without it, and EKEYREJECTED when the module changes.
 func TestSignVerifies(t *testing.T) {
-	k, err := modsign.NewKey("gokmod test signing key")
+	rsaKey, err := modsign.NewKey("gokmod test signing key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := modsign.NewECDSAKey("gokmod test ECDSA signing key", elliptic.P384())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*modsign.Key{rsaKey, ecKey} {
+		t.Run(k.Cert.PublicKeyAlgorithm.String(), func(t *testing.T) { signVerifies(t, k) })
+	}
+}
+
+func signVerifies(t *testing.T, k *modsign.Key) {
+	own, err := cert.Parse(k.Cert.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,14 +40,20 @@ func TestSignVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p7, err := k.PKCS7(body)
-	if err != nil {
-		t.Fatal(err)
+	// The PKCS#7 is between the module and struct module_signature, whose last 4
+	// bytes are its length. ECDSA signatures are randomized, so only an RSA one can be
+	// compared with PKCS7's.
+	trailer := len(signed) - len(modsign.Marker) - 12
+	p7 := signed[len(body):trailer]
+	if n := binary.BigEndian.Uint32(signed[trailer+8:]); int(n) != len(p7) {
+		t.Fatalf("module_signature says %d bytes of PKCS#7, %d appended", n, len(p7))
 	}
-	if string(signed[len(body):len(body)+len(p7)]) != string(p7) {
+	if again, err := k.PKCS7(body); err != nil {
+		t.Fatal(err)
+	} else if _, isRSA := k.Priv.(*rsa.PrivateKey); isRSA && string(again) != string(p7) {
 		t.Fatal("Sign does not append PKCS7's bytes")
 	}
-	if err := kernel.VerifyModuleSignature(body, p7, []*x509.Certificate{k.Cert}); err != nil {
+	if err := kernel.VerifyModuleSignature(body, p7, []*cert.Certificate{own}); err != nil {
 		t.Errorf("own certificate: %v", err)
 	}
 	if err := kernel.VerifyModuleSignature(body, p7, nil); !errors.Is(err, unix.ENOKEY) {
@@ -38,7 +61,7 @@ func TestSignVerifies(t *testing.T) {
 	}
 	changed := append([]byte{}, body...)
 	changed[5] ^= 1
-	if err := kernel.VerifyModuleSignature(changed, p7, []*x509.Certificate{k.Cert}); !errors.Is(err, unix.EKEYREJECTED) {
+	if err := kernel.VerifyModuleSignature(changed, p7, []*cert.Certificate{own}); !errors.Is(err, unix.EKEYREJECTED) {
 		t.Errorf("changed module: %v, want EKEYREJECTED", err)
 	}
 }

@@ -439,6 +439,24 @@ func Kmod34Tool(tb testing.TB, name string) string {
 	return p
 }
 
+// Kmod34Direct returns the command that runs kmod 34.2's tool name without the shell
+// wrapper Kmod34Tool returns: its glibc's dynamic loader, given the library path and
+// argv[0], exactly what the wrapper scripts/setup.sh writes execs. Benchmarks use it,
+// so that kmod 34.2 pays one exec, as an installed kmod does, not two.
+func Kmod34Direct(name string) ([]string, error) {
+	cache, err := Cache()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cache, "kmod34")
+	if _, err := os.Stat(filepath.Join(dir, ".ready")); err != nil {
+		return nil, fmt.Errorf("kmod 34 is not prepared in %s: run scripts/setup.sh (make setup)", dir)
+	}
+	lib := filepath.Join(dir, "root/usr/lib/x86_64-linux-gnu")
+	return []string{filepath.Join(lib, "ld-linux-x86-64.so.2"), "--library-path", lib, "--argv0", name,
+		filepath.Join(dir, "root/usr/bin/kmod")}, nil
+}
+
 // Debs returns the .deb files in the cache's debs/ directory that Root was unpacked
 // from, by package name, as versions.txt lists them (the image, headers, -common and
 // kbuild packages), for tests that unpack them again exactly as they ship.
