@@ -4,7 +4,8 @@
 #   * host tools: qemu-system-arm (qemu-system-aarch64) and qemu-user-static
 #     (qemu-aarch64-static, for `go test` of pure packages under user-mode emulation);
 #   * Debian's arm64 kernel packages of the lines the arm64 judge boots, picked by
-#     querying the archive: trixie's newest 6.12 (+deb13) and sid's newest (7.x), each
+#     querying the archive: bookworm's 6.1 (what linux-image-arm64 depends on there),
+#     trixie's newest 6.12 (+deb13) and sid's newest (7.x), each
 #     unpacked with `dpkg -x` (image, for 7.x's split packaging its binary, modules and
 #     base packages, headers and -common; no kbuild: its programs are arm64 binaries)
 #     into $GOKMOD_CACHE/kernels-arm64/REL, never installed; plus REL.raw, the same
@@ -14,8 +15,9 @@
 #     unpacked into $GOKMOD_CACHE/guest-arm64/root.
 #
 # The packages come through the private apt configuration of scripts/apt-private.sh,
-# which already lists arm64 (APT::Architectures): the machine's dpkg never learns the
-# arm64 architecture and its sources are never touched.
+# which already lists arm64 (APT::Architectures), and for bookworm a second one beside it
+# (see in_suite): the machine's dpkg never learns the arm64 architecture and its sources
+# are never touched.
 #
 # Each prepared root holds, besides the packages: modules.dep (depmod -b), Image (the
 # arm64 kernel image uncompressed, which QEMU's -kernel boots directly), versions.txt,
@@ -46,6 +48,34 @@ fi
 GOKMOD_CACHE=$cache source "$top/scripts/apt-private.sh"
 papt_update
 
+# in_suite SUITE CMD...: CMD with apt reaching SUITE's arm64 packages. The shared private
+# configuration has every suite but bookworm, this machine's own, whose sources carry no
+# arm64: bookworm gets a configuration of its own (arm64 only, with bookworm-security as
+# the machine's own sources have it, lists in apt-bookworm-arm64),
+# so that the shared lists, and the amd64 kernel pick kept as long as they are, stay as
+# they were.
+in_suite() {
+  local suite=$1; shift
+  if [ "$suite" != bookworm ]; then "$@"; return; fi
+  (
+    PAPT_DIR=$cache/apt-bookworm-arm64 PAPT_SUITES=bookworm PAPT_ARCHS=arm64 PAPT_SECURITY=1
+    # shellcheck source=apt-private.sh
+    GOKMOD_CACHE=$cache source "$top/scripts/apt-private.sh"
+    papt_update
+    "$@"
+  )
+}
+
+# meta_dep SUITE REGEX: the package linux-image-arm64 of SUITE depends on, matching REGEX.
+meta_dep() {
+  local suite=$1 re=$2 ver
+  ver=$(papt_cache madison linux-image-arm64 2>/dev/null \
+        | awk -F' [|] ' -v s="$suite" '{split($3, u, " "); split(u[2], d, "/"); sub(/-(security|updates)$/, "", d[1]); if (d[1] == s) {gsub(/ /, "", $2); print $2; exit}}')
+  [ -n "$ver" ] || return 0
+  papt_cache depends "linux-image-arm64:arm64=$ver" 2>/dev/null \
+    | awk -v re="$re" '$1 == "Depends:" {gsub(/[<>]/, "", $2); sub(/:arm64$/, "", $2); if ($2 ~ re) {print $2; exit}}'
+}
+
 # images_in SUITE: the arm64 kernel image packages (not -cloud, -rt) SUITE serves, oldest
 # version first.
 images_in() {
@@ -67,7 +97,8 @@ fetch() {
   f=$(ls "$cache/debs/${base}"_*_arm64.deb "$cache/debs/${base}"_*_all.deb 2>/dev/null | sort -V | tail -1 || true)
   if [ -z "$f" ]; then
     log "downloading $pkg ($suite)"
-    (cd "$cache/debs" && papt download -q "$pkg/$suite" >/dev/null)
+    # A stable release's kernel may be in its security suite only.
+    (cd "$cache/debs" && { papt download -q "$pkg/$suite" >/dev/null 2>&1 || papt download -q "$pkg/$suite-security" >/dev/null; })
     f=$(ls "$cache/debs/${base}"_*_arm64.deb "$cache/debs/${base}"_*_all.deb 2>/dev/null | sort -V | tail -1)
   fi
   echo "$f"
@@ -166,18 +197,21 @@ if [ -n "${GOKMOD_KERNELS_ARM64:-}" ]; then
   for p in $GOKMOD_KERNELS_ARM64; do
     p=linux-image-${p#linux-image-}
     s=$(papt_cache madison "$p:arm64" 2>/dev/null | awk -F' [|] ' '{split($3, u, " "); split(u[2], d, "/"); print d[1]; exit}')
+    [ -n "$s" ] || s=$(in_suite bookworm papt_cache madison "$p:arm64" 2>/dev/null | awk -F' [|] ' '{split($3, u, " "); split(u[2], d, "/"); print d[1]; exit}')
     [ -n "$s" ] || { log "GOKMOD_KERNELS_ARM64: the archive has no package $p for arm64"; exit 1; }
     picked+=("$s $p")
   done
 else
+  k61=$(in_suite bookworm meta_dep bookworm '^linux-image-6\.1\.')
   k612=$(images_in trixie | grep -E '^linux-image-6\.12\.[0-9]+\+deb13-arm64$' | tail -1 || true)
   ksid=$(images_in sid | tail -1)
-  [ -n "$k612" ] && [ -n "$ksid" ] || { log "cannot find trixie's 6.12 or sid's arm64 kernel (found '$k612' '$ksid')"; exit 1; }
-  picked=("trixie $k612" "sid $ksid")
+  [ -n "$k61" ] && [ -n "$k612" ] && [ -n "$ksid" ] \
+    || { log "cannot find bookworm's 6.1, trixie's 6.12 or sid's arm64 kernel (found '$k61' '$k612' '$ksid')"; exit 1; }
+  picked=("bookworm $k61" "trixie $k612" "sid $ksid")
 fi
 for sp in "${picked[@]}"; do
   read -r s p <<<"$sp"
-  setup_kernel "$s" "$p"
+  in_suite "$s" setup_kernel "$s" "$p"
 done
 for sp in "${picked[@]}"; do read -r _ p <<<"$sp"; echo "${p#linux-image-}"; done | sort -V > "$kdir/list.tmp"
 mv "$kdir/list.tmp" "$kdir/list"
