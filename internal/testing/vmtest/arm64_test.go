@@ -22,7 +22,11 @@ func TestArm64Guest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := ks[0]
+	arm64Guest(t, ks[0])
+}
+
+// arm64Guest is TestArm64Guest on kernel k.
+func arm64Guest(t *testing.T, k testenv.Kernel) {
 	// The guest's binaries first (a cold build cache takes minutes for arm64), so that
 	// the boot time reported is the guest's own.
 	start := time.Now()
@@ -33,7 +37,7 @@ func TestArm64Guest(t *testing.T) {
 	}
 	build := time.Since(start)
 	start = time.Now()
-	vm, err := Boot(Config{Kernel: k, Modules: []string{"dummy", "minix", "cast5_generic", "lz4", "twofish_generic"}})
+	vm, err := Boot(Config{Kernel: k, Modules: []string{"dummy", "minix", "cast5_generic", "cast6_generic", "twofish_generic"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +73,11 @@ func TestArm64Guest(t *testing.T) {
 	}
 	sameLsmod("at boot")
 
-	// Dependencies: cast5_generic needs cast_common, lz4 needs lz4_compress,
+	// Dependencies: cast5_generic and cast6_generic both need cast_common,
 	// twofish_generic needs twofish_common (modules.dep of the staged tree).
-	run("modprobe", KmodDir+"/modprobe cast5_generic && "+KmodDir+"/modprobe lz4 && "+GokmodDir+"/modprobe twofish_generic")
+	run("modprobe", KmodDir+"/modprobe cast5_generic && "+KmodDir+"/modprobe cast6_generic && "+GokmodDir+"/modprobe twofish_generic")
 	loaded := sameLsmod("after modprobe")
-	for _, m := range []string{"cast5_generic", "cast_common", "lz4", "lz4_compress", "twofish_generic", "twofish_common"} {
+	for _, m := range []string{"cast5_generic", "cast6_generic", "cast_common", "twofish_generic", "twofish_common"} {
 		if !strings.Contains(loaded, "\n"+m+" ") {
 			t.Errorf("%s is not loaded after modprobe:\n%s", m, loaded)
 		}
@@ -116,8 +120,10 @@ done`)
 	if r.Stdout != "2\n0\n" {
 		t.Errorf("insmod/rmmod: got %q, want 2 then 0 modules", r.Stdout)
 	}
-	run("modprobe -r", GokmodDir+"/modprobe -r cast5_generic && "+KmodDir+"/modprobe -r lz4 twofish_generic")
-	if left := sameLsmod("after modprobe -r"); strings.Contains(left, "cast") || strings.Contains(left, "lz4") || strings.Contains(left, "twofish") {
+	// cast_common stays while cast6_generic uses it, and goes with it.
+	r = run("modprobe -r", GokmodDir+"/modprobe -r cast5_generic && grep -o '^cast_common [0-9]* 1 cast6_generic' /proc/modules && "+
+		KmodDir+"/modprobe -r cast6_generic twofish_generic")
+	if left := sameLsmod("after modprobe -r"); strings.Contains(left, "cast") || strings.Contains(left, "twofish") {
 		t.Errorf("modules left after modprobe -r:\n%s", left)
 	}
 	testenv.Report(t, "arm64 %s (%s): guest binaries built in %v; initramfs made and booted to the agent in %v (qemu-system-aarch64, TCG); commands: %s; sections: %s",
