@@ -190,6 +190,18 @@ setup_guest() {
   touch "$dir/.ready"
 }
 
+# pick_kernels prints "SUITE IMAGE-PACKAGE" for each arm64 line: bookworm's 6.1
+# (linux-image-arm64's dependency there), trixie's newest 6.12 (+deb13), sid's newest.
+pick_kernels() {
+  local k61 k612 ksid
+  k61=$(in_suite bookworm meta_dep bookworm '^linux-image-6\.1\.')
+  k612=$(images_in trixie | grep -E '^linux-image-6\.12\.[0-9]+\+deb13-arm64$' | tail -1 || true)
+  ksid=$(images_in sid | tail -1)
+  [ -n "$k61" ] && [ -n "$k612" ] && [ -n "$ksid" ] \
+    || { log "cannot find bookworm's 6.1, trixie's 6.12 or sid's arm64 kernel (found '$k61' '$k612' '$ksid')"; return 1; }
+  printf '%s\n' "bookworm $k61" "trixie $k612" "sid $ksid"
+}
+
 setup_guest
 
 picked=()
@@ -197,17 +209,23 @@ if [ -n "${GOKMOD_KERNELS_ARM64:-}" ]; then
   for p in $GOKMOD_KERNELS_ARM64; do
     p=linux-image-${p#linux-image-}
     s=$(papt_cache madison "$p:arm64" 2>/dev/null | awk -F' [|] ' '{split($3, u, " "); split(u[2], d, "/"); print d[1]; exit}')
-    [ -n "$s" ] || s=$(in_suite bookworm papt_cache madison "$p:arm64" 2>/dev/null | awk -F' [|] ' '{split($3, u, " "); split(u[2], d, "/"); print d[1]; exit}')
+    [ -n "$s" ] || s=$(in_suite bookworm papt_cache madison "$p:arm64" 2>/dev/null | awk -F' [|] ' '{split($3, u, " "); split(u[2], d, "/"); sub(/-security$/, "", d[1]); print d[1]; exit}')
     [ -n "$s" ] || { log "GOKMOD_KERNELS_ARM64: the archive has no package $p for arm64"; exit 1; }
     picked+=("$s $p")
   done
 else
-  k61=$(in_suite bookworm meta_dep bookworm '^linux-image-6\.1\.')
-  k612=$(images_in trixie | grep -E '^linux-image-6\.12\.[0-9]+\+deb13-arm64$' | tail -1 || true)
-  ksid=$(images_in sid | tail -1)
-  [ -n "$k61" ] && [ -n "$k612" ] && [ -n "$ksid" ] \
-    || { log "cannot find bookworm's 6.1, trixie's 6.12 or sid's arm64 kernel (found '$k61' '$k612' '$ksid')"; exit 1; }
-  picked=("bookworm $k61" "trixie $k612" "sid $ksid")
+  # The archive query takes a minute or two (apt-cache reads every suite's lists): the
+  # pick is kept for as long as the lists it came from (a day), as setup.sh keeps its own.
+  pickf=$kdir/picked
+  in_suite bookworm true   # refreshes bookworm's lists when they are a day old
+  if [ -s "$pickf" ] && [ "$pickf" -nt "$papt_dir/updated" ] && [ "$pickf" -nt "$cache/apt-bookworm-arm64/updated" ] \
+     && [ -z "$(find "$pickf" -mmin +1440)" ]; then
+    mapfile -t picked < "$pickf"
+  else
+    mapfile -t picked < <(pick_kernels)
+    [ "${#picked[@]}" = 3 ] || { log "cannot find the arm64 kernel packages (found: ${picked[*]:-none})"; exit 1; }
+    printf '%s\n' "${picked[@]}" > "$pickf.tmp" && mv "$pickf.tmp" "$pickf"
+  fi
 fi
 for sp in "${picked[@]}"; do
   read -r s p <<<"$sp"
