@@ -1,6 +1,8 @@
-// Package vmtest boots Debian's real kernels in QEMU (TCG, no KVM) for tests: an initramfs
-// holds busybox, Debian's kmod (binary and shared libraries), a static gokmod, an agent and
-// whatever files and in-tree modules a test asks for. Commands run in the guest one at a
+// Package vmtest boots Debian's real kernels in QEMU (TCG, no KVM) for tests, amd64 ones
+// (qemu-system-x86_64) and arm64 ones (qemu-system-aarch64, testenv.KernelsArm64): an
+// initramfs holds busybox, Debian's kmod (binary and shared libraries), a static gokmod, an
+// agent, all for the kernel's architecture, and whatever files and in-tree modules a test
+// asks for. Commands run in the guest one at a
 // time and return stdout, stderr, the exit code and the kernel log records emitted while
 // each ran. One boot serves many commands.
 //
