@@ -1,12 +1,14 @@
 package vmtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"gokmod/internal/simop"
 	"gokmod/internal/testing/testenv"
 )
 
@@ -126,6 +128,20 @@ done`)
 	if left := sameLsmod("after modprobe -r"); strings.Contains(left, "cast") || strings.Contains(left, "twofish") {
 		t.Errorf("modules left after modprobe -r:\n%s", left)
 	}
-	testenv.Report(t, "arm64 %s (%s): guest binaries built in %v; initramfs made and booted to the agent in %v (qemu-system-aarch64, TCG); commands: %s; sections: %s",
-		k.Release, k.Version(), build.Round(time.Millisecond), boot.Round(time.Millisecond), strings.Join(times, ", "), strings.Join(sections, "; "))
+
+	// The fidelity tests' judge, built for arm64, makes the raw calls and reports them.
+	r = run("judge", "cd /lib/modules/$(uname -r) && printf 'insmod %s\nrmmod minix\n' kernel/fs/minix/minix.ko* | "+JudgePath+" -")
+	var outs []simop.Outcome
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		var o simop.Outcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("judge: %q: %v", line, err)
+		}
+		outs = append(outs, o)
+	}
+	if len(outs) != 2 || outs[0].Result != "ok" || outs[0].Name != "minix" || outs[0].CoreSize == nil || *outs[0].CoreSize == 0 || outs[1].Result != "ok" {
+		t.Errorf("judge: %s", r.Stdout)
+	}
+	testenv.Report(t, "arm64 %s (%s): guest binaries built in %v; initramfs made and booted to the agent in %v (qemu-system-aarch64, TCG); commands: %s; sections: %s; judge: %s",
+		k.Release, k.Version(), build.Round(time.Millisecond), boot.Round(time.Millisecond), strings.Join(times, ", "), strings.Join(sections, "; "), strings.TrimSpace(r.Stdout))
 }
