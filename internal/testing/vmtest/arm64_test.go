@@ -60,9 +60,11 @@ func arm64Guest(t *testing.T, k testenv.Kernel) {
 		return r
 	}
 
-	r := run("uname", "uname -m; uname -r; "+KmodDir+"/lsmod -V | head -1")
-	if want := "aarch64\n" + k.Release + "\nkmod version "; !strings.HasPrefix(r.Stdout, want) {
-		t.Errorf("guest identity: got %q, want it to begin %q", r.Stdout, want)
+	// gokmod's tools behave as the guest's kmod (trixie's 34.2), not the amd64 guests' 30.
+	r := run("uname", "uname -m; uname -r; "+KmodDir+"/lsmod -V | head -1; "+GokmodDir+"/lsmod -V | head -1")
+	f := strings.Split(r.Stdout, "\n")
+	if len(f) < 4 || f[0] != "aarch64" || f[1] != k.Release || !strings.HasPrefix(f[2], "kmod version ") || f[3] != f[2] {
+		t.Errorf("guest identity: got %q: want aarch64, %s, and kmod's version line twice", r.Stdout, k.Release)
 	}
 	sameLsmod := func(what string) string {
 		t.Helper()
