@@ -10,9 +10,10 @@
 #     base packages, headers and -common; no kbuild: its programs are arm64 binaries)
 #     into $GOKMOD_CACHE/kernels-arm64/REL, never installed; plus REL.raw, the same
 #     packages as they come, for the model;
-#   * the guest's arm64 user space: busybox-static, and kmod with every library its
-#     binary needs (libkmod2, libc6, liblzma5, libzstd1, libssl3t64, zlib1g), from trixie,
-#     unpacked into $GOKMOD_CACHE/guest-arm64/root.
+#   * the guests' arm64 user space: busybox-static, and kmod with every library its
+#     binary needs (libkmod2, libc6, liblzma5, libzstd1, libssl3t64, zlib1g), from trixie
+#     (kmod 34.2) into $GOKMOD_CACHE/guest-arm64/root and from bookworm (kmod 30) into
+#     guest-arm64-bookworm/root: each guest carries its kernel's suite's kmod.
 #
 # The packages come through the private apt configuration of scripts/apt-private.sh,
 # which already lists arm64 (APT::Architectures), and for bookworm a second one beside it
@@ -89,17 +90,20 @@ images_in() {
     | tr -d ' ' | sed 's/:arm64$//' | sort -uV
 }
 
-# fetch SUITE PKG[:arm64] -> path of its .deb in the cache (arm64 files only: an
-# architecture-qualified name never picks up the amd64 .deb of the same package).
+# fetch SUITE PKG[:arm64] [SUB] -> path of its .deb in the cache (arm64 files only: an
+# architecture-qualified name never picks up the amd64 .deb of the same package). The
+# guests' packages (libc6, kmod...) go to debs/arm64-SUB, one directory per suite, since
+# the same package of two suites must not be taken for one another.
 fetch() {
-  local suite=$1 pkg=$2 base f
+  local suite=$1 pkg=$2 base f d=$cache/debs${3:+/arm64-$3}
   base=${pkg%:arm64}
-  f=$(ls "$cache/debs/${base}"_*_arm64.deb "$cache/debs/${base}"_*_all.deb 2>/dev/null | sort -V | tail -1 || true)
+  mkdir -p "$d"
+  f=$(ls "$d/${base}"_*_arm64.deb "$d/${base}"_*_all.deb 2>/dev/null | sort -V | tail -1 || true)
   if [ -z "$f" ]; then
     log "downloading $pkg ($suite)"
     # A stable release's kernel may be in its security suite only.
-    (cd "$cache/debs" && { papt download -q "$pkg/$suite" >/dev/null 2>&1 || papt download -q "$pkg/$suite-security" >/dev/null; })
-    f=$(ls "$cache/debs/${base}"_*_arm64.deb "$cache/debs/${base}"_*_all.deb 2>/dev/null | sort -V | tail -1)
+    (cd "$d" && { papt download -q "$pkg/$suite" >/dev/null 2>&1 || papt download -q "$pkg/$suite-security" >/dev/null; })
+    f=$(ls "$d/${base}"_*_arm64.deb "$d/${base}"_*_all.deb 2>/dev/null | sort -V | tail -1)
   fi
   echo "$f"
 }
@@ -171,20 +175,22 @@ setup_kernel() {
   log "prepared $kver in $(( $(date +%s) - t0 )) s, $(du -sh "$root" | cut -f1)"
 }
 
-# setup_guest: busybox-static and kmod with its libraries for arm64, from trixie.
+# setup_guest SUITE DIR: busybox-static and kmod with its libraries for arm64, from SUITE
+# (trixie: kmod 34.2, merged-/usr; bookworm: kmod 30, /bin), into $cache/DIR.
 setup_guest() {
-  local dir=$cache/guest-arm64 tmp p f
+  local suite=$1 dir=$cache/$2 tmp p f ssl=libssl3t64
   [ -f "$dir/.ready" ] && return
-  log "preparing the arm64 guest's busybox and kmod (trixie)"
+  log "preparing the arm64 guest's busybox and kmod ($suite)"
+  [ "$suite" = bookworm ] && ssl=libssl3
   tmp=$dir.tmp; rm -rf "$tmp"; mkdir -p "$tmp/root"
   : > "$tmp/versions.txt"
-  for p in busybox-static kmod libkmod2 libc6 libssl3t64 liblzma5 libzstd1 zlib1g; do
-    f=$(fetch trixie "$p:arm64")
+  for p in busybox-static kmod libkmod2 libc6 $ssl liblzma5 libzstd1 zlib1g; do
+    f=$(fetch "$suite" "$p:arm64" "$suite")
     dpkg -x "$f" "$tmp/root"
     echo "$p $(dpkg-deb -f "$f" Version)" >> "$tmp/versions.txt"
   done
-  for f in usr/bin/busybox usr/bin/kmod; do
-    [ -f "$tmp/root/$f" ] || { log "arm64 guest: $f missing from the packages"; exit 1; }
+  for f in busybox kmod; do
+    [ -f "$tmp/root/usr/bin/$f" ] || [ -f "$tmp/root/bin/$f" ] || { log "arm64 guest ($suite): $f missing from the packages"; exit 1; }
   done
   rm -rf "$dir"; mv "$tmp" "$dir"
   touch "$dir/.ready"
@@ -202,7 +208,10 @@ pick_kernels() {
   printf '%s\n' "bookworm $k61" "trixie $k612" "sid $ksid"
 }
 
-setup_guest
+# The guests carry the kmod of their kernel's suite, as the amd64 ones do
+# (testenv.DistroKmod): trixie's 34.2, and bookworm's 30 for 6.1.
+setup_guest trixie guest-arm64
+in_suite bookworm setup_guest bookworm guest-arm64-bookworm
 
 picked=()
 if [ -n "${GOKMOD_KERNELS_ARM64:-}" ]; then

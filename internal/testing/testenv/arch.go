@@ -53,9 +53,11 @@ func (k Kernel) BootImage() string {
 
 // GuestRoot returns the directory holding the user space of arch's guests when it is not
 // the host's own: for arm64, busybox-static, kmod and the libraries kmod needs, unpacked
-// by scripts/setup-arm64.sh from trixie's arm64 packages (usr/bin/busybox,
-// usr/bin/kmod, usr/lib/aarch64-linux-gnu/...). For amd64 it is "/": the host's files.
-func GuestRoot(arch string) (string, error) {
+// by scripts/setup-arm64.sh from Debian's arm64 packages of the suite whose kmod is
+// release kmod (DistroKmod's "30": bookworm's, in guest-arm64-bookworm; "34.2" or empty:
+// trixie's, in guest-arm64), with their versions.txt beside it. For amd64 it is "/":
+// the host's files.
+func GuestRoot(arch, kmod string) (string, error) {
 	if arch == "" || arch == ArchAmd64 {
 		return "/", nil
 	}
@@ -63,9 +65,17 @@ func GuestRoot(arch string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cache, "guest-"+arch)
+	name := "guest-" + arch
+	switch kmod {
+	case "", "34.2":
+	case "30":
+		name += "-bookworm"
+	default:
+		return "", fmt.Errorf("no %s guest user space with kmod %q (30 or 34.2)", arch, kmod)
+	}
+	dir := filepath.Join(cache, name)
 	if _, err := os.Stat(filepath.Join(dir, ".ready")); err != nil {
-		return "", fmt.Errorf("the %s guest's busybox and kmod are not prepared (%w): run scripts/setup.sh (make setup)", arch, err)
+		return "", fmt.Errorf("the %s guest's busybox and kmod %s are not prepared (%w): run scripts/setup.sh (make setup)", arch, kmod, err)
 	}
 	return filepath.Join(dir, "root"), nil
 }

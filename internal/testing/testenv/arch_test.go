@@ -37,12 +37,19 @@ func TestKernelsKeepTheirArch(t *testing.T) {
 	if _, err := Lines(arm, "6.12"); err != nil {
 		t.Error(err)
 	}
-	if root, err := GuestRoot(ArchArm64); err != nil {
-		t.Error(err)
-	} else if _, err := os.Stat(root + "/usr/bin/kmod"); err != nil {
-		t.Error(err)
+	for _, kmod := range []string{"30", "34.2"} {
+		root, err := GuestRoot(ArchArm64, kmod)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if _, err := os.Stat(root + "/bin/kmod"); err != nil {
+			if _, err := os.Stat(root + "/usr/bin/kmod"); err != nil {
+				t.Error(err)
+			}
+		}
 	}
-	if root, err := GuestRoot(ArchAmd64); err != nil || root != "/" {
+	if root, err := GuestRoot(ArchAmd64, "34.2"); err != nil || root != "/" {
 		t.Errorf("amd64 guest root: %q %v", root, err)
 	}
 }

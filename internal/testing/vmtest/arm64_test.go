@@ -39,7 +39,7 @@ func arm64Guest(t *testing.T, k testenv.Kernel) {
 	}
 	build := time.Since(start)
 	start = time.Now()
-	vm, err := Boot(Config{Kernel: k, Modules: []string{"dummy", "minix", "cast5_generic", "cast6_generic", "twofish_generic"}})
+	vm, err := Boot(Config{Kernel: k, Kmod: testenv.DistroKmod(k), Modules: []string{"dummy", "minix", "cast5_generic", "cast6_generic", "twofish_generic"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +60,9 @@ func arm64Guest(t *testing.T, k testenv.Kernel) {
 		return r
 	}
 
-	// gokmod's tools behave as the guest's kmod (trixie's 34.2), not the amd64 guests' 30.
-	r := run("uname", "uname -m; uname -r; "+KmodDir+"/lsmod -V | head -1; "+GokmodDir+"/lsmod -V | head -1")
+	// gokmod's tools behave as the guest's kmod, its suite's (trixie's 34.2 for 6.12).
+	// (kmod -V: kmod 30's lsmod takes no -V, a deliberate difference of gokmod's.)
+	r := run("uname", "uname -m; uname -r; /bin/kmod -V | head -1; "+GokmodDir+"/kmod -V | head -1")
 	f := strings.Split(r.Stdout, "\n")
 	if len(f) < 4 || f[0] != "aarch64" || f[1] != k.Release || !strings.HasPrefix(f[2], "kmod version ") || f[3] != f[2] {
 		t.Errorf("guest identity: got %q: want aarch64, %s, and kmod's version line twice", r.Stdout, k.Release)

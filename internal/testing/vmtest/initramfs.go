@@ -74,7 +74,7 @@ func buildInitramfs(cfg Config, out string) error {
 	addData("/init", []byte(initScript(mach.agentDev, mach.console)), 0o755)
 	addData("/etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"), 0o644)
 	addData("/etc/group", []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
-	user, err := guestUserland(cfg.Kernel)
+	user, err := guestUserland(cfg.Kernel, cfg.Kmod)
 	if err != nil {
 		return err
 	}

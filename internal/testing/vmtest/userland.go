@@ -12,7 +12,8 @@ import (
 
 // userland is where a guest's busybox and kmod come from: the host's own files (and
 // trixie's kmod 34.2 for amd64 from the cache, addKmod) for amd64 guests; for arm64
-// ones, the arm64 packages scripts/setup-arm64.sh unpacked.
+// ones, the arm64 packages of the suite of the kmod asked for, which
+// scripts/setup-arm64.sh unpacked.
 type userland struct {
 	root    string // "/" for the host's files
 	busybox string // host paths
@@ -24,8 +25,9 @@ type userland struct {
 
 func (u userland) foreign() bool { return u.root != "/" }
 
-func guestUserland(k testenv.Kernel) (userland, error) {
-	root, err := testenv.GuestRoot(k.Arch)
+// guestUserland finds the user space of k's guests, with kmod release kmod (Config.Kmod).
+func guestUserland(k testenv.Kernel, kmod string) (userland, error) {
+	root, err := testenv.GuestRoot(k.Arch, kmod)
 	if err != nil {
 		return userland{}, fmt.Errorf("vmtest: %w", err)
 	}
@@ -36,8 +38,15 @@ func guestUserland(k testenv.Kernel) (userland, error) {
 	if err != nil {
 		return userland{}, err
 	}
-	// trixie's packages are merged-/usr: everything is under usr/.
-	return userland{root: root, busybox: filepath.Join(root, "usr/bin/busybox"), kmod: filepath.Join(root, "usr/bin/kmod"), kmodRel: rel}, nil
+	// trixie's packages are merged-/usr (usr/bin), bookworm's are not (bin).
+	u := userland{root: root, kmodRel: rel}
+	if u.busybox, err = findIn(root, []string{"usr/bin/busybox", "bin/busybox"}); err != nil {
+		return userland{}, fmt.Errorf("vmtest: %w", err)
+	}
+	if u.kmod, err = findIn(root, []string{"usr/bin/kmod", "bin/kmod"}); err != nil {
+		return userland{}, fmt.Errorf("vmtest: %w", err)
+	}
+	return u, nil
 }
 
 // kmodRelease reads the kmod package's version from versions.txt ("kmod 34.2-2") and

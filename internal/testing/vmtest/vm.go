@@ -49,7 +49,8 @@ type Config struct {
 	NoKmod bool
 	// Kmod is the kmod release in /sbin (unless NoKmod): "30" (the default, this
 	// machine's Debian 12 kmod) or "34.2" (trixie's, with its own glibc). The guest's
-	// gokmod behaves as the same release by default (GOKMOD_KMOD).
+	// gokmod behaves as the same release by default (GOKMOD_KMOD). An arm64 guest gets
+	// the arm64 kmod of bookworm ("30") or trixie ("34.2", its default).
 	Kmod    string
 	Memory  string        // QEMU -m, default 1G
 	Timeout time.Duration // limit for the whole guest's life, default 15 minutes
