@@ -10,8 +10,18 @@
 # `apt-get install` would pull packages from sid. Here apt reads only the private sources
 # list and keeps its lists and package cache under $GOKMOD_CACHE/apt; nothing is
 # installed through it, only downloaded and unpacked with dpkg -x.
-papt_dir=${GOKMOD_CACHE:?GOKMOD_CACHE must be set}/apt
+#
+# PAPT_DIR, PAPT_SUITES and PAPT_ARCHS make another such configuration beside it, with its
+# own lists (scripts/setup-arm64.sh reaches bookworm's arm64 packages so, leaving the
+# shared lists, and the kernel pick kept as long as they are, as they were).
+papt_dir=${PAPT_DIR:-${GOKMOD_CACHE:?GOKMOD_CACHE must be set}/apt}
+papt_suites=${PAPT_SUITES:-bullseye trixie sid experimental}
+papt_archs=${PAPT_ARCHS:-amd64,arm64}
 papt_mirror=${GOKMOD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# PAPT_SECURITY=1 adds each suite's security updates (SUITE-security), as a stable
+# machine's own sources have them: a stable release's kernel moves there between point
+# releases.
+papt_security=${PAPT_SECURITY:-0}
 
 papt_init() {
   mkdir -p "$papt_dir/lists/partial" "$papt_dir/archives/partial" "$papt_dir/preferences.d"
@@ -19,12 +29,13 @@ papt_init() {
   # Each run writes its own temporary files: two runs at once (setup.sh and chroot.sh)
   # must not rename each other's.
   local tmp=$papt_dir/.tmp.$$
-  cat > "$tmp.sources" <<SRC
-deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror bullseye main
-deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror trixie main
-deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror sid main
-deb [arch=amd64,arm64 signed-by=$keys] $papt_mirror experimental main
-SRC
+  local s
+  for s in $papt_suites; do
+    echo "deb [arch=$papt_archs signed-by=$keys] $papt_mirror $s main"
+    if [ "$papt_security" = 1 ]; then
+      echo "deb [arch=$papt_archs signed-by=$keys] $papt_mirror-security $s-security main"
+    fi
+  done > "$tmp.sources"
   mv "$tmp.sources" "$papt_dir/sources.list"
   cat > "$tmp.conf" <<CONF
 Dir::Etc::sourcelist "$papt_dir/sources.list";
@@ -51,6 +62,6 @@ papt_update() {
   papt_init
   local stamp=$papt_dir/updated
   if [ -f "$stamp" ] && [ -z "$(find "$stamp" -mmin +1440)" ]; then return 0; fi
-  echo "[setup] updating the private apt lists (bullseye, trixie, sid, experimental)" >&2
+  echo "[setup] updating the private apt lists ($papt_suites; $papt_archs)" >&2
   papt update -qq >/dev/null && touch "$stamp"
 }

@@ -2,6 +2,7 @@
 # setup.sh — install everything gokmod's tests and demo need, idempotently.
 #
 #   * Debian packages for the host side (qemu, busybox-static, kmod, cpio, xz, zstd, kbuild deps);
+#   * the arm64 guests' kernels, busybox and kmod, by scripts/setup-arm64.sh (at the end);
 #   * Debian's kernel packages of every line people run, picked by querying the archive:
 #       bullseye's 5.10 and bookworm's 6.1 (what linux-image-amd64 depends on there),
 #       bookworm's newest 6.12 (+deb12), trixie's newest 6.12 (+deb13), sid's newest (7.x),
@@ -299,3 +300,6 @@ WRAP
 }
 setup_kmod34
 log "kmod 34 ready: $("$cache/kmod34/bin/kmod" -V | head -1)"
+
+# ---- the arm64 guests: Debian's arm64 kernels, busybox and kmod (scripts/setup-arm64.sh) ----
+GOKMOD_CACHE=$cache "$top/scripts/setup-arm64.sh"

@@ -52,6 +52,9 @@ type Kernel struct {
 	// Suite is the Debian suite the packages came from: bullseye, bookworm, trixie, sid
 	// or experimental (scripts/setup.sh records it in Root/suite).
 	Suite string
+	// Arch is Debian's name of the kernel's architecture: ArchAmd64 for Kernels(),
+	// ArchArm64 for KernelsArm64(). Empty (a Kernel made by hand) means amd64.
+	Arch string
 }
 
 // ModDir is the module directory inside the unpacked root: lib/modules/RELEASE, or
@@ -225,15 +228,19 @@ func (k Kernel) Versions() (string, error) {
 // 6.12 of bookworm and of trixie, sid's 7.x, experimental's when newer, or exactly those
 // GOKMOD_KERNELS pinned), oldest version first, as its list names them. Tests that want a
 // particular line pick it by Version() or Suite, never by index or release string.
-func Kernels() ([]Kernel, error) {
+func Kernels() ([]Kernel, error) { return kernelsIn("kernels", ArchAmd64) }
+
+// kernelsIn reads the list of the kernels of one architecture that scripts/setup.sh (or
+// setup-arm64.sh) prepared in the cache's directory dir.
+func kernelsIn(dir, arch string) ([]Kernel, error) {
 	cache, err := Cache()
 	if err != nil {
 		return nil, err
 	}
-	list := filepath.Join(cache, "kernels", "list")
+	list := filepath.Join(cache, dir, "list")
 	f, err := os.Open(list)
 	if err != nil {
-		return nil, fmt.Errorf("no prepared kernels (%w): run scripts/setup.sh (make setup)", err)
+		return nil, fmt.Errorf("no prepared %s kernels (%w): run scripts/setup.sh (make setup)", arch, err)
 	}
 	defer f.Close()
 	var ks []Kernel
@@ -243,7 +250,7 @@ func Kernels() ([]Kernel, error) {
 		if rel == "" {
 			continue
 		}
-		k := Kernel{Release: rel, Root: filepath.Join(cache, "kernels", rel)}
+		k := Kernel{Release: rel, Root: filepath.Join(cache, dir, rel), Arch: arch}
 		k.Suite = suiteOf(k.Root, rel)
 		if _, err := os.Stat(filepath.Join(k.Root, ".ready")); err != nil {
 			return nil, fmt.Errorf("kernel %s is not fully prepared: run scripts/setup.sh (make setup)", rel)

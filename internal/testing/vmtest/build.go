@@ -17,11 +17,16 @@ var (
 )
 
 // StaticBinary builds the Go package pkg (an import path of this module) as a static
-// executable for the guest, once per test process, and returns its path.
-func StaticBinary(pkg string) (string, error) {
+// amd64 executable for the guest, once per test process, and returns its path.
+func StaticBinary(pkg string) (string, error) { return StaticBinaryFor(pkg, "amd64") }
+
+// StaticBinaryFor is StaticBinary for the guests of another architecture: goarch is the
+// GOARCH to build for (testenv.Kernel.GoArch).
+func StaticBinaryFor(pkg, goarch string) (string, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if p, ok := builtPaths[pkg]; ok {
+	key := pkg + " " + goarch
+	if p, ok := builtPaths[key]; ok {
 		return p, nil
 	}
 	root, err := testenv.Root()
@@ -41,12 +46,17 @@ func StaticBinary(pkg string) (string, error) {
 		return "", err
 	}
 	// The cache may be shared by several checkouts (GOKMOD_CACHE): the name says whose.
-	sum := sha256.Sum256([]byte(root + "\x00" + pkg))
+	// amd64 keeps the names it had before other architectures were built.
+	id := root + "\x00" + pkg
+	if goarch != "amd64" {
+		id += "\x00" + goarch
+	}
+	sum := sha256.Sum256([]byte(id))
 	out := filepath.Join(dir, fmt.Sprintf("%s-%x", filepath.Base(pkg), sum[:6]))
 	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
 	cmd := exec.Command("go", "build", "-trimpath", "-o", tmp, pkg)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
@@ -55,6 +65,6 @@ func StaticBinary(pkg string) (string, error) {
 		os.Remove(tmp)
 		return "", err
 	}
-	builtPaths[pkg] = out
+	builtPaths[key] = out
 	return out, nil
 }

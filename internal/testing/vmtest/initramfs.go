@@ -16,18 +16,21 @@ import (
 )
 
 // initScript is the guest's PID 1: mount the pseudo file systems the tools read, then hand
-// the serial port to the agent; power off when it returns.
-const initScript = `#!/bin/busybox sh
+// the agent's port (agentDev) to the agent, its diagnostics to the console; power off
+// when it returns.
+func initScript(agentDev, console string) string {
+	return `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox --install -s
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 chmod 1777 /tmp
-/bin/agent /dev/ttyS1 >/dev/ttyS0 2>&1
+/bin/agent ` + agentDev + ` >` + console + ` 2>&1
 sync
 poweroff -f
 `
+}
 
 // buildInitramfs writes the guest's initramfs to out.
 func buildInitramfs(cfg Config, out string) error {
@@ -67,21 +70,27 @@ func buildInitramfs(cfg Config, out string) error {
 		dir(d)
 	}
 	ents["/test"] = cpioEntry{mode: modeDir | 0o755}
-	addData("/init", []byte(initScript), 0o755)
+	mach := machineOf(cfg.Kernel)
+	addData("/init", []byte(initScript(mach.agentDev, mach.console)), 0o755)
 	addData("/etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"), 0o644)
 	addData("/etc/group", []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
-	if err := addFile("/bin/busybox", "/bin/busybox", 0o755); err != nil {
+	user, err := guestUserland(cfg.Kernel, cfg.Kmod)
+	if err != nil {
+		return err
+	}
+	if err := addFile("/bin/busybox", user.busybox, 0o755); err != nil {
 		return fmt.Errorf("%w (is busybox-static installed? run scripts/setup.sh)", err)
 	}
 
-	agent, err := StaticBinary("gokmod/internal/testing/vmtest/agent")
+	goarch := cfg.Kernel.GoArch()
+	agent, err := StaticBinaryFor("gokmod/internal/testing/vmtest/agent", goarch)
 	if err != nil {
 		return err
 	}
 	if err := addFile("/bin/agent", agent, 0o755); err != nil {
 		return err
 	}
-	gokmod, err := StaticBinary("gokmod/cmd/gokmod")
+	gokmod, err := StaticBinaryFor("gokmod/cmd/gokmod", goarch)
 	if err != nil {
 		return err
 	}
@@ -90,7 +99,7 @@ func buildInitramfs(cfg Config, out string) error {
 	}
 	// The fidelity tests' judge, and the marker file it requires besides the command
 	// line word (package testguest).
-	judge, err := StaticBinary("gokmod/internal/cmd/judge")
+	judge, err := StaticBinaryFor("gokmod/internal/cmd/judge", goarch)
 	if err != nil {
 		return err
 	}
@@ -98,9 +107,9 @@ func buildInitramfs(cfg Config, out string) error {
 		return err
 	}
 	addData(testguest.Marker, []byte(testguest.MarkerText), 0o644)
-	kmodRel := cfg.Kmod
-	if kmodRel == "" {
-		kmodRel = "30"
+	kmodRel, err := guestKmodRelease(cfg.Kmod, user)
+	if err != nil {
+		return err
 	}
 	addData(KmodReleaseFile, []byte(kmodRel+"\n"), 0o644)
 	for _, t := range Tools {
@@ -116,7 +125,7 @@ func buildInitramfs(cfg Config, out string) error {
 		}
 	} else {
 		// Debian's kmod with its shared libraries, at the paths the dynamic loader expects.
-		if err := addKmod(cfg.Kmod, addFile); err != nil {
+		if err := addGuestKmod(cfg.Kmod, user, addFile); err != nil {
 			return err
 		}
 		for _, t := range Tools {

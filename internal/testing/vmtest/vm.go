@@ -1,6 +1,8 @@
-// Package vmtest boots Debian's real kernels in QEMU (TCG, no KVM) for tests: an initramfs
-// holds busybox, Debian's kmod (binary and shared libraries), a static gokmod, an agent and
-// whatever files and in-tree modules a test asks for. Commands run in the guest one at a
+// Package vmtest boots Debian's real kernels in QEMU (TCG, no KVM) for tests, amd64 ones
+// (qemu-system-x86_64) and arm64 ones (qemu-system-aarch64, testenv.KernelsArm64): an
+// initramfs holds busybox, Debian's kmod (binary and shared libraries), a static gokmod, an
+// agent, all for the kernel's architecture, and whatever files and in-tree modules a test
+// asks for. Commands run in the guest one at a
 // time and return stdout, stderr, the exit code and the kernel log records emitted while
 // each ran. One boot serves many commands.
 //
@@ -47,7 +49,8 @@ type Config struct {
 	NoKmod bool
 	// Kmod is the kmod release in /sbin (unless NoKmod): "30" (the default, this
 	// machine's Debian 12 kmod) or "34.2" (trixie's, with its own glibc). The guest's
-	// gokmod behaves as the same release by default (GOKMOD_KMOD).
+	// gokmod behaves as the same release by default (GOKMOD_KMOD). An arm64 guest gets
+	// the arm64 kmod of bookworm ("30") or trixie ("34.2", its default).
 	Kmod    string
 	Memory  string        // QEMU -m, default 1G
 	Timeout time.Duration // limit for the whole guest's life, default 15 minutes
@@ -113,10 +116,11 @@ func Boot(cfg Config) (*VM, error) {
 	if cfg.CommandTimeout == 0 {
 		cfg.CommandTimeout = 5 * time.Minute
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		return nil, fmt.Errorf("vmtest: qemu-system-x86_64 is missing (run scripts/setup.sh): %w", err)
+	mach := machineOf(cfg.Kernel)
+	if _, err := exec.LookPath(mach.qemu); err != nil {
+		return nil, fmt.Errorf("vmtest: %s is missing (run scripts/setup.sh): %w", mach.qemu, err)
 	}
-	if _, err := os.Stat(cfg.Kernel.VMLinux()); err != nil {
+	if _, err := os.Stat(cfg.Kernel.BootImage()); err != nil {
 		return nil, fmt.Errorf("vmtest: kernel %q is not prepared (run scripts/setup.sh): %w", cfg.Kernel.Release, err)
 	}
 	work, err := os.MkdirTemp("", "gokmod-vm-")
@@ -130,13 +134,14 @@ func Boot(cfg Config) (*VM, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	// testguest.CmdlineToken is one of the two marks of a test guest judge requires.
-	append_ := "console=ttyS0 panic=-1 oops=panic quiet loglevel=1 rdinit=/init " + testguest.CmdlineToken + " " + cfg.Append
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64",
-		"-machine", "q35", "-cpu", "max", "-accel", "tcg", "-smp", "1", "-m", cfg.Memory,
-		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
-		"-serial", "file:"+filepath.Join(work, "console.log"),
-		"-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent",
-		"-kernel", cfg.Kernel.VMLinux(), "-initrd", initrd, "-append", append_)
+	append_ := "console=" + strings.TrimPrefix(mach.console, "/dev/") + " panic=-1 oops=panic quiet loglevel=1 rdinit=/init " + testguest.CmdlineToken + " " + cfg.Append
+	args := []string{"-accel", "tcg", "-smp", "1", "-m", cfg.Memory,
+		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot"}
+	for _, a := range mach.args {
+		args = append(args, strings.Replace(a, "CONSOLE", filepath.Join(work, "console.log"), 1))
+	}
+	args = append(args, "-kernel", cfg.Kernel.BootImage(), "-initrd", initrd, "-append", append_)
+	cmd := exec.CommandContext(ctx, mach.qemu, args...)
 	vm := &VM{Kernel: cfg.Kernel, cmd: cmd, resp: make(chan proto.Response, 1), done: make(chan struct{}), work: work, cancel: cancel, cmdTimeout: cfg.CommandTimeout}
 	if vm.stdin, err = cmd.StdinPipe(); err != nil {
 		cancel()
