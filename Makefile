@@ -8,7 +8,7 @@ REPORT := $(GOKMOD_CACHE)/test-report.txt
 KMOD_SUITE := $(firstword $(wildcard $(GOKMOD_KMOD_TESTSUITE)/rootfs-pristine $(CURDIR)/../shared/kmod-testsuite/rootfs-pristine))
 export GOKMOD_KMOD_TESTSUITE := $(if $(KMOD_SUITE),$(patsubst %/rootfs-pristine,%,$(KMOD_SUITE)),absent)
 
-.PHONY: all build install uninstall setup test unit vet demo bench fuzz fuzz-short fidelity kmod-suite versions clean
+.PHONY: all build install uninstall setup setup-arm64 test unit vet demo bench fuzz fuzz-short fidelity kmod-suite versions clean
 
 all: build
 
@@ -46,6 +46,11 @@ uninstall:
 
 setup:
 	bash scripts/setup.sh
+
+# Every arm64 line the arm64 judge boots (bookworm's 6.1, trixie's 6.12, sid's 7.x);
+# make setup prepares trixie's alone, the one make test boots.
+setup-arm64:
+	GOKMOD_ARM64_SUITES="bookworm trixie sid" bash scripts/setup-arm64.sh
 
 versions: setup
 	@bash scripts/versions.sh

@@ -196,22 +196,36 @@ setup_guest() {
   touch "$dir/.ready"
 }
 
-# pick_kernels prints "SUITE IMAGE-PACKAGE" for each arm64 line: bookworm's 6.1
+# GOKMOD_ARM64_SUITES chooses the lines (suites) to prepare: all three by default;
+# make test's setup asks for trixie's alone (its one arm64 guest), `make setup-arm64`
+# for all of them.
+suites=" ${GOKMOD_ARM64_SUITES:-bookworm trixie sid} "
+
+# pick_kernels prints "SUITE IMAGE-PACKAGE" for each arm64 line of $suites: bookworm's 6.1
 # (linux-image-arm64's dependency there), trixie's newest 6.12 (+deb13), sid's newest.
 pick_kernels() {
-  local k61 k612 ksid
-  k61=$(in_suite bookworm meta_dep bookworm '^linux-image-6\.1\.')
-  k612=$(images_in trixie | grep -E '^linux-image-6\.12\.[0-9]+\+deb13-arm64$' | tail -1 || true)
-  ksid=$(images_in sid | tail -1)
-  [ -n "$k61" ] && [ -n "$k612" ] && [ -n "$ksid" ] \
-    || { log "cannot find bookworm's 6.1, trixie's 6.12 or sid's arm64 kernel (found '$k61' '$k612' '$ksid')"; return 1; }
-  printf '%s\n' "bookworm $k61" "trixie $k612" "sid $ksid"
+  local k
+  case $suites in *" bookworm "*)
+    k=$(in_suite bookworm meta_dep bookworm '^linux-image-6\.1\.')
+    [ -n "$k" ] || { log "cannot find bookworm's arm64 6.1 kernel"; return 1; }
+    echo "bookworm $k" ;;
+  esac
+  case $suites in *" trixie "*)
+    k=$(images_in trixie | grep -E '^linux-image-6\.12\.[0-9]+\+deb13-arm64$' | tail -1 || true)
+    [ -n "$k" ] || { log "cannot find trixie's arm64 6.12 kernel"; return 1; }
+    echo "trixie $k" ;;
+  esac
+  case $suites in *" sid "*)
+    k=$(images_in sid | tail -1)
+    [ -n "$k" ] || { log "cannot find sid's arm64 kernel"; return 1; }
+    echo "sid $k" ;;
+  esac
 }
 
 # The guests carry the kmod of their kernel's suite, as the amd64 ones do
 # (testenv.DistroKmod): trixie's 34.2, and bookworm's 30 for 6.1.
 setup_guest trixie guest-arm64
-in_suite bookworm setup_guest bookworm guest-arm64-bookworm
+case $suites in *" bookworm "*) in_suite bookworm setup_guest bookworm guest-arm64-bookworm ;; esac
 
 picked=()
 if [ -n "${GOKMOD_KERNELS_ARM64:-}" ]; then
@@ -225,14 +239,18 @@ if [ -n "${GOKMOD_KERNELS_ARM64:-}" ]; then
 else
   # The archive query takes a minute or two (apt-cache reads every suite's lists): the
   # pick is kept for as long as the lists it came from (a day), as setup.sh keeps its own.
-  pickf=$kdir/picked
-  in_suite bookworm true   # refreshes bookworm's lists when they are a day old
-  if [ -s "$pickf" ] && [ "$pickf" -nt "$papt_dir/updated" ] && [ "$pickf" -nt "$cache/apt-bookworm-arm64/updated" ] \
+  pickf=$kdir/picked.$(echo $suites | tr ' ' '-')
+  fresh=yes
+  case $suites in *" bookworm "*)
+    in_suite bookworm true   # refreshes bookworm's lists when they are a day old
+    [ "$pickf" -nt "$cache/apt-bookworm-arm64/updated" ] || fresh= ;;
+  esac
+  if [ -n "$fresh" ] && [ -s "$pickf" ] && [ "$pickf" -nt "$papt_dir/updated" ] \
      && [ -z "$(find "$pickf" -mmin +1440)" ]; then
     mapfile -t picked < "$pickf"
   else
     mapfile -t picked < <(pick_kernels)
-    [ "${#picked[@]}" = 3 ] || { log "cannot find the arm64 kernel packages (found: ${picked[*]:-none})"; exit 1; }
+    [ "${#picked[@]}" = "$(echo $suites | wc -w)" ] || { log "cannot find the arm64 kernel packages of$suites(found: ${picked[*]:-none})"; exit 1; }
     printf '%s\n' "${picked[@]}" > "$pickf.tmp" && mv "$pickf.tmp" "$pickf"
   fi
 fi

@@ -302,4 +302,5 @@ setup_kmod34
 log "kmod 34 ready: $("$cache/kmod34/bin/kmod" -V | head -1)"
 
 # ---- the arm64 guests: Debian's arm64 kernels, busybox and kmod (scripts/setup-arm64.sh) ----
-GOKMOD_CACHE=$cache "$top/scripts/setup-arm64.sh"
+# make test boots one arm64 line, trixie's 6.12; `make setup-arm64` prepares all three.
+GOKMOD_CACHE=$cache GOKMOD_ARM64_SUITES=${GOKMOD_ARM64_SUITES:-trixie} "$top/scripts/setup-arm64.sh"
