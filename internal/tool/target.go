@@ -36,7 +36,7 @@ func (t *modelTarget) modelVersion() ModelVersion {
 	v := ModelVersion{Target: t.Fit.Target.String(), Model: t.Fit.ModelVersion, Exact: t.Fit.Exact, Note: t.Fit.Note(),
 		Arch: t.K.Arch(), Distro: t.K.Distro, Patches: load.Patches(t.K), Judged: t.Fit.Judged, Changes: []string{}}
 	for _, c := range load.Changes {
-		if c.In(t.Fit.Model) {
+		if c.In(t.Fit.Model) && c.For(t.K.Arch()) {
 			v.Changes = append(v.Changes, fmt.Sprintf("%s (%s)", c.Name, c.Since.Line()))
 		}
 	}
