@@ -182,10 +182,7 @@ func (h *arm64Hooks) moduleFrobArchSections(c *call, info *loadInfo, mod *module
 		r := readRelas(info, i)
 		if h.pltBranches {
 			if n := partitionBranchPltRelas(syms, r, dst); n > 0 {
-				// The kernel's sort() is a heapsort: entries that compare equal may
-				// end in another order than here, which changes neither the counts
-				// nor any relocation's outcome (they target the same S + A).
-				sort.SliceStable(r[:n], func(a, b int) bool { return cmpRela(r[a], r[b]) < 0 })
+				sortRelas(r[:n])
 			}
 		}
 		h.sorted[i] = r
@@ -216,6 +213,14 @@ func (h *arm64Hooks) moduleFrobArchSections(c *call, info *loadInfo, mod *module
 	c.res.PLT = &PLTCount{Core: corePlts, Init: initPlts, Erratum843419: h.erratum, KASLR: h.kaslr}
 	return c.step(fn, 0, "%d core and %d init PLT entries reserved (.plt %d bytes, .init.plt %d bytes)",
 		corePlts, initPlts, (corePlts+1)*pltEntrySize, (initPlts+1)*pltEntrySize)
+}
+
+// sortRelas is sort(rels, nents, sizeof(Elf64_Rela), cmp_rela, NULL). The kernel's
+// sort() is a heapsort: entries that compare equal may end in another order than
+// here, which changes neither the counts nor any relocation's outcome (they have the
+// same type, symbol and addend, so the same S + A).
+func sortRelas(r []rela) {
+	sort.SliceStable(r, func(a, b int) bool { return cmpRela(r[a], r[b]) < 0 })
 }
 
 // readSyms reads symbol table section i as it is in the image (before
