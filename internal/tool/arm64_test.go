@@ -24,7 +24,7 @@ func TestExplainArm64(t *testing.T) {
 		t.Fatalf("explain --kernel %s minix: exit %d\n%s%s", root, code, out, stderr)
 	}
 	for _, want := range []string{", aarch64, Debian;", "module_frob_arch_sections: ", "Module PLTs (arm64 module_frob_arch_sections): ",
-		"assumed: a CPU without erratum 843419 (QEMU's), KASLR on"} {
+		"assumed: a CPU without erratum 843419 (QEMU's; --erratum-843419 models one), KASLR on"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain lacks %q:\n%s", want, out)
 		}
@@ -41,6 +41,12 @@ func TestExplainArm64(t *testing.T) {
 	if !regexp.MustCompile(`layout_and_allocate: coresize \d+, initsize \d+`).MatchString(out) {
 		t.Errorf("explain: no coresize/initsize at layout:\n%s", out)
 	}
+	// The erratum raises alignments and adds veneer slots: never fewer entries.
+	e, _, _ := runTool(nil, "explain", "--erratum-843419", "--kernel", root, "minix")
+	pe := regexp.MustCompile(`: (\d+) core entries \(\.plt (\d+) bytes\), (\d+) init entries`).FindStringSubmatch(e)
+	if pe == nil || !strings.Contains(e, "a CPU with erratum 843419") || atoi(pe[1]) < atoi(p[1]) || atoi(pe[3]) < atoi(p[3]) {
+		t.Errorf("explain --erratum-843419: PLT %q (without: %q):\n%s", pe, p, e)
+	}
 	js, _, code := runTool(nil, "explain", "--json", "--kernel", root, "minix")
 	var x Explanation
 	if err := json.Unmarshal([]byte(js), &x); err != nil || code != 0 {
@@ -51,3 +57,5 @@ func TestExplainArm64(t *testing.T) {
 	}
 	t.Logf("minix on %s: %s core, %s init PLT entries; %d CALL26", root, p[1], p[3], x.Relocations["R_AARCH64_CALL26"])
 }
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

@@ -423,8 +423,8 @@ func printExplanation(w io.Writer, x *Explanation, run *report.Run, verbose bool
 	if p := x.PLT; p != nil {
 		fmt.Fprintf(w, "\nModule PLTs (arm64 module_frob_arch_sections): %d core entries (.plt %d bytes), %d init entries (.init.plt %d bytes)\n",
 			p.Core, p.CoreBytes(), p.Init, p.InitBytes())
-		fmt.Fprintf(w, "  assumed: %s, %s\n", onOff(p.Erratum843419, "a CPU with erratum 843419 (Cortex-A53 r0p0-r0p4)", "a CPU without erratum 843419 (QEMU's)"),
-			onOff(p.KASLR, "KASLR on (no nokaslr)", "KASLR off"))
+		fmt.Fprintf(w, "  assumed: %s, %s\n", onOff(p.Erratum843419, "a CPU with erratum 843419 (Cortex-A53 r0p0-r0p4; --erratum-843419)", "a CPU without erratum 843419 (QEMU's; --erratum-843419 models one)"),
+			onOff(p.KASLR, "KASLR on (--cmdline nokaslr turns it off)", "KASLR off"))
 	}
 	if len(x.Symbols) > 0 {
 		fmt.Fprintf(w, "\nSymbol resolution: %d undefined symbols\n", len(x.Symbols))
