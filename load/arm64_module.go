@@ -79,20 +79,24 @@ func newArm64Hooks(m *Model) *arm64Hooks {
 	if m.Has(Arm64PrFmt) {
 		h.prFmt = "Modules: "
 	}
-	// KIMAGE_VADDR is MODULES_END: the module region (128 MiB on 6.1, 2 GiB since)
-	// ends where the kernel starts. The model puts modules in the 128 MiB below the
-	// kernel (direct branches reach), or on 6.1 with a randomized full module region
-	// 2 GiB below the kernel's end (branches to the kernel need PLTs).
+	// KIMAGE_VADDR is MODULES_END: the module region (MODULES_VSIZE: 128 MiB on 6.1,
+	// 2 GiB since) ends where the kernel image starts. The model's kernel takes its
+	// first 32 MiB (synthetic exports from its text, per-cpu data after them). Modules
+	// go where the kernel puts them when it can: within 128 MiB of the whole kernel, so
+	// that direct branches reach (6.12's module_direct_base, 6.1 without KASLR), or, on
+	// 6.1 with CONFIG_RANDOMIZE_MODULE_REGION_FULL and KASLR, anywhere in the 2 GiB
+	// below the kernel's end: the model takes the far end, where every call into the
+	// kernel goes through a PLT and PREL32 still reaches.
 	const modulesVaddr = 0xffff800000000000
 	vsize := uint64(128 << 20)
 	if always {
 		vsize = 2 << 30
 	}
 	kimage := uint64(modulesVaddr) + vsize
-	h.addrs = addressSpace{moduleArea: kimage - 128<<20, kernelText: kimage + 0x10000,
-		percpuModule: kimage + 0x3000000} // the reserved chunk after the static per-cpu data
+	kernelEnd := kimage + 32<<20
+	h.addrs = addressSpace{moduleArea: kernelEnd - 128<<20, kernelText: kimage + 0x10000, percpuModule: kimage + 24<<20}
 	if !always && h.kaslr && cfg.Enabled("RANDOMIZE_MODULE_REGION_FULL") {
-		h.addrs.moduleArea = modulesVaddr
+		h.addrs.moduleArea = kernelEnd - 2<<30 + pageSize
 	}
 	return h
 }

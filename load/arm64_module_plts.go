@@ -267,6 +267,9 @@ func (h *arm64Hooks) moduleEmitPltEntry(c *call, info *loadInfo, loc, val uint64
 		c.warnOnce("module_emit_plt_entry: plt_num_entries > plt_max_entries")
 		return 0
 	}
+	if c.res.PLT != nil {
+		c.res.PLT.Emitted++
+	}
 	h.setTarget(p, i, pltSlot{target: val})
 	return base + uint64(i)*pltEntrySize
 }
@@ -285,6 +288,9 @@ func (h *arm64Hooks) moduleEmitVeneerForAdrp(c *call, info *loadInfo, loc, val u
 	if h.isForbiddenOffsetForAdrp(base + uint64(i)*pltEntrySize) {
 		i = p.numEntries
 		p.numEntries++
+	}
+	if c.res.PLT != nil {
+		c.res.PLT.Emitted++
 	}
 	h.setTarget(p, i, pltSlot{target: val, veneer: true})
 	return base + uint64(i)*pltEntrySize

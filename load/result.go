@@ -191,6 +191,10 @@ type PLTCount struct {
 	// configuration and command line).
 	Erratum843419 bool `json:"erratum_843419"`
 	KASLR         bool `json:"kaslr"`
+	// Emitted is how many entries apply_relocate_add filled (branches out of range at
+	// the model's addresses, and erratum veneers): it depends on where the module was
+	// placed, never on the sizes.
+	Emitted int `json:"emitted"`
 }
 
 // CoreBytes and InitBytes are the sizes of .plt and .init.plt: (count + 1) entries of
