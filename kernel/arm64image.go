@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/pe"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -30,10 +32,23 @@ func isArm64Image(b []byte) bool {
 // readArm64Image reads an arm64 Image (plain, PE-wrapped, or gzip-compressed) into k:
 // the architecture, the banner's version and distribution, and the certificates. It
 // returns errNotArm64Image when path holds something else.
-func (k *Kernel) readArm64Image(path string) error {
+//
+// btfELF, when it exists, is the ELF holding only the kernel's .BTF that Debian's arm64
+// linux-headers package ships (usr/src/linux-headers-REL/vmlinux): the image has no
+// section to find BTF by, so the structure layouts come from there.
+func (k *Kernel) readArm64Image(path, btfELF string) error {
 	img, err := readArm64ImageFile(path)
 	if err != nil {
 		return err
+	}
+	switch v, err := openVmlinux(btfELF); {
+	case btfELF == "" || errors.Is(err, fs.ErrNotExist):
+		k.Structs.noBTF = append(k.Structs.noBTF, path+": an arm64 Image, without sections to find .BTF by, and no vmlinux of BTF beside Module.symvers")
+	case err != nil:
+		k.Structs.noBTF = append(k.Structs.noBTF, err.Error())
+	default:
+		k.Structs.fromImage(v, btfELF)
+		v.Close()
 	}
 	k.imageArch = "aarch64"
 	src := &k.Sources

@@ -320,7 +320,12 @@ func Load(f Files) (*Kernel, error) {
 		src.Certificates = "unknown: no kernel image given"
 	}
 	if image != "" {
-		err := k.readArm64Image(image)
+		btf := ""
+		if f.Symvers != "" {
+			// Debian's arm64 headers ship a vmlinux of BTF alone beside Module.symvers.
+			btf = filepath.Join(filepath.Dir(f.Symvers), "vmlinux")
+		}
+		err := k.readArm64Image(image, btf)
 		if errors.Is(err, errNotArm64Image) {
 			err = k.readVmlinux(image)
 		}

@@ -29,7 +29,7 @@ func TestExplainArm64(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, out)
 		}
 	}
-	m := regexp.MustCompile(`\.plt +MOD_TEXT +0x[0-9a-f]+ +(0x[0-9a-f]+)\n`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`\.plt +(?:MOD_TEXT|core) +0x[0-9a-f]+ +(0x[0-9a-f]+)\n`).FindStringSubmatch(out)
 	p := regexp.MustCompile(`: (\d+) core entries \(\.plt (\d+) bytes\), (\d+) init entries`).FindStringSubmatch(out)
 	if m == nil || p == nil {
 		t.Fatalf("explain: no .plt in the layout or no PLT line:\n%s", out)
