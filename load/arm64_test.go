@@ -3,6 +3,7 @@ package load_test
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sort"
@@ -252,4 +253,35 @@ func TestArm64InTreeModulesLoad(t *testing.T) {
 		loaded++
 	}
 	t.Logf("%s: %d modules loaded with their dependencies, %d PLT entries emitted; relocations applied %v", k.Release, loaded, emitted, relocs)
+}
+
+// renameSection returns a copy of img whose section name is changed in place to
+// newName (as long as name): a module linked without arm64's module.lds.
+func renameSection(t *testing.T, img []byte, name, newName string) []byte {
+	t.Helper()
+	b := append([]byte(nil), img...)
+	u16 := func(o int) int { return int(b[o]) | int(b[o+1])<<8 }
+	shoff, shentsize, shnum, shstrndx := int(le64(b[0x28:])), u16(0x3a), u16(0x3c), u16(0x3e)
+	strtab := int(le64(b[shoff+shstrndx*shentsize+0x18:]))
+	for i := 0; i < shnum; i++ {
+		off := strtab + int(binary.LittleEndian.Uint32(b[shoff+i*shentsize:])) // sh_name
+		if off+len(name) < len(b) && string(b[off:off+len(name)+1]) == name+"\x00" {
+			copy(b[off:], newName)
+			return b
+		}
+	}
+	t.Fatalf("no section %s", name)
+	return nil
+}
+
+// A module without .plt (not linked with arm64's module.lds) is refused by
+// module_frob_arch_sections, with the kernel's line.
+func TestArm64PLTSectionMissing(t *testing.T) {
+	k := arm64Root(t)
+	b := renameSection(t, stripSig(t, arm64Module(t, k, "minix")), ".plt", "xplt") // unsigned: taints E, loads
+	r := load.New(k, load.Options{}).Load(b, "", 0)
+	want := "minix: module PLT section(s) missing"
+	if r.Err == nil || !strings.Contains(strings.Join(r.LogText(), "\n"), want) || r.PLT != nil {
+		t.Errorf("minix without .plt: %v %q, PLT %+v; want ENOEXEC and %q", r.Err, r.LogText(), r.PLT, want)
+	}
 }
