@@ -17,6 +17,7 @@
 package kernel
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -92,6 +93,10 @@ type Kernel struct {
 	// Notes say what could not be read and what the model does without it (an
 	// unreadable kernel image: no built-in certificates).
 	Notes []string
+
+	// imageArch is the architecture the kernel image says (its ELF e_machine or its
+	// arm64 Image header); "" when no image was read.
+	imageArch string
 
 	exports map[string]int // name -> index: >=0 Ksymtab, <0 -(index+1) in KsymtabGPL
 
@@ -179,8 +184,9 @@ func (k *Kernel) CmdLineParam(name string) (string, bool) {
 }
 
 // ComposeVermagic builds VERMAGIC_STRING from the release and configuration as
-// include/linux/vermagic.h does (x86_64 has no MODULE_ARCH_VERMAGIC; RANDSTRUCT adds a
-// hashed seed the model cannot know, so it is not supported).
+// include/linux/vermagic.h does: x86_64 has no MODULE_ARCH_VERMAGIC, arm64's is
+// "aarch64" (arch/arm64/include/asm/vermagic.h); RANDSTRUCT adds a hashed seed the
+// model cannot know, so it is not supported.
 func ComposeVermagic(release string, c Config) string {
 	s := release + " "
 	if c.Enabled("SMP") {
@@ -194,6 +200,9 @@ func ComposeVermagic(release string, c Config) string {
 	}
 	if c.Modversions() {
 		s += "modversions "
+	}
+	if c.Enabled("ARM64") {
+		s += "aarch64"
 	}
 	return s
 }
@@ -311,7 +320,16 @@ func Load(f Files) (*Kernel, error) {
 		src.Certificates = "unknown: no kernel image given"
 	}
 	if image != "" {
-		switch err := k.readVmlinux(image); {
+		btf := ""
+		if f.Symvers != "" {
+			// Debian's arm64 headers ship a vmlinux of BTF alone beside Module.symvers.
+			btf = filepath.Join(filepath.Dir(f.Symvers), "vmlinux")
+		}
+		err := k.readArm64Image(image, btf)
+		if errors.Is(err, errNotArm64Image) {
+			err = k.readVmlinux(image)
+		}
+		switch {
 		case errors.Is(err, fs.ErrPermission):
 			// The host's /boot/vmlinuz is root's alone on some systems: the model goes on
 			// without what only the image holds, and says so.
@@ -360,6 +378,10 @@ func (k *Kernel) readVmlinux(path string) error {
 		return err
 	}
 	defer v.Close()
+	k.imageArch = "x86_64"
+	if v.f.Machine == elf.EM_AARCH64 {
+		k.imageArch = "aarch64"
+	}
 	where := path
 	if v.how != "ELF" {
 		where = path + ": " + v.how
@@ -440,10 +462,13 @@ func parseVersion(s string) Version {
 	return v
 }
 
-// Arch is the target architecture as uname -m names it, from the configuration:
-// "x86_64" or "aarch64"; "" when the configuration names neither.
+// Arch is the target architecture as uname -m names it: "x86_64" or "aarch64", from
+// the kernel image (a vmlinux's e_machine, an arm64 Image's header) when one was read,
+// else from the configuration (CONFIG_X86_64, CONFIG_ARM64); "" when neither says.
 func (k *Kernel) Arch() string {
 	switch {
+	case k.imageArch != "":
+		return k.imageArch
 	case k.Config.Enabled("X86_64"):
 		return "x86_64"
 	case k.Config.Enabled("ARM64"):

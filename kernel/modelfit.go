@@ -28,6 +28,12 @@ var Lines = []Line{
 	{Version{7, 3, 0}, true},  // experimental: 7.2's changes; its struct module is read from its modules
 }
 
+// JudgedArchs are the architectures (uname -m) whose Debian kernels this project's
+// tests boot in QEMU; a line is judged only on these. arm64 joins once its
+// qemu-system-aarch64 guests compare the model (issue 14). A kernel of unknown
+// architecture is modelled as x86_64, and judged as such.
+var JudgedArchs = map[string]bool{"x86_64": true, "": true}
+
 // newestPatch stands for "the newest stable release of a line" when a kernel of an
 // unfollowed line is modelled with a followed one: the followed line as it is today,
 // with every backport its stable releases carry.
@@ -63,7 +69,7 @@ func (k *Kernel) ModelFit() ModelFit {
 	f := ModelFit{Target: k.Version, ModelVersion: line.Version.Line(),
 		Model: Version{line.Version.Major, line.Version.Minor, newestPatch}}
 	if k.Version.Major == line.Version.Major && k.Version.Minor == line.Version.Minor {
-		f.Exact, f.Model, f.Judged = true, k.Version, line.Judged
+		f.Exact, f.Model, f.Judged = true, k.Version, line.Judged && JudgedArchs[k.Arch()]
 	}
 	return f
 }

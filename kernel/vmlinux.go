@@ -74,9 +74,9 @@ func openVmlinux(path string) (*vmlinux, error) {
 		}
 		v.how = how
 	}
-	if v.f.Class != elf.ELFCLASS64 || v.f.Machine != elf.EM_X86_64 {
+	if v.f.Class != elf.ELFCLASS64 || v.f.Machine != elf.EM_X86_64 && v.f.Machine != elf.EM_AARCH64 {
 		v.Close()
-		return nil, fmt.Errorf("%s: not an x86_64 ELF64 kernel", path)
+		return nil, fmt.Errorf("%s: not an x86_64 or aarch64 ELF64 kernel", path)
 	}
 	v.secs = v.f.Sections
 	return v, nil

@@ -17,11 +17,32 @@ type Change struct {
 	Since kernel.Version
 	// Stable lists backports: the first x.y.z of each older line that carries it.
 	Stable []kernel.Version
+	// Arch is the architecture (uname -m) whose own code changed, "" for the generic
+	// loader: see For.
+	Arch string
 }
 
 func since(major, minor int, name, commit string, backports ...kernel.Version) *Change {
 	return &Change{Name: name, Commit: commit, Since: kernel.Version{Major: major, Minor: minor}, Stable: backports}
 }
+
+// x86Change is a change to x86's own loader code (arch/x86/kernel/module.c).
+func x86Change(major, minor int, name, commit string) *Change {
+	c := since(major, minor, name, commit)
+	c.Arch = "x86_64"
+	return c
+}
+
+// arm64Change is a change to arm64's own loader code (arch/arm64/kernel).
+func arm64Change(major, minor int, name, commit string) *Change {
+	c := since(major, minor, name, commit)
+	c.Arch = "aarch64"
+	return c
+}
+
+// For tells whether c concerns a kernel of architecture arch (uname -m): every change
+// to the generic loader does, an architecture's own only that architecture.
+func (c *Change) For(arch string) bool { return c.Arch == "" || c.Arch == arch }
 
 // The changes the model gates on, oldest first.
 var (
@@ -54,7 +75,7 @@ var (
 	// X86RelocWriteOrder: since 6.3, __write_relocate_add checks overflow before writing
 	// and says "Invalid relocation target" (before: "Skipping invalid relocation target",
 	// overflow checked after the write).
-	X86RelocWriteOrder = since(6, 3, "x86 relocation: overflow checked before the write",
+	X86RelocWriteOrder = x86Change(6, 3, "x86 relocation: overflow checked before the write",
 		`0c05e7bd2d01 "livepatch,x86: Clear relocation targets on a module removal"`)
 
 	// ModuleMemory: since 6.4, mod->mem[] of seven types, each page-rounded on allocation,
@@ -130,7 +151,7 @@ var (
 
 	// X86RelocSecIdx: __write_relocate_add's lines name the RELA section and index and
 	// print the address raw (commit not pinned; present in 7.2.13, absent in 6.12.117).
-	X86RelocSecIdx = since(7, 2, "x86 relocation errors name section and index",
+	X86RelocSecIdx = x86Change(7, 2, "x86 relocation errors name section and index",
 		"(commit not pinned; seen in linux-source-7.2 7.2.13)")
 
 	// PercpuRelocs: apply_relocations also applies RELA sections targeting the per-cpu
@@ -145,9 +166,30 @@ var (
 		"(commit not pinned; seen in linux-source-7.2 7.2.13)")
 )
 
+// arm64's module.c and module-plts.c, as Debian's 6.1.192 and 6.12.117 differ; the
+// commits lie between (mainline 6.2 to 6.11) and are not pinned here. Each is gated on
+// 6.12, the first line the model follows that has it (a kernel in between is modelled
+// as 6.1 anyway, kernel.Kernel.ModelFit).
+var (
+	// Arm64PLTsAlways: module PLTs are always built in; before, CALL26/JUMP26 were
+	// counted only with CONFIG_RANDOMIZE_BASE and PLTs emitted only with
+	// CONFIG_ARM64_MODULE_PLTS (6.1's module-plts.c and module.c).
+	Arm64PLTsAlways = arm64Change(6, 12, "arm64: module PLTs unconditional",
+		"(commit not pinned; seen in linux-source-6.12 6.12.117, absent from 6.1.192)")
+
+	// Arm64InitFtraceTrampoline: .init.text.ftrace_trampoline is sized and required like
+	// .text.ftrace_trampoline, and NR_FTRACE_PLTS is 1 (6.1: 2, with FTRACE_REGS_PLT_IDX).
+	Arm64InitFtraceTrampoline = arm64Change(6, 12, "arm64: init ftrace trampoline, one ftrace PLT",
+		"(commit not pinned; seen in linux-source-6.12 6.12.117, absent from 6.1.192)")
+
+	// Arm64PrFmt: module.c's messages start with pr_fmt's "Modules: ".
+	Arm64PrFmt = arm64Change(6, 12, `arm64: module.c messages prefixed "Modules: "`,
+		"(commit not pinned; seen in linux-source-6.12 6.12.117, absent from 6.1.192)")
+)
+
 var Changes = []*Change{ElfValidityMessages, InKernelDecompress, EmptyShstrtabCheck,
 	InheritTaintNamesSymbol, TestTaint, X86RelocWriteOrder, ModuleMemory, ModinfoEarly, TaintsAfterList,
-	PatientCheckEarly, ExportSymbolVersions, ElfValidityCache, ModuleNamespaces,
+	PatientCheckEarly, ExportSymbolVersions, Arm64PLTsAlways, Arm64InitFtraceTrampoline, Arm64PrFmt, ElfValidityCache, ModuleNamespaces,
 	StaticCallSitesROAfterInit, ShndxCheck, KFlagstab, StrtabChecks, X86RelocSecIdx, PercpuRelocs, InitEexistEbusy}
 
 // In tells whether a kernel of version v has c: v is at least c's mainline release, or

@@ -109,7 +109,7 @@ type RelocSample struct {
 
 // sampleReloc keeps the first relocation of each type, and the one that failed.
 func (c *call) sampleReloc(info *loadInfo, relsec int, typ uint32, symIdx, rOffset, loc, addend uint64, field []byte, failed bool) {
-	name := relocName(typ)
+	name := x86RelocName(typ)
 	for _, s := range c.res.RelocSamples {
 		if s.Type == name && !failed {
 			return

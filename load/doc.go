@@ -1,4 +1,4 @@
-// Package load is a user-space model of the Linux kernel's module loader (x86_64):
+// Package load is a user-space model of the Linux kernel's module loader (x86_64 and arm64):
 // init_module/finit_module (load_module and the functions it calls) and delete_module.
 // Given a .ko image, the arguments and the flags, a Model predicts the errno, the kernel
 // log lines in order, the taints, the memory layout (/sys/module/NAME/coresize and
@@ -32,7 +32,10 @@
 //	list.go                      add_unformed_module, ref_module, delete_module, try_force_unload
 //	sections.go                  find_module_sections; relocated __ksymtab*, __param, struct module init/exit
 //	symbols.go                   simplify_symbols, resolve_symbol, find_symbol (the kernel's bsearch), inherit_taint, namespaces
-//	relocate_x86_64.go           apply_relocations, __apply_relocate_add / __write_relocate_add
+//	arch.go                      the hooks of moduleloader.h an architecture supplies; apply_relocations
+//	relocate_x86_64.go           x86's hooks: __apply_relocate_add / __write_relocate_add (arch/x86/kernel/module.c)
+//	arm64_module_plts.go         arm64's module_frob_arch_sections, module_emit_plt_entry, module_emit_veneer_for_adrp
+//	arm64_module.go              arm64's apply_relocate_add (reloc_data, reloc_insn_*), module_finalize (arch/arm64/kernel/module.c)
 //	loadmodule.go                load_module, percpu_modalloc, complete_formation (verify_exported_symbols)
 //	params.go, kstrtox.go        parse_args, next_arg, parse_one, the param_ops_* setters, param_array, unknown_module_param_cb
 //	sysfs.go                     mod_sysfs_setup ("module is already loaded" for built-in names)
@@ -53,6 +56,9 @@
 //	6.4              TaintsAfterList                modinfo.go         taints by module_augment_kernel_taints, after add_unformed_module
 //	6.4              PatientCheckEarly              loadmodule.go      a duplicate is refused before layout_and_allocate
 //	6.4              ExportSymbolVersions           loadmodule.go      check_export_symbol_versions, no license taint there
+//	6.12 (arm64)     Arm64PLTsAlways                arm64_module*.go   PLTs counted and used whatever RANDOMIZE_BASE/ARM64_MODULE_PLTS
+//	6.12 (arm64)     Arm64InitFtraceTrampoline      arm64_module*.go   .init.text.ftrace_trampoline; NR_FTRACE_PLTS 1 (6.1: 2)
+//	6.12 (arm64)     Arm64PrFmt                     arm64_module.go    "Modules: " before module.c's messages
 //	6.13, 6.12.117   ElfValidityCache               elf.go             split ELF checks: section offsets before the name table
 //	6.16             ModuleNamespaces               symbols.go,        "module:NAME" namespaces admit the named modules; importing one: EPERM
 //	                                                modinfo.go
@@ -77,15 +83,24 @@
 // symbol version an error).
 //
 // Relocation is simulated: every SHF_ALLOC section is copied to a model address
-// (modules at 0xffffffffc0000000, vmlinux exports at their real addresses from
-// vmlinux's __ksymtab, per-cpu data at small offsets), relocations are applied with the
-// kernel's checks, and the export tables, parameters and struct module are then read
-// from the relocated bytes, as the kernel reads them. The layouts of those structures
-// (sizeof and member offsets of struct module, kernel_symbol, kernel_param,
-// modversion_info, kparam_array, kparam_string) are the target kernel's,
-// kernel.Kernel.Structs: from its BTF (vmlinux's .BTF, or the host's
-// /sys/kernel/btf/vmlinux), else sizeof(struct module) and its init and exit offsets
-// from an in-tree module and the x86_64 ABI's values for the rest.
+// (x86_64: modules at 0xffffffffc0000000, per-cpu data at small offsets; arm64: modules
+// within branch range below the kernel image, per-cpu data near it; vmlinux exports at
+// their real addresses from vmlinux's __ksymtab, else at synthetic ones in kernel
+// text), relocations are applied with the kernel's checks, and the export tables,
+// parameters and struct module are then read from the relocated bytes, as the kernel
+// reads them. The layouts of those structures (sizeof and member offsets of struct
+// module, kernel_symbol, kernel_param, modversion_info, kparam_array, kparam_string)
+// are the target kernel's, kernel.Kernel.Structs: from its BTF (vmlinux's .BTF, or the
+// host's /sys/kernel/btf/vmlinux), else sizeof(struct module) and its init and exit
+// offsets from an in-tree module and the x86_64 ABI's values for the rest.
+//
+// arm64 (arm64_module*.go) depends on two facts the files do not tell, taken from
+// Options.Arm64 and stated by explain: whether the CPU has erratum 843419 (default:
+// no, as QEMU's virt CPUs), and whether KASLR randomizes the module region (default:
+// yes, unless nokaslr is on the command line). The PLT sizes, and so coresize and
+// initsize, depend on the first only; the second only on 6.1 decides which branches go
+// through a PLT. Debian's arm64 vmlinuz is a raw Image: exports then come from
+// Module.symvers, without addresses.
 //
 // # What the model assumes (Result.Uncertain says so per call)
 //

@@ -8,8 +8,8 @@ import (
 )
 
 // elfHeaderChecks mirrors the header part shared by 6.1's elf_validity_check and
-// 6.12's elf_validity_ehdr: length, magic, ET_REL, elf_check_arch (EM_X86_64), and on
-// 6.12 module_elf_check_arch (always true on x86). EI_CLASS, EI_DATA and e_version are
+// 6.12's elf_validity_ehdr: length, magic, ET_REL, elf_check_arch (the e_machine of
+// archHooks.machine), and on 6.12 module_elf_check_arch (always true on x86 and arm64). EI_CLASS, EI_DATA and e_version are
 // not checked by the kernel.
 func (c *call) elfHeaderChecks(info *loadInfo, fn string) unix.Errno {
 	if info.len < elfHeaderSize {
@@ -25,9 +25,9 @@ func (c *call) elfHeaderChecks(info *loadInfo, fn string) unix.Errno {
 		c.elfLog("Invalid ELF header type: %d != %d", info.eType, etRel)
 		return c.step(fn, unix.ENOEXEC, "not ET_REL")
 	}
-	if info.eMachine != emX86_64 {
+	if em, name := c.arch.machine(); info.eMachine != em { // elf_check_arch
 		c.elfLog("Invalid architecture in ELF header: %d", info.eMachine)
-		return c.step(fn, unix.ENOEXEC, "not EM_X86_64")
+		return c.step(fn, unix.ENOEXEC, "not %s", name)
 	}
 	return 0
 }

@@ -18,7 +18,6 @@ const (
 	relaSize      = 24
 
 	etRel        = 1
-	emX86_64     = 62
 	shnUndef     = 0
 	shnAbs       = 0xfff1
 	shnCommon    = 0xfff2

@@ -354,6 +354,9 @@ func (c *call) moveModule(info *loadInfo, st *layoutState) unix.Errno {
 // per-cpu and ro_after_init flagging, layout_sections, layout_symtab and move_module.
 func (c *call) layoutAndAllocate(info *loadInfo, mod *module) (*Layout, unix.Errno) {
 	const fn = "layout_and_allocate"
+	if e := c.arch.moduleFrobArchSections(c, info, mod); e != 0 { // module_frob_arch_sections
+		return nil, e
+	}
 	// module_enforce_rwx_sections (strict_rwx.c)
 	if c.m.K.Config.StrictModuleRWX() {
 		for i := range info.sechdrs {

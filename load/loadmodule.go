@@ -98,7 +98,10 @@ func (c *call) formModule(info *loadInfo, mod *module, args string) unix.Errno {
 	if e := c.applyRelocations(info, mod); e != 0 { // apply_relocations
 		return e
 	}
-	c.moduleTables(info, mod) // post_relocation: the relocated tables become readable
+	c.moduleTables(info, mod)                             // post_relocation: the relocated tables become readable
+	if e := c.arch.moduleFinalize(c, info, mod); e != 0 { // post_relocation: module_finalize
+		return e
+	}
 	c.m.indexExports(mod)
 	if c.m.Opts.KeepImage {
 		for _, s := range info.mem.secs {

@@ -51,6 +51,9 @@ type Options struct {
 	Comm string
 	// KeepImage puts the relocated module memory in Result.Image.
 	KeepImage bool
+	// Arm64 are the CPU and boot facts an arm64 kernel's loader depends on (ignored
+	// for other architectures).
+	Arm64 Arm64Options
 }
 
 // Model is one target kernel's module state across operations: the boot the model
@@ -69,6 +72,7 @@ type Model struct {
 	once     map[string]bool // pr_*_once call sites already printed
 	// exportIdx finds the modules exporting a name (find_symbol's walk of the list).
 	exportIdx map[string][]exportRef
+	space     addressSpace      // the target architecture's model addresses
 	nextVA    uint64            // next free module-area address
 	nextPCPU  uint64            // next free per-cpu offset in the reserved chunk
 	kaddr     map[uint64]string // vmlinux export addresses, for naming param ops
@@ -79,8 +83,10 @@ type Model struct {
 
 // New returns a model of kernel k just after boot: no modules loaded, not tainted.
 func New(k *kernel.Kernel, opts Options) *Model {
-	return &Model{K: k, Opts: opts, v: k.ModelFit().Model, once: map[string]bool{},
-		nextVA: moduleAreaStart, nextPCPU: percpuModuleStart, st: k.Structs.OrDefaults()}
+	m := &Model{K: k, Opts: opts, v: k.ModelFit().Model, once: map[string]bool{}, st: k.Structs.OrDefaults()}
+	m.space = m.newArchHooks().space()
+	m.nextVA, m.nextPCPU = m.space.moduleArea, m.space.percpuModule
+	return m
 }
 
 // Taint returns the global taint set.
@@ -113,12 +119,13 @@ func (m *Model) Load(image []byte, params string, flags Flags) *Result {
 
 // call is the state of one syscall: the result being built and the load_info.
 type call struct {
-	m   *Model
-	res *Result
+	m    *Model
+	res  *Result
+	arch archHooks // the target architecture's hooks, fresh for this call
 }
 
 func (m *Model) newCall() *call {
-	return &call{m: m, res: &Result{Relocs: map[string]int{}}}
+	return &call{m: m, res: &Result{Relocs: map[string]int{}}, arch: m.newArchHooks()}
 }
 
 // finish stamps the global taint on the result.

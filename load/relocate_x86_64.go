@@ -24,49 +24,35 @@ var relocNames = map[uint32]string{
 	rX86_64PC64: "R_X86_64_PC64",
 }
 
-func relocName(t uint32) string {
+func x86RelocName(t uint32) string {
 	if n, ok := relocNames[t]; ok {
 		return n
 	}
 	return fmt.Sprintf("R_X86_64_%d", t)
 }
 
-// applyRelocations mirrors apply_relocations: every relocation section whose target is
-// in range and SHF_ALLOC, stopping at the first error. Livepatch relocation sections are
-// not modelled; SHT_REL is unsupported on x86_64.
-func (c *call) applyRelocations(info *loadInfo, mod *module) unix.Errno {
-	const fn = "apply_relocations"
-	total := 0
-	for i := 1; i < len(info.sechdrs); i++ {
-		s := info.sechdrs[i]
-		if int(s.info) >= len(info.sechdrs) {
-			continue
-		}
-		// PercpuRelocs: the per-cpu section (no longer SHF_ALLOC) is relocated in the
-		// image's template, then copied to each CPU.
-		percpu := s.info != 0 && int(s.info) == info.index.pcpu && c.m.Has(PercpuRelocs)
-		if info.sechdrs[s.info].flags&shfAlloc == 0 && !percpu {
-			continue
-		}
-		var e unix.Errno
-		switch {
-		case s.flags&shfRelaLivepatch != 0:
-			c.uncertain("livepatch relocation section %s is applied by klp_apply_section_relocs, not modelled", info.secName(i))
-		case s.typ == shtRel:
-			// apply_relocate (moduleloader.h stub): printk(KERN_ERR ...).
-			c.log(LevelErr, "module %s: REL relocation unsupported", mod.Name)
-			e = unix.ENOEXEC
-		case s.typ == shtRela:
-			var n int
-			n, e = c.applyRelocateAdd(info, mod, i)
-			total += n
-		}
-		if e != 0 {
-			return c.step(fn, e, "relocation section %s", info.secName(i))
-		}
-	}
-	c.step(fn, 0, "%d relocations applied", total)
-	return 0
+// x86Hooks are x86_64's hooks (arch/x86/kernel/module.c): no frobbing of sections,
+// apply_relocate_add below, and a module_finalize (alternatives, ORC, static calls)
+// that cannot fail for a module the earlier stages accepted.
+type x86Hooks struct{}
+
+func (x86Hooks) machine() (uint16, string) { return emX86_64, "EM_X86_64" }
+
+// moduleFrobArchSections is the __weak default: x86 changes no section.
+func (x86Hooks) moduleFrobArchSections(*call, *loadInfo, *module) unix.Errno { return 0 }
+
+func (x86Hooks) applyRelocateAdd(c *call, info *loadInfo, mod *module, relsec int) (int, unix.Errno) {
+	return c.applyRelocateAdd(info, mod, relsec)
+}
+
+// moduleFinalize: x86's module_finalize patches alternatives, paravirt and static
+// calls and registers ORC data; none of it can refuse a module here.
+func (x86Hooks) moduleFinalize(*call, *loadInfo, *module) unix.Errno { return 0 }
+
+// x86 address space: modules at MODULES_VADDR, vmlinux in the top 2 GiB, per-cpu
+// offsets zero-based (x86_64's per-cpu segment).
+func (x86Hooks) space() addressSpace {
+	return addressSpace{moduleArea: moduleAreaStart, kernelText: 0xffffffff81000000, percpuModule: percpuModuleStart}
 }
 
 // applyRelocateAdd mirrors x86_64's __apply_relocate_add (6.1) and
@@ -76,13 +62,7 @@ func (c *call) applyRelocations(info *loadInfo, mod *module) unix.Errno {
 func (c *call) applyRelocateAdd(info *loadInfo, mod *module, relsec int) (int, unix.Errno) {
 	rs := info.sechdrs[relsec]
 	tgtAddr := info.sechdrs[rs.info].addr
-	var tb []byte
-	if target := info.mem.section(int(rs.info)); target != nil {
-		tb = target.b
-	} else if t := info.sechdrs[rs.info]; int(rs.info) == info.index.pcpu && t.typ != shtNobits && t.offset+t.size <= uint64(len(info.hdr)) {
-		// The per-cpu template: a copy of the section's bytes in the image.
-		tb = append([]byte(nil), info.hdr[t.offset:t.offset+t.size]...)
-	}
+	tb := relocTarget(info, relsec)
 	n := rs.size / relaSize
 	for i := uint64(0); i < n; i++ {
 		off := rs.offset + i*relaSize
@@ -106,7 +86,7 @@ func (c *call) applyRelocateAdd(info *loadInfo, mod *module, relsec int) (int, u
 		if e != 0 {
 			return int(i), e
 		}
-		c.res.Relocs[relocName(typ)]++
+		c.res.Relocs[x86RelocName(typ)]++
 	}
 	return int(n), 0
 }

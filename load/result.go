@@ -58,6 +58,9 @@ type Result struct {
 	Layout *Layout
 	// Relocs counts the relocations applied, by type name ("R_X86_64_PC32": 812).
 	Relocs map[string]int
+	// PLT is what arm64's module_frob_arch_sections reserved; nil on other
+	// architectures or when the load stopped before it.
+	PLT *PLTCount
 	// RelocSamples works through the first relocation of each type, and the failing
 	// one, for explanations (detail.go).
 	RelocSamples []RelocSample
@@ -177,3 +180,26 @@ type ModuleState struct {
 	// the sysfs files do not exist).
 	Version, SrcVersion string
 }
+
+// PLTCount is arm64's module PLT reservation (module-plts.c): the entries counted for
+// core and init code, each section holding one more than counted, and the CPU and
+// boot choices that were assumed.
+type PLTCount struct {
+	Core int `json:"core"`
+	Init int `json:"init"`
+	// Erratum843419 and KASLR are the choices made (Options.Arm64 and the kernel's
+	// configuration and command line).
+	Erratum843419 bool `json:"erratum_843419"`
+	KASLR         bool `json:"kaslr"`
+	// Emitted is how many entries apply_relocate_add filled (branches out of range at
+	// the model's addresses, and erratum veneers): it depends on where the module was
+	// placed, never on the sizes.
+	Emitted int `json:"emitted"`
+}
+
+// CoreBytes and InitBytes are the sizes of .plt and .init.plt: (count + 1) entries of
+// 12 bytes.
+func (p *PLTCount) CoreBytes() int { return (p.Core + 1) * pltEntrySize }
+
+// InitBytes is the size of .init.plt.
+func (p *PLTCount) InitBytes() int { return (p.Init + 1) * pltEntrySize }

@@ -198,7 +198,7 @@ func (m *Model) kernelSymbolAt(addr uint64) string {
 			for i, s := range t {
 				a := s.Addr
 				if a == 0 {
-					a = syntheticKernelAddr(ti, i)
+					a = syntheticKernelAddr(m.space.kernelText, ti, i)
 				}
 				if _, dup := m.kaddr[a]; !dup {
 					m.kaddr[a] = s.Name

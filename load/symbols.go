@@ -52,7 +52,7 @@ func (m *Model) findSymbol(name string, gplok bool) (found, bool) {
 			s := t.t[i]
 			f := found{gplOnly: t.gpl, namespace: s.Namespace, addr: s.Addr}
 			if f.addr == 0 {
-				f.addr = syntheticKernelAddr(ti, i)
+				f.addr = syntheticKernelAddr(m.space.kernelText, ti, i)
 			}
 			if s.HasCRC {
 				crc := s.CRC
@@ -125,8 +125,8 @@ func (m *Model) unindexExports(mod *module) {
 
 // syntheticKernelAddr gives vmlinux exports without a known address a distinct place in
 // kernel text (kernel.Kernel built from Module.symvers only).
-func syntheticKernelAddr(table, i int) uint64 {
-	return 0xffffffff81000000 + uint64(table)<<24 + uint64(i)*16
+func syntheticKernelAddr(text uint64, table, i int) uint64 {
+	return text + uint64(table)<<24 + uint64(i)*16
 }
 
 // inheritTaint mirrors inherit_taint: symbols from a proprietary module.

@@ -81,6 +81,8 @@ var stages = map[string]stageInfo{
 	"module_patient_check_exists":       {"kernel/module/main.c", "A module of the same name already in the list means EEXIST (or EBUSY while it is still coming up)."},
 	"find_module_sections":              {"kernel/module/main.c", "The kernel finds the export tables, parameters, init and exit functions and other special sections in the laid-out image."},
 	"simplify_symbols":                  {"kernel/module/main.c", "Each undefined symbol is looked up among the exports of vmlinux and the loaded modules; its CRC, GPL-only flag and namespace are checked and the provider gains a user."},
+	"module_frob_arch_sections":         {"arch/arm64/kernel/module-plts.c", "arm64 reserves PLT entries for branches that may not reach their target (CALL26/JUMP26 to another section, duplicates counted once) in .plt and .init.plt, sized before layout."},
+	"module_finalize":                   {"arch/arm64/kernel/module.c", "arm64 patches alternatives and sets up the ftrace trampolines, which the module must have."},
 	"apply_relocations":                 {"arch/x86/kernel/module.c", "Each relocation writes a symbol's final address into the module's code and data, as a linker would, checking for overflow."},
 	"complete_formation":                {"kernel/module/main.c", "The module's exports must not clash with existing ones; its memory gets its final permissions and it becomes COMING."},
 	"prepare_coming_module":             {"kernel/module/main.c", "Subsystems (ftrace, livepatch, BTF) are told that a module is coming."},

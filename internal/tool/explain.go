@@ -64,6 +64,15 @@ var stageWords = map[string]string{
 	"mod_sysfs_setup": "sysfs", "do_init_module": "init", "prepare_coming_module": "notifiers",
 	"check_module_license_and_versions": "license", "percpu_modalloc": "per-cpu",
 	"module_augment_kernel_taints": "taints", "check_export_symbol_versions": "symbol versions",
+	"module_frob_arch_sections": "arch sections", "module_finalize": "arch finalize",
+}
+
+// onOff picks the words for a choice.
+func onOff(b bool, on, off string) string {
+	if b {
+		return on
+	}
+	return off
 }
 
 // Explanation is `gokmod explain --json`.
@@ -76,13 +85,15 @@ type Explanation struct {
 	Sections    []ExplainSection `json:"sections"`
 	Symbols     []load.SymbolUse `json:"symbols"`
 	Relocations map[string]int   `json:"relocations"`
-	Result      string           `json:"result"`
-	Log         []string         `json:"log"`
-	Taint       string           `json:"taint"`
-	CoreSize    uint32           `json:"coresize"`
-	InitSize    uint32           `json:"initsize"`
-	Fix         []string         `json:"fix"`
-	Assumed     []string         `json:"assumed"`
+	// PLT is arm64's module PLT reservation (absent on x86_64).
+	PLT      *load.PLTCount `json:"plt,omitempty"`
+	Result   string         `json:"result"`
+	Log      []string       `json:"log"`
+	Taint    string         `json:"taint"`
+	CoreSize uint32         `json:"coresize"`
+	InitSize uint32         `json:"initsize"`
+	Fix      []string       `json:"fix"`
+	Assumed  []string       `json:"assumed"`
 	// Sources names the file each fact about the kernel came from (kernel.Sources).
 	Sources []kernel.Source `json:"sources"`
 
@@ -297,7 +308,7 @@ func preload(m *load.Model, k *kernel.Kernel, names []string, file string, withD
 
 func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Result) *Explanation {
 	x := &Explanation{Kernel: k.Release, File: file, Params: params, Preloaded: append([]string{}, pre...),
-		Symbols: append([]load.SymbolUse{}, r.Symbols...), Relocations: r.Relocs, Log: r.LogText(),
+		Symbols: append([]load.SymbolUse{}, r.Symbols...), Relocations: r.Relocs, PLT: r.PLT, Log: r.LogText(),
 		Taint: r.Taint.String(), Assumed: append([]string{}, r.Uncertain...), Fix: []string{}, Result: "ok",
 		Sources: k.Sources.List()}
 	if x.Log == nil {
@@ -408,6 +419,12 @@ func printExplanation(w io.Writer, x *Explanation, run *report.Run, verbose bool
 			fmt.Fprintf(w, "  %-32s %-18s %#10x %#10x\n", s.Name, s.Region, s.Offset, s.Size)
 		}
 		fmt.Fprintf(w, "  coresize %d, initsize %d\n", x.CoreSize, x.InitSize)
+	}
+	if p := x.PLT; p != nil {
+		fmt.Fprintf(w, "\nModule PLTs (arm64 module_frob_arch_sections): %d core entries (.plt %d bytes), %d init entries (.init.plt %d bytes)\n",
+			p.Core, p.CoreBytes(), p.Init, p.InitBytes())
+		fmt.Fprintf(w, "  assumed: %s, %s\n", onOff(p.Erratum843419, "a CPU with erratum 843419 (Cortex-A53 r0p0-r0p4; --erratum-843419)", "a CPU without erratum 843419 (QEMU's; --erratum-843419 models one)"),
+			onOff(p.KASLR, "KASLR on (--cmdline nokaslr turns it off)", "KASLR off"))
 	}
 	if len(x.Symbols) > 0 {
 		fmt.Fprintf(w, "\nSymbol resolution: %d undefined symbols\n", len(x.Symbols))

@@ -39,12 +39,16 @@ const kernelSpecHelp = "\t--kernel SPEC     the target kernel (default host), re
 	"\t                  model /proc/sys/kernel/modules_disabled = 1 (--kernel host reads it)\n" +
 	"\t--as-caller       model this process's capabilities instead of root's: without\n" +
 	"\t                  CAP_SYS_MODULE every load is EPERM (by default the verdict is for root,\n" +
-	"\t                  and a missing capability is only noted)\n"
+	"\t                  and a missing capability is only noted)\n" +
+	"\t--erratum-843419  (arm64) model a CPU with Cortex-A53 erratum 843419, which grows module\n" +
+	"\t                  PLTs (default: without, as QEMU's virt CPUs); KASLR is assumed on\n" +
+	"\t                  unless --cmdline has nokaslr\n"
 
 // targetOptions are the options every model tool takes about its target.
 var targetOptions = []cli.Option{
 	{Long: "kernel", HasArg: true}, {Long: "release", HasArg: true}, {Long: "cmdline", HasArg: true},
 	{Long: "modules-disabled"}, {Long: "as-caller"}, {Long: "trust", HasArg: true}, {Long: "comm", HasArg: true},
+	{Long: "erratum-843419"},
 }
 
 // targetSpec is what the target options asked for.
@@ -53,6 +57,7 @@ type targetSpec struct {
 	modulesDisabled, asCaller bool
 	trust                     []string // --trust CERT, repeatable
 	comm                      string   // --comm NAME
+	erratum843419             bool     // --erratum-843419
 }
 
 // option takes p if it is one of targetOptions, and says whether it was.
@@ -72,6 +77,8 @@ func (s *targetSpec) option(p cli.Parsed) bool {
 		s.trust = append(s.trust, p.Arg)
 	case "comm":
 		s.comm = p.Arg
+	case "erratum-843419":
+		s.erratum843419 = true
 	default:
 		return false
 	}
@@ -131,6 +138,7 @@ func (e *Env) loadTarget(s targetSpec) (*modelTarget, error) {
 		return nil, err
 	}
 	t.Opts.Comm = s.comm
+	t.Opts.Arm64.Erratum843419 = s.erratum843419
 	t.Opts.ModulesDisabled = s.modulesDisabled
 	if t.Host {
 		if b, err := os.ReadFile(filepath.Join(rootOrSlash(root), "proc/sys/kernel/modules_disabled")); err == nil && strings.TrimSpace(string(b)) == "1" {

@@ -36,7 +36,7 @@ func (t *modelTarget) modelVersion() ModelVersion {
 	v := ModelVersion{Target: t.Fit.Target.String(), Model: t.Fit.ModelVersion, Exact: t.Fit.Exact, Note: t.Fit.Note(),
 		Arch: t.K.Arch(), Distro: t.K.Distro, Patches: load.Patches(t.K), Judged: t.Fit.Judged, Changes: []string{}}
 	for _, c := range load.Changes {
-		if c.In(t.Fit.Model) {
+		if c.In(t.Fit.Model) && c.For(t.K.Arch()) {
 			v.Changes = append(v.Changes, fmt.Sprintf("%s (%s)", c.Name, c.Since.Line()))
 		}
 	}
@@ -129,6 +129,8 @@ func modelOf(m ModelVersion) string {
 		b.WriteString("; the kernel's version is unknown, so no judged line can be named")
 	case m.Judged:
 		fmt.Fprintf(&b, "; Linux %s is judged in QEMU by this project's tests", m.Line)
+	case !kernel.JudgedArchs[m.Arch]:
+		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU on %s by this project's tests yet", m.Line, m.Arch)
 	default:
 		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU by this project's tests", m.Line)
 	}

@@ -275,7 +275,7 @@ func TestApproximatedVersions(t *testing.T) {
 		}
 		var want []string
 		for _, c := range load.Changes {
-			if c.In(kk.Version) {
+			if c.In(kk.Version) && c.For(kk.Arch()) {
 				want = append(want, c.Name+" ("+c.Since.Line()+")")
 			}
 		}
