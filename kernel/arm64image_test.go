@@ -6,19 +6,21 @@ import (
 	"strings"
 	"testing"
 
+	"gokmod/internal/testing/testenv"
 	"gokmod/kernel"
 	"gokmod/ko"
 )
 
-// Debian's arm64 kernel packages unpacked where GOKMOD_ARM64_ROOT says (the test skips
-// when it is unset; a root it cannot use fails it): the vmlinuz is an arm64 Image, not
+// Debian's arm64 kernel packages unpacked where GOKMOD_ARM64_ROOT says, else make
+// setup's arm64 line (missing, the test fails; a root it cannot use fails it): the vmlinuz is an arm64 Image, not
 // an ELF. The architecture, the version and distribution (linux_banner), the vermagic
 // (compared with an in-tree module's own) and the certificates come from it and the
 // configuration; the exports from Module.symvers, and Notes say so.
 func TestArm64Image(t *testing.T) {
 	root := os.Getenv("GOKMOD_ARM64_ROOT")
 	if root == "" {
-		t.Skip("GOKMOD_ARM64_ROOT is not set: no arm64 kernel tree to read")
+		// make setup's arm64 line, its packages as they come.
+		root = testenv.RequireKernelsArm64(t)[0].Root + ".raw"
 	}
 	rels, err := kernel.Releases(root)
 	if err != nil || len(rels) == 0 {

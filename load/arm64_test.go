@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"gokmod/internal/testing/testenv"
 	"gokmod/kernel"
 	"gokmod/ko"
 	"gokmod/load"
@@ -23,7 +24,8 @@ func arm64Root(t *testing.T) *kernel.Kernel {
 	t.Helper()
 	root := os.Getenv("GOKMOD_ARM64_ROOT")
 	if root == "" {
-		t.Skip("GOKMOD_ARM64_ROOT is not set: no arm64 kernel tree to test against")
+		// make setup's arm64 line, its packages as they come (headers included).
+		root = testenv.RequireKernelsArm64(t)[0].Root + ".raw"
 	}
 	rels, err := kernel.Releases(root)
 	if err != nil || len(rels) == 0 {
