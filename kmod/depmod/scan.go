@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
+
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -68,10 +69,17 @@ func (d *depmod) search() error {
 	return nil
 }
 
+// The walk builds each path in d.walk, one buffer, as kmod appends names to its strbuf:
+// in a directory loop every entry is met again at each level, its path longer each
+// time, and a string made for each would be garbage of the square of the depth.
+// Strings are made only for what is kept (a module's path), for messages and, with the
+// cache, for directories' keys.
+
 func (d *depmod) searchPath(path string) error {
 	real := d.real(path)
+	d.walk = append(append(d.walk[:0], path...), '/')
 	if entries, ok := d.listedDir(-1, "", real); ok {
-		return d.searchEntries(-1, 0, path+"/", entries)
+		return d.searchEntries(-1, 0, len(d.walk), entries)
 	}
 	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -79,13 +87,18 @@ func (d *depmod) searchPath(path string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return d.searchDir(fd, 0, path+"/")
+	return d.searchDir(fd, 0, len(d.walk))
+}
+
+// walkPath is the path of the entry name in the directory at d.walk[:blen].
+func (d *depmod) walkPath(blen int, name string) string {
+	return string(d.walk[:blen]) + name
 }
 
 // searchDir walks one directory with raw file descriptors and getdents: os.File's
 // netpoller registration and per-entry allocations cost more than the walk itself.
-// depth is the directory's below the searched one.
-func (d *depmod) searchDir(dfd, depth int, base string) error {
+// depth is the directory's below the searched one; d.walk[:blen] its path and a '/'.
+func (d *depmod) searchDir(dfd, depth, blen int) error {
 	key, keyOK := fileKey{}, false
 	if d.cache != nil {
 		// The key recorded with the listing is the open directory's, taken before the
@@ -103,29 +116,30 @@ func (d *depmod) searchDir(dfd, depth int, base string) error {
 	}
 	d.dirsListed++
 	if err == nil && keyOK {
-		d.noteListing(d.real(strings.TrimSuffix(base, "/")), key, entries)
+		d.noteListing(d.real(string(d.walk[:blen-1])), key, entries)
 	}
-	return d.searchEntries(dfd, depth, base, entries)
+	return d.searchEntries(dfd, depth, blen, entries)
 }
 
-// searchEntries is the loop of depmod_modules_search_dir over one directory's entries,
-// read by searchDir from dfd or, when dfd < 0, recorded in the cache (cache_dirs.go).
-func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) error {
+// searchEntries is the loop of depmod_modules_search_dir over the entries of the
+// directory at d.walk[:blen], read by searchDir from dfd or, when dfd < 0, recorded in
+// the cache (cache_dirs.go).
+func (d *depmod) searchEntries(dfd, depth, blen int, entries []dirent) error {
 	for _, e := range entries {
 		name := e.name
 		if d.cfg.Excluded(name) {
 			continue
 		}
-		path := base + name
-		isDir := false
+		isDir, link := false, false
 		switch e.typ {
 		case unix.DT_REG:
 		case unix.DT_DIR:
 			isDir = true
 		default: // only in a listing read now: the cache records none
+			link = true
 			var st unix.Stat_t
 			if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
-				d.log.err("fstatat(%d, %s): %s\n", d.baseFd+depth, name, strerror(err))
+				d.log.err("fstatat(%d, %s): %s\n", d.fds.at(depth), name, strerror(err))
 				continue
 			}
 			switch st.Mode & unix.S_IFMT {
@@ -133,28 +147,46 @@ func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) er
 			case unix.S_IFDIR:
 				isDir = true
 			default:
-				d.log.err("unsupported file type %s: %o\n", path, st.Mode&unix.S_IFMT)
+				d.log.err("unsupported file type %s: %o\n", d.walkPath(blen, name), st.Mode&unix.S_IFMT)
 				continue
 			}
 		}
 		if isDir {
-			d.searchSubdir(dfd, depth, path, name)
+			if link {
+				d.walkLinks++
+			}
+			d.searchSubdir(dfd, depth, blen, name)
+			if link {
+				d.walkLinks--
+			}
 			continue
 		}
-		if err := d.searchFile(dfd, path, name); err != nil {
-			d.log.err("failed %s: %s\n", path, strerror(err))
+		if err := d.searchFile(blen, name); err != nil {
+			d.log.err("failed %s: %s\n", d.walkPath(blen, name), strerror(err))
 		}
 	}
 	return nil
 }
 
-// searchSubdir enters the subdirectory name (at path) of the directory open as dfd
-// (dfd < 0: listed from the cache), from its recorded listing when still valid.
-func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
-	real := d.real(path)
-	if entries, ok := d.listedDir(dfd, name, real); ok {
-		d.searchEntries(-1, depth+1, path+"/", entries)
+// searchSubdir enters the subdirectory name of the directory open as dfd (dfd < 0:
+// listed from the cache) at d.walk[:blen], from its recorded listing when still valid.
+func (d *depmod) searchSubdir(dfd, depth, blen int, name string) {
+	if d.fds.exhausted(depth) {
+		// Where kmod's openat fails with EMFILE (fds.go): how deep it follows a
+		// directory loop, whatever gokmod's own descriptors.
+		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.fds.at(depth), name, strerror(unix.EMFILE))
 		return
+	}
+	d.walk = append(d.walk[:blen], name...)
+	plen := len(d.walk)
+	real := ""
+	if d.cache != nil {
+		real = d.real(string(d.walk[:plen]))
+		if entries, ok := d.listedDir(dfd, name, real); ok {
+			d.walk = append(d.walk[:plen], '/')
+			d.searchEntries(-1, depth+1, plen+1, entries)
+			return
+		}
 	}
 	var sub int
 	var err error
@@ -168,13 +200,14 @@ func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
 		// as its walk opens nothing else. Ours may differ (the readers and the cache
 		// open files beside the walk, and a listing from the cache has none), so the
 		// message names kmod's.
-		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.baseFd+depth, name, strerror(err))
+		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.fds.at(depth), name, strerror(err))
 		return
 	}
-	err = d.searchDir(sub, depth+1, path+"/")
+	d.walk = append(d.walk[:plen], '/')
+	err = d.searchDir(sub, depth+1, plen+1)
 	unix.Close(sub)
 	if err != nil {
-		d.log.err("failed %s: %s\n", path, strerror(err))
+		d.log.err("failed %s: %s\n", d.walkPath(blen, name), strerror(err))
 	}
 }
 
@@ -216,23 +249,39 @@ func readDirents(fd int) ([]dirent, error) {
 	}
 }
 
-// searchFile is depmod_modules_search_file.
-func (d *depmod) searchFile(dfd int, path, name string) error {
+// searchFile is depmod_modules_search_file for the file name in the directory at
+// d.walk[:blen]. A module met again (in a loop) and kept costs no allocation: its path
+// is compared where it is built.
+func (d *depmod) searchFile(blen int, name string) error {
 	if !d.hasModuleExt(name) {
 		return nil
 	}
-	modname := config.PathToModname(path)
+	modname := config.PathToModname(name)
 	if modname == "" {
-		d.log.err("could not get modname from path %s\n", path)
+		d.log.err("could not get modname from path %s\n", d.walkPath(blen, name))
 		return unix.EINVAL
 	}
+	d.walk = append(d.walk[:blen], name...)
 	if old := d.byName[modname]; old != nil {
-		if d.cfg.Prefers(d.dirname, old.path, path) {
+		// Prefers keeps nothing of the paths it is given.
+		if d.cfg.Prefers(d.dirname, old.path, unsafe.String(unsafe.SliceData(d.walk), len(d.walk))) {
 			return nil
 		}
 		d.del(old)
 	}
-	// kmod stats the file here (kmod_module_new_from_path); readdir just listed it.
+	path := string(d.walk)
+	// kmod stats the file here (kmod_module_new_from_path), by its path, after it
+	// dropped the module it replaces. readdir just listed it, so the stat can fail only
+	// where the path cannot be resolved as a whole: longer than PATH_MAX, or through
+	// more than 40 symbolic links (ELOOP) — in a directory loop. Only such paths are
+	// stat'd.
+	if d.walkLinks > 0 || len(path) >= unix.PathMax {
+		var st unix.Stat_t
+		if err := unix.Stat(d.real(path), &st); err != nil {
+			d.log.err("could not create module %s: %s\n", path, strerror(err))
+			return err
+		}
+	}
 	if err := d.add(path, modname, cacheSlot{}); err != nil {
 		d.log.err("could not add module %s: %s\n", path, strerror(err))
 		return err
@@ -343,24 +392,4 @@ func cstr(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// kmodBaseFd is the descriptor kmod's walk would open the searched directory as: the
-// lowest free one, less those the Go runtime keeps open for itself below it (the cgroup
-// CPU files it takes GOMAXPROCS limits from), which a C program does not hold.
-func kmodBaseFd() int {
-	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 3
-	}
-	unix.Close(fd)
-	base := fd
-	buf := make([]byte, 64)
-	for i := 3; i < fd; i++ {
-		n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(i), buf)
-		if err == nil && strings.HasPrefix(string(buf[:n]), "/sys/fs/cgroup/") {
-			base--
-		}
-	}
-	return base
 }
