@@ -28,6 +28,7 @@ type kmodFds struct {
 // be read, everything below the lowest free one.
 func newKmodFds() kmodFds {
 	k := kmodFds{limit: kmodFdLimit()}
+	k.makeRoom()
 	if held, ok := heldFds(); ok {
 		k.held = held
 		return k
@@ -36,6 +37,20 @@ func newKmodFds() kmodFds {
 		k.held = append(k.held, i)
 	}
 	return k
+}
+
+// makeRoom lets this process hold the descriptors kmod's walk would and some of its own
+// besides (the Go runtime's, the readers'): when the soft limit was already the hard one,
+// the Go runtime could not raise it, and gokmod would run out a few levels before kmod.
+// Root may raise the hard limit; otherwise the walk stops a little short of kmod's.
+func (k kmodFds) makeRoom() {
+	need := uint64(k.limit) + 64
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur >= need {
+		return
+	}
+	lim.Cur, lim.Max = need, max(lim.Max, need)
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
 }
 
 // at is the descriptor kmod's walk holds for the directory at depth (0: the one

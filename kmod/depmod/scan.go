@@ -79,15 +79,27 @@ func (d *depmod) searchPath(path string) error {
 	real := d.real(path)
 	d.walk = append(append(d.walk[:0], path...), '/')
 	if entries, ok := d.listedDir(-1, "", real); ok {
-		return d.searchEntries(-1, 0, len(d.walk), entries)
+		return d.searchEntries(&openDir{-1}, 0, len(d.walk), entries)
 	}
 	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.log.err("could not open directory %s: %s\n", path, strerror(err))
 		return err
 	}
-	defer unix.Close(fd)
-	return d.searchDir(fd, 0, len(d.walk))
+	dir := &openDir{fd}
+	defer dir.close()
+	return d.searchDir(dir, 0, len(d.walk))
+}
+
+// openDir is a directory open for the walk; the walk may close it before its owner
+// does (searchEntries), which close then leaves alone.
+type openDir struct{ fd int }
+
+func (o *openDir) close() {
+	if o.fd >= 0 {
+		unix.Close(o.fd)
+		o.fd = -1
+	}
 }
 
 // walkPath is the path of the entry name in the directory at d.walk[:blen].
@@ -98,7 +110,8 @@ func (d *depmod) walkPath(blen int, name string) string {
 // searchDir walks one directory with raw file descriptors and getdents: os.File's
 // netpoller registration and per-entry allocations cost more than the walk itself.
 // depth is the directory's below the searched one; d.walk[:blen] its path and a '/'.
-func (d *depmod) searchDir(dfd, depth, blen int) error {
+func (d *depmod) searchDir(dir *openDir, depth, blen int) error {
+	dfd := dir.fd
 	key, keyOK := fileKey{}, false
 	if d.cache != nil {
 		// The key recorded with the listing is the open directory's, taken before the
@@ -118,14 +131,27 @@ func (d *depmod) searchDir(dfd, depth, blen int) error {
 	if err == nil && keyOK {
 		d.noteListing(d.real(string(d.walk[:blen-1])), key, entries)
 	}
-	return d.searchEntries(dfd, depth, blen, entries)
+	return d.searchEntries(dir, depth, blen, entries)
 }
 
 // searchEntries is the loop of depmod_modules_search_dir over the entries of the
 // directory at d.walk[:blen], read by searchDir from dfd or, when dfd < 0, recorded in
 // the cache (cache_dirs.go).
-func (d *depmod) searchEntries(dfd, depth, blen int, entries []dirent) error {
-	for _, e := range entries {
+//
+// The directory is closed before the walk enters the last entry that needs it (a
+// subdirectory, or an entry whose type only fstatat tells): kmod holds one descriptor
+// per level, and so would gokmod, whose own descriptors (the Go runtime's, the
+// readers') would then run out a few levels before kmod's where the limit cannot be
+// raised. A chain of single subdirectories, and most loops, then hold one.
+func (d *depmod) searchEntries(dir *openDir, depth, blen int, entries []dirent) error {
+	last := -1
+	for i, e := range entries {
+		if e.typ != unix.DT_REG && !d.cfg.Excluded(e.name) {
+			last = i
+		}
+	}
+	for i, e := range entries {
+		dfd := dir.fd
 		name := e.name
 		if d.cfg.Excluded(name) {
 			continue
@@ -155,7 +181,7 @@ func (d *depmod) searchEntries(dfd, depth, blen int, entries []dirent) error {
 			if link {
 				d.walkLinks++
 			}
-			d.searchSubdir(dfd, depth, blen, name)
+			d.searchSubdir(dir, i == last, depth, blen, name)
 			if link {
 				d.walkLinks--
 			}
@@ -168,9 +194,11 @@ func (d *depmod) searchEntries(dfd, depth, blen int, entries []dirent) error {
 	return nil
 }
 
-// searchSubdir enters the subdirectory name of the directory open as dfd (dfd < 0:
-// listed from the cache) at d.walk[:blen], from its recorded listing when still valid.
-func (d *depmod) searchSubdir(dfd, depth, blen int, name string) {
+// searchSubdir enters the subdirectory name of the directory open as parent (fd < 0:
+// listed from the cache) at d.walk[:blen], from its recorded listing when still valid;
+// parent is closed once the subdirectory is open when it is the last entry needing it.
+func (d *depmod) searchSubdir(parent *openDir, lastUse bool, depth, blen int, name string) {
+	dfd := parent.fd
 	if d.fds.exhausted(depth) {
 		// Where kmod's openat fails with EMFILE (fds.go): how deep it follows a
 		// directory loop, whatever gokmod's own descriptors.
@@ -184,7 +212,7 @@ func (d *depmod) searchSubdir(dfd, depth, blen int, name string) {
 		real = d.real(string(d.walk[:plen]))
 		if entries, ok := d.listedDir(dfd, name, real); ok {
 			d.walk = append(d.walk[:plen], '/')
-			d.searchEntries(-1, depth+1, plen+1, entries)
+			d.searchEntries(&openDir{-1}, depth+1, plen+1, entries)
 			return
 		}
 	}
@@ -203,9 +231,13 @@ func (d *depmod) searchSubdir(dfd, depth, blen int, name string) {
 		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.fds.at(depth), name, strerror(err))
 		return
 	}
+	if lastUse {
+		parent.close()
+	}
 	d.walk = append(d.walk[:plen], '/')
-	err = d.searchDir(sub, depth+1, plen+1)
-	unix.Close(sub)
+	dir := &openDir{sub}
+	err = d.searchDir(dir, depth+1, plen+1)
+	dir.close()
 	if err != nil {
 		d.log.err("failed %s: %s\n", d.walkPath(blen, name), strerror(err))
 	}
