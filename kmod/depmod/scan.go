@@ -188,7 +188,7 @@ func (d *depmod) searchEntries(dir *openDir, depth, blen int, entries []dirent) 
 			continue
 		}
 		if err := d.searchFile(blen, name); err != nil {
-			d.log.err("failed %s: %s\n", d.walkPath(blen, name), strerror(err))
+			d.log.err("failed %s: %s\n", d.walk[:blen+len(name)], strerror(err))
 		}
 	}
 	return nil
@@ -243,6 +243,24 @@ func (d *depmod) searchSubdir(parent *openDir, lastUse bool, depth, blen int, na
 	}
 }
 
+// statWalk stats the path in d.walk as kmod_module_new_from_path does, without a string
+// made of it (in a loop, thousands of paths of kilobytes are refused).
+func (d *depmod) statWalk() error {
+	var st unix.Stat_t
+	if d.o.Root != "" && d.o.Root != "/" {
+		return unix.Stat(d.real(string(d.walk)), &st)
+	}
+	n, cwd := len(d.walk), unix.AT_FDCWD
+	d.walk = append(d.walk, 0)
+	_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(cwd), uintptr(unsafe.Pointer(&d.walk[0])),
+		uintptr(unsafe.Pointer(&st)), 0, 0, 0)
+	d.walk = d.walk[:n]
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // dirent is one directory entry as getdents64 reports it.
 type dirent struct {
 	name string
@@ -288,12 +306,12 @@ func (d *depmod) searchFile(blen int, name string) error {
 	if !d.hasModuleExt(name) {
 		return nil
 	}
+	d.walk = append(d.walk[:blen], name...) // the path, also for the caller's message
 	modname := config.PathToModname(name)
 	if modname == "" {
-		d.log.err("could not get modname from path %s\n", d.walkPath(blen, name))
+		d.log.err("could not get modname from path %s\n", d.walk)
 		return unix.EINVAL
 	}
-	d.walk = append(d.walk[:blen], name...)
 	if old := d.byName[modname]; old != nil {
 		// Prefers keeps nothing of the paths it is given.
 		if d.cfg.Prefers(d.dirname, old.path, unsafe.String(unsafe.SliceData(d.walk), len(d.walk))) {
@@ -301,19 +319,18 @@ func (d *depmod) searchFile(blen int, name string) error {
 		}
 		d.del(old)
 	}
-	path := string(d.walk)
 	// kmod stats the file here (kmod_module_new_from_path), by its path, after it
 	// dropped the module it replaces. readdir just listed it, so the stat can fail only
 	// where the path cannot be resolved as a whole: longer than PATH_MAX, or through
 	// more than 40 symbolic links (ELOOP) — in a directory loop. Only such paths are
 	// stat'd.
-	if d.walkLinks > 0 || len(path) >= unix.PathMax {
-		var st unix.Stat_t
-		if err := unix.Stat(d.real(path), &st); err != nil {
-			d.log.err("could not create module %s: %s\n", path, strerror(err))
+	if d.walkLinks > 0 || len(d.walk) >= unix.PathMax {
+		if err := d.statWalk(); err != nil {
+			d.log.err("could not create module %s: %s\n", d.walk, strerror(err))
 			return err
 		}
 	}
+	path := string(d.walk)
 	if err := d.add(path, modname, cacheSlot{}); err != nil {
 		d.log.err("could not add module %s: %s\n", path, strerror(err))
 		return err
