@@ -77,8 +77,14 @@ func (t *Tree) OpenIndex(name string) error {
 }
 
 // BadIndexNote is gokmod's line (with its newline) for an index its header refuses:
-// which file, what is wrong, and the remedy. kmod says at most "magic check fail".
+// which file, what is wrong, and the remedy. kmod says at most "magic check fail". An
+// empty file gets none (""): kmod's own depmod writes one (modules.builtin.alias.bin,
+// for a tree without modules.builtin.modinfo), which libkmod takes for a missing index
+// without a word, and running depmod would only write it again.
 func BadIndexNote(he *index.HeaderError) string {
+	if he.Size == 0 {
+		return ""
+	}
 	return fmt.Sprintf("%s is damaged (%s) and is ignored: run depmod to rebuild it\n", he.Path, he.Reason())
 }
 

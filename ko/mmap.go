@@ -2,6 +2,7 @@ package ko
 
 import (
 	"io/fs"
+	"math"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +34,10 @@ func OpenMapped(path string) (*File, error) {
 		return nil, &NotRegularError{Path: path, Kind: FileKind(st.Mode)}
 	}
 	size := st.Size
-	if size < 6 || size > MaxDecompressedSize {
+	// Any size is mapped, as kmod maps every module file (load_reg): a file of gigabytes
+	// named like a module then costs the pages parsed, not a read of it all. Only a
+	// compressed one is bounded by MaxDecompressedSize (Open says so).
+	if size < 6 || uint64(size) > uint64(math.MaxInt) {
 		return Open(path)
 	}
 	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)

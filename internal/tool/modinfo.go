@@ -318,7 +318,9 @@ func (e *Env) modinfoName(o *modinfoOpts, tree *kmod.Tree, name string) error {
 // once per file: the likely reason, and the remedy.
 func (e *Env) noteBadIndexes(tree *kmod.Tree) {
 	for _, he := range tree.TakeBadIndexes() {
-		e.log(logErr, "hint: "+kmod.BadIndexNote(he))
+		if note := kmod.BadIndexNote(he); note != "" {
+			e.log(logErr, "hint: "+note)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -25,10 +26,11 @@ func kmodOpenErrno(path string, koErr error) error {
 		// Not read again: kmod's own open of a FIFO would block for ever.
 		return &detailed{errno: unix.EINVAL, errno30: unix.EINVAL, detail: koErr}
 	}
-	raw, err := ko.ReadFile(path)
+	raw, unmap, err := mapModule(path)
 	if err != nil {
 		return err
 	}
+	defer unmap()
 	if len(raw) < 6 {
 		return &detailed{errno: unix.EINVAL, errno30: unix.EINVAL, detail: koErr}
 	}
@@ -40,6 +42,25 @@ func kmodOpenErrno(path string, koErr error) error {
 	}
 	errno := ko.KmodElfErrno(data)
 	return &detailed{errno: errno, errno30: errno, detail: koErr}
+}
+
+// mapModule maps the regular file at path, as kmod's load_reg does, so that a file of
+// gigabytes named like a module costs the pages looked at rather than a read of it all
+// (or an EFBIG kmod never reports). An empty file has no mapping.
+func mapModule(path string) (data []byte, unmap func(), err error) {
+	f, size, err := ko.OpenRegular(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if size == 0 {
+		return nil, func() {}, nil
+	}
+	data, err = unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
+	}
+	return data, func() { unix.Munmap(data) }, nil
 }
 
 // decompressErrno is what kmod reports for a compressed module that does not

@@ -189,8 +189,10 @@ func (c *DepmodConfig) Prefers(moddir, oldPath, newPath string) bool {
 	// depmod compares paths only up to the module name's length in the file name
 	// (the extension is ignored), and relative to moddir when below it.
 	trim := func(p string) string {
-		dir := p[:strings.LastIndexByte(p, '/')+1]
-		return dir + p[len(dir):][:len(PathToModname(p))]
+		// The directory and as many bytes of the file name as the module name has:
+		// a prefix of p, cut rather than copied, as depmod meets the same module again
+		// at each level of a directory loop.
+		return p[:strings.LastIndexByte(p, '/')+1+len(PathToModname(p))]
 	}
 	oldT, newT := trim(oldPath), trim(newPath)
 	rel := func(p string) (string, bool) {

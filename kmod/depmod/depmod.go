@@ -143,9 +143,12 @@ type depmod struct {
 	outdir  string // where files go
 	kver    string
 
-	baseFd  int      // the descriptor kmod's walk would open the searched directory as (scan.go)
-	dirsRun []dirRun // the directories searched, for the cache (cache_dirs.go)
-	euid    uint64   // the effective user ID a listing is recorded with (cache_dirs.go)
+	fds  kmodFds // the descriptors kmod's walk would hold (fds.go)
+	walk []byte  // the path the walk is at (scan.go)
+	// walkLinks counts the symbolic links to directories on the walk's path (scan.go).
+	walkLinks int
+	dirsRun   []dirRun // the directories searched, for the cache (cache_dirs.go)
+	euid      uint64   // the effective user ID a listing is recorded with (cache_dirs.go)
 
 	dirsCached, dirsListed int // directories whose listing came from the cache, or not
 
@@ -271,7 +274,7 @@ func Run(o Options) error {
 		printUnknown = false
 	}
 
-	d.baseFd = kmodBaseFd() // before the readers and the cache open anything
+	d.fds = newKmodFds() // before the readers and the cache open anything
 	d.euid = uint64(unix.Geteuid())
 	d.startReaders()
 	defer d.stopReaders()

@@ -55,11 +55,20 @@ func (r *reader) readModule(path string) *modData {
 		return &modData{symErr: err}
 	}
 	size := int(st.Size)
-	if size == 0 {
+	if size < 6 {
+		// kmod_file_open reads the 6 bytes of the longest compression magic (xz's)
+		// first, and fails with EINVAL when the file is shorter (kmod 30 and 34.2).
 		return &modData{symErr: unix.EINVAL}
 	}
-	if size > ko.MaxDecompressedSize {
-		return &modData{symErr: unix.EFBIG}
+	var head [6]byte
+	if n, ok := preadMax(fd, head[:], 0); ok && n == len(head) && string(head[:4]) != "\x7fELF" && ko.DetectCompression(head[:]) == ko.None {
+		// Neither ELF nor compressed: kmod's elf_identify refuses it from its first
+		// bytes (ENOEXEC), and so does this without reading the rest, which may be
+		// gigabytes.
+		return &modData{symErr: unix.ENOEXEC}
+	}
+	if size > bigModule {
+		return r.readMapped(path, fd, size)
 	}
 	if cap(r.buf) < size {
 		r.buf = make([]byte, size+size/4)
@@ -83,6 +92,22 @@ func (r *reader) readModule(path string) *modData {
 }
 
 func readModule(path string) *modData { return (&reader{}).readModule(path) }
+
+// bigModule is the size above which a module file is mapped rather than read: few real
+// modules pass it, and a file named like one may be gigabytes, sparse or not. kmod maps every file (load_reg) and touches only the
+// pages it parses: a garbage file costs it one page, a module padded with a hole its
+// ELF headers and sections.
+const bigModule = 16 << 20
+
+// readMapped is readModule's path for a file larger than bigModule.
+func (r *reader) readMapped(path string, fd, size int) *modData {
+	data, err := unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return &modData{symErr: err}
+	}
+	defer unix.Munmap(data)
+	return r.extract(path, data)
+}
 
 // extract parses a module held in data (possibly compressed). Nothing returned refers
 // to data, which may be unmapped afterwards.

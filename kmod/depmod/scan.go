@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
+
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -68,24 +69,49 @@ func (d *depmod) search() error {
 	return nil
 }
 
+// The walk builds each path in d.walk, one buffer, as kmod appends names to its strbuf:
+// in a directory loop every entry is met again at each level, its path longer each
+// time, and a string made for each would be garbage of the square of the depth.
+// Strings are made only for what is kept (a module's path), for messages and, with the
+// cache, for directories' keys.
+
 func (d *depmod) searchPath(path string) error {
 	real := d.real(path)
+	d.walk = append(append(d.walk[:0], path...), '/')
 	if entries, ok := d.listedDir(-1, "", real); ok {
-		return d.searchEntries(-1, 0, path+"/", entries)
+		return d.searchEntries(&openDir{-1}, 0, len(d.walk), entries)
 	}
 	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.log.err("could not open directory %s: %s\n", path, strerror(err))
 		return err
 	}
-	defer unix.Close(fd)
-	return d.searchDir(fd, 0, path+"/")
+	dir := &openDir{fd}
+	defer dir.close()
+	return d.searchDir(dir, 0, len(d.walk))
+}
+
+// openDir is a directory open for the walk; the walk may close it before its owner
+// does (searchEntries), which close then leaves alone.
+type openDir struct{ fd int }
+
+func (o *openDir) close() {
+	if o.fd >= 0 {
+		unix.Close(o.fd)
+		o.fd = -1
+	}
+}
+
+// walkPath is the path of the entry name in the directory at d.walk[:blen].
+func (d *depmod) walkPath(blen int, name string) string {
+	return string(d.walk[:blen]) + name
 }
 
 // searchDir walks one directory with raw file descriptors and getdents: os.File's
 // netpoller registration and per-entry allocations cost more than the walk itself.
-// depth is the directory's below the searched one.
-func (d *depmod) searchDir(dfd, depth int, base string) error {
+// depth is the directory's below the searched one; d.walk[:blen] its path and a '/'.
+func (d *depmod) searchDir(dir *openDir, depth, blen int) error {
+	dfd := dir.fd
 	key, keyOK := fileKey{}, false
 	if d.cache != nil {
 		// The key recorded with the listing is the open directory's, taken before the
@@ -103,29 +129,43 @@ func (d *depmod) searchDir(dfd, depth int, base string) error {
 	}
 	d.dirsListed++
 	if err == nil && keyOK {
-		d.noteListing(d.real(strings.TrimSuffix(base, "/")), key, entries)
+		d.noteListing(d.real(string(d.walk[:blen-1])), key, entries)
 	}
-	return d.searchEntries(dfd, depth, base, entries)
+	return d.searchEntries(dir, depth, blen, entries)
 }
 
-// searchEntries is the loop of depmod_modules_search_dir over one directory's entries,
-// read by searchDir from dfd or, when dfd < 0, recorded in the cache (cache_dirs.go).
-func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) error {
-	for _, e := range entries {
+// searchEntries is the loop of depmod_modules_search_dir over the entries of the
+// directory at d.walk[:blen], read by searchDir from dfd or, when dfd < 0, recorded in
+// the cache (cache_dirs.go).
+//
+// The directory is closed before the walk enters the last entry that needs it (a
+// subdirectory, or an entry whose type only fstatat tells): kmod holds one descriptor
+// per level, and so would gokmod, whose own descriptors (the Go runtime's, the
+// readers') would then run out a few levels before kmod's where the limit cannot be
+// raised. A chain of single subdirectories, and most loops, then hold one.
+func (d *depmod) searchEntries(dir *openDir, depth, blen int, entries []dirent) error {
+	last := -1
+	for i, e := range entries {
+		if e.typ != unix.DT_REG && !d.cfg.Excluded(e.name) {
+			last = i
+		}
+	}
+	for i, e := range entries {
+		dfd := dir.fd
 		name := e.name
 		if d.cfg.Excluded(name) {
 			continue
 		}
-		path := base + name
-		isDir := false
+		isDir, link := false, false
 		switch e.typ {
 		case unix.DT_REG:
 		case unix.DT_DIR:
 			isDir = true
 		default: // only in a listing read now: the cache records none
+			link = true
 			var st unix.Stat_t
 			if err := unix.Fstatat(dfd, name, &st, 0); err != nil {
-				d.log.err("fstatat(%d, %s): %s\n", d.baseFd+depth, name, strerror(err))
+				d.log.err("fstatat(%d, %s): %s\n", d.fds.at(depth), name, strerror(err))
 				continue
 			}
 			switch st.Mode & unix.S_IFMT {
@@ -133,28 +173,48 @@ func (d *depmod) searchEntries(dfd, depth int, base string, entries []dirent) er
 			case unix.S_IFDIR:
 				isDir = true
 			default:
-				d.log.err("unsupported file type %s: %o\n", path, st.Mode&unix.S_IFMT)
+				d.log.err("unsupported file type %s: %o\n", d.walkPath(blen, name), st.Mode&unix.S_IFMT)
 				continue
 			}
 		}
 		if isDir {
-			d.searchSubdir(dfd, depth, path, name)
+			if link {
+				d.walkLinks++
+			}
+			d.searchSubdir(dir, i == last, depth, blen, name)
+			if link {
+				d.walkLinks--
+			}
 			continue
 		}
-		if err := d.searchFile(dfd, path, name); err != nil {
-			d.log.err("failed %s: %s\n", path, strerror(err))
+		if err := d.searchFile(blen, name); err != nil {
+			d.log.err("failed %s: %s\n", d.walk[:blen+len(name)], strerror(err))
 		}
 	}
 	return nil
 }
 
-// searchSubdir enters the subdirectory name (at path) of the directory open as dfd
-// (dfd < 0: listed from the cache), from its recorded listing when still valid.
-func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
-	real := d.real(path)
-	if entries, ok := d.listedDir(dfd, name, real); ok {
-		d.searchEntries(-1, depth+1, path+"/", entries)
+// searchSubdir enters the subdirectory name of the directory open as parent (fd < 0:
+// listed from the cache) at d.walk[:blen], from its recorded listing when still valid;
+// parent is closed once the subdirectory is open when it is the last entry needing it.
+func (d *depmod) searchSubdir(parent *openDir, lastUse bool, depth, blen int, name string) {
+	dfd := parent.fd
+	if d.fds.exhausted(depth) {
+		// Where kmod's openat fails with EMFILE (fds.go): how deep it follows a
+		// directory loop, whatever gokmod's own descriptors.
+		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.fds.at(depth), name, strerror(unix.EMFILE))
 		return
+	}
+	d.walk = append(d.walk[:blen], name...)
+	plen := len(d.walk)
+	real := ""
+	if d.cache != nil {
+		real = d.real(string(d.walk[:plen]))
+		if entries, ok := d.listedDir(dfd, name, real); ok {
+			d.walk = append(d.walk[:plen], '/')
+			d.searchEntries(&openDir{-1}, depth+1, plen+1, entries)
+			return
+		}
 	}
 	var sub int
 	var err error
@@ -168,14 +228,37 @@ func (d *depmod) searchSubdir(dfd, depth int, path, name string) {
 		// as its walk opens nothing else. Ours may differ (the readers and the cache
 		// open files beside the walk, and a listing from the cache has none), so the
 		// message names kmod's.
-		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.baseFd+depth, name, strerror(err))
+		d.log.err("openat(%d, %s, O_RDONLY): %s\n", d.fds.at(depth), name, strerror(err))
 		return
 	}
-	err = d.searchDir(sub, depth+1, path+"/")
-	unix.Close(sub)
-	if err != nil {
-		d.log.err("failed %s: %s\n", path, strerror(err))
+	if lastUse {
+		parent.close()
 	}
+	d.walk = append(d.walk[:plen], '/')
+	dir := &openDir{sub}
+	err = d.searchDir(dir, depth+1, plen+1)
+	dir.close()
+	if err != nil {
+		d.log.err("failed %s: %s\n", d.walkPath(blen, name), strerror(err))
+	}
+}
+
+// statWalk stats the path in d.walk as kmod_module_new_from_path does, without a string
+// made of it (in a loop, thousands of paths of kilobytes are refused).
+func (d *depmod) statWalk() error {
+	var st unix.Stat_t
+	if d.o.Root != "" && d.o.Root != "/" {
+		return unix.Stat(d.real(string(d.walk)), &st)
+	}
+	n, cwd := len(d.walk), unix.AT_FDCWD
+	d.walk = append(d.walk, 0)
+	_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(cwd), uintptr(unsafe.Pointer(&d.walk[0])),
+		uintptr(unsafe.Pointer(&st)), 0, 0, 0)
+	d.walk = d.walk[:n]
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // dirent is one directory entry as getdents64 reports it.
@@ -216,23 +299,38 @@ func readDirents(fd int) ([]dirent, error) {
 	}
 }
 
-// searchFile is depmod_modules_search_file.
-func (d *depmod) searchFile(dfd int, path, name string) error {
+// searchFile is depmod_modules_search_file for the file name in the directory at
+// d.walk[:blen]. A module met again (in a loop) and kept costs no allocation: its path
+// is compared where it is built.
+func (d *depmod) searchFile(blen int, name string) error {
 	if !d.hasModuleExt(name) {
 		return nil
 	}
-	modname := config.PathToModname(path)
+	d.walk = append(d.walk[:blen], name...) // the path, also for the caller's message
+	modname := config.PathToModname(name)
 	if modname == "" {
-		d.log.err("could not get modname from path %s\n", path)
+		d.log.err("could not get modname from path %s\n", d.walk)
 		return unix.EINVAL
 	}
 	if old := d.byName[modname]; old != nil {
-		if d.cfg.Prefers(d.dirname, old.path, path) {
+		// Prefers keeps nothing of the paths it is given.
+		if d.cfg.Prefers(d.dirname, old.path, unsafe.String(unsafe.SliceData(d.walk), len(d.walk))) {
 			return nil
 		}
 		d.del(old)
 	}
-	// kmod stats the file here (kmod_module_new_from_path); readdir just listed it.
+	// kmod stats the file here (kmod_module_new_from_path), by its path, after it
+	// dropped the module it replaces. readdir just listed it, so the stat can fail only
+	// where the path cannot be resolved as a whole: longer than PATH_MAX, or through
+	// more than 40 symbolic links (ELOOP) — in a directory loop. Only such paths are
+	// stat'd.
+	if d.walkLinks > 0 || len(d.walk) >= unix.PathMax {
+		if err := d.statWalk(); err != nil {
+			d.log.err("could not create module %s: %s\n", d.walk, strerror(err))
+			return err
+		}
+	}
+	path := string(d.walk)
 	if err := d.add(path, modname, cacheSlot{}); err != nil {
 		d.log.err("could not add module %s: %s\n", path, strerror(err))
 		return err
@@ -343,24 +441,4 @@ func cstr(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// kmodBaseFd is the descriptor kmod's walk would open the searched directory as: the
-// lowest free one, less those the Go runtime keeps open for itself below it (the cgroup
-// CPU files it takes GOMAXPROCS limits from), which a C program does not hold.
-func kmodBaseFd() int {
-	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 3
-	}
-	unix.Close(fd)
-	base := fd
-	buf := make([]byte, 64)
-	for i := 3; i < fd; i++ {
-		n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(i), buf)
-		if err == nil && strings.HasPrefix(string(buf[:n]), "/sys/fs/cgroup/") {
-			base--
-		}
-	}
-	return base
 }

@@ -239,8 +239,8 @@ func (s *Session) reportBadIndex(he *index.HeaderError) {
 	default:
 		s.logAt(LogErr, Source{"libkmod-index.c", 797, "index_mm_open"}, "major version check fail: %d instead of %d\n", he.MajorVersion(), index.Version>>16)
 	}
-	if s.opts.Note != nil && LogErr <= s.prio {
-		s.opts.Note(kmod.BadIndexNote(he))
+	if note := kmod.BadIndexNote(he); note != "" && s.opts.Note != nil && LogErr <= s.prio {
+		s.opts.Note(note)
 	}
 }
 
