@@ -1,8 +1,12 @@
 package vmtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,6 +149,83 @@ done`)
 	if len(outs) != 2 || outs[0].Result != "ok" || outs[0].Name != "minix" || outs[0].CoreSize == nil || *outs[0].CoreSize == 0 || outs[1].Result != "ok" {
 		t.Errorf("judge: %s", r.Stdout)
 	}
-	testenv.Report(t, "arm64 %s (%s): guest binaries built in %v; initramfs made and booted to the agent in %v (qemu-system-aarch64, TCG); commands: %s; sections: %s; judge: %s",
-		k.Release, k.Version(), build.Round(time.Millisecond), boot.Round(time.Millisecond), strings.Join(times, ", "), strings.Join(sections, "; "), strings.TrimSpace(r.Stdout))
+	model := arm64Model(t, k, outs)
+	testenv.Report(t, "arm64 %s (%s): guest binaries built in %v; initramfs made and booted to the agent in %v (qemu-system-aarch64, TCG); commands: %s; sections: %s; judge: %s; %s",
+		k.Release, k.Version(), build.Round(time.Millisecond), boot.Round(time.Millisecond), strings.Join(times, ", "), strings.Join(sections, "; "), strings.TrimSpace(r.Stdout), model)
+}
+
+// arm64Model runs the judge's operations through the model (`gokmod sim` on this
+// machine, against the arm64 packages as they come) and compares what the real arm64
+// kernel showed: result, taint, log lines, coresize and initsize, which on arm64 include
+// the .plt and .init.plt module_frob_arch_sections sized; explain --json's PLT count is
+// reported beside them (the kernel shows no count of its own).
+func arm64Model(t *testing.T, k testenv.Kernel, real []simop.Outcome) string {
+	t.Helper()
+	raw, err := k.RawRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gokmod, err := StaticBinary("gokmod/cmd/gokmod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var script strings.Builder
+	for _, o := range real {
+		fmt.Fprintf(&script, "%s %s\n", o.Op, o.Arg)
+	}
+	path := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(path, []byte(script.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(gokmod, "sim", "--kernel", raw, "--comm", filepath.Base(JudgePath), path).Output()
+	if err != nil {
+		t.Fatalf("gokmod sim on %s: %v", raw, err)
+	}
+	var pred []simop.Outcome
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var o simop.Outcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("gokmod sim: %q: %v", line, err)
+		}
+		pred = append(pred, o)
+	}
+	if len(pred) != len(real) {
+		t.Fatalf("gokmod sim: %d outcomes for %d operations:\n%s", len(pred), len(real), out)
+	}
+	size := func(p *int64) string {
+		if p == nil {
+			return "-"
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	for i := range real {
+		r, p := real[i], pred[i]
+		if r.Result != p.Result || r.Taint != p.Taint || strings.Join(r.Log, "|") != strings.Join(p.Log, "|") ||
+			size(r.CoreSize) != size(p.CoreSize) || size(r.InitSize) != size(p.InitSize) {
+			t.Errorf("%s %s: the arm64 kernel said %s taint %q log %q coresize %s initsize %s; the model %s taint %q log %q coresize %s initsize %s",
+				r.Op, r.Arg, r.Result, r.Taint, r.Log, size(r.CoreSize), size(r.InitSize), p.Result, p.Taint, p.Log, size(p.CoreSize), size(p.InitSize))
+		}
+	}
+	ex, err := exec.Command(gokmod, "explain", "--json", "--kernel", raw, filepath.Join(raw, "usr/lib/modules", k.Release, real[0].Arg)).Output()
+	if err != nil {
+		// The classic layout keeps modules in lib/modules.
+		ex, err = exec.Command(gokmod, "explain", "--json", "--kernel", raw, filepath.Join(raw, "lib/modules", k.Release, real[0].Arg)).Output()
+	}
+	if err != nil {
+		t.Fatalf("gokmod explain --json %s: %v", real[0].Arg, err)
+	}
+	var x struct {
+		PLT      json.RawMessage `json:"plt"`
+		CoreSize int64           `json:"coresize"`
+		InitSize int64           `json:"initsize"`
+	}
+	if err := json.Unmarshal(ex, &x); err != nil || len(x.PLT) == 0 {
+		t.Fatalf("gokmod explain --json %s: no PLT count (%v):\n%s", real[0].Arg, err, ex)
+	}
+	if r := real[0]; size(r.CoreSize) != strconv.FormatInt(x.CoreSize, 10) || size(r.InitSize) != strconv.FormatInt(x.InitSize, 10) {
+		t.Errorf("explain %s: coresize %d initsize %d, the arm64 kernel %s %s", r.Arg, x.CoreSize, x.InitSize, size(r.CoreSize), size(r.InitSize))
+	}
+	var plt bytes.Buffer
+	json.Compact(&plt, x.PLT)
+	return fmt.Sprintf("the model (sim, explain) agrees: %s coresize %d initsize %d, PLTs %s", real[0].Name, x.CoreSize, x.InitSize, plt.String())
 }
