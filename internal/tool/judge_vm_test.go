@@ -18,6 +18,10 @@ import (
 // symbols, holders, EEXIST, in-use EAGAIN, ENOENT, and the log and taints of a forced
 // load.
 func TestJudgeInGuest(t *testing.T) {
+	// Guests run beside each other, two at a time (-parallel is GOMAXPROCS): QEMU's TCG
+	// keeps one core per guest busy, and the host tests, which change GOKMOD_KMOD in this
+	// process, have finished before parallel tests resume.
+	t.Parallel()
 	k := testenv.RequireLine(t, "6.1")
 	script := `insmod kernel/fs/minix/minix.ko
 insmod kernel/fs/minix/minix.ko

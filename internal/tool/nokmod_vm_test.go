@@ -21,6 +21,10 @@ import (
 // and mkinitramfs's `depmod -b` of a staging tree. Everything it prints, /proc/modules,
 // the device nodes and every modules.* file written must be the same.
 func TestNoKmodGuest(t *testing.T) {
+	// Guests run beside each other, two at a time (-parallel is GOMAXPROCS): QEMU's TCG
+	// keeps one core per guest busy, and the host tests, which change GOKMOD_KMOD in this
+	// process, have finished before parallel tests resume.
+	t.Parallel()
 	for _, k := range testenv.RequireKernels(t) {
 		t.Run(k.Release, func(t *testing.T) {
 			mods, aliases := udevWorkload(t, k)

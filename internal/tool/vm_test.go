@@ -44,6 +44,10 @@ type scenario struct {
 // TestToolsAgainstKmod runs every scenario on every prepared kernel: same exit code, same
 // resulting /proc/modules, byte-identical lsmod, and gokmod naming the real reason.
 func TestToolsAgainstKmod(t *testing.T) {
+	// Guests run beside each other, two at a time (-parallel is GOMAXPROCS): QEMU's TCG
+	// keeps one core per guest busy, and the host tests, which change GOKMOD_KMOD in this
+	// process, have finished before parallel tests resume.
+	t.Parallel()
 	for _, k := range testenv.RequireKernels(t) {
 		t.Run(k.Release, func(t *testing.T) { runScenarios(t, k) })
 	}
