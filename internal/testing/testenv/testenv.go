@@ -351,6 +351,11 @@ func Report(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	line := fmt.Sprintf(format, args...)
 	tb.Log(line)
+	appendReport(tb, fmt.Sprintf("%s: %s\n", tb.Name(), strings.TrimRight(line, "\n")))
+}
+
+// appendReport adds text to $GOKMOD_REPORT, when make test set it.
+func appendReport(tb testing.TB, text string) {
 	path := os.Getenv("GOKMOD_REPORT")
 	if path == "" {
 		return
@@ -361,7 +366,7 @@ func Report(tb testing.TB, format string, args ...any) {
 		return
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "%s: %s\n", tb.Name(), strings.TrimRight(line, "\n"))
+	fmt.Fprint(f, text)
 }
 
 // Matrix records one cell of make test's closing table: the differential check what
@@ -374,17 +379,7 @@ func Matrix(tb testing.TB, tree, kmod, what, detail string) {
 	if tb.Failed() {
 		return
 	}
-	path := os.Getenv("GOKMOD_REPORT")
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		tb.Logf("report: %v", err)
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "MATRIX\t%s\t%s\t%s\t%s\n", tree, strings.TrimPrefix(kmod, "kmod"), what, detail)
+	appendReport(tb, fmt.Sprintf("MATRIX\t%s\t%s\t%s\t%s\n", tree, strings.TrimPrefix(kmod, "kmod"), what, detail))
 }
 
 // KmodTool finds one of Debian's kmod programs (modprobe, depmod, modinfo…), which
