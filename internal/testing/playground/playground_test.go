@@ -444,3 +444,24 @@ func TestRelabelGPL(t *testing.T) {
 		t.Errorf("relabelGPL:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestBuildersArm64WithoutKbuild: an arm64 kernel whose host kbuild was never unpacked is
+// refused with the reason and the fix, before make could fail far from the cause.
+func TestBuildersArm64WithoutKbuild(t *testing.T) {
+	const rel = "6.12.0-1-arm64"
+	k := testenv.Kernel{Release: rel, Root: t.TempDir(), Arch: testenv.ArchArm64}
+	if err := os.MkdirAll(k.Headers(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := `CONFIG_CC_VERSION_TEXT="aarch64-linux-gnu-gcc-14 (Debian 14.2.0-19) 14.2.0"` + "\n"
+	if err := os.WriteFile(filepath.Join(k.Headers(), ".config"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../lib/linux-kbuild-6.12/scripts", filepath.Join(k.Headers(), "scripts")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Builders(k)
+	if err == nil || !strings.Contains(err.Error(), rel) || !strings.Contains(err.Error(), "no kbuild") || !strings.Contains(err.Error(), "setup-arm64") {
+		t.Fatalf("Builders = %v, want an error naming %s, the missing kbuild and setup-arm64", err, rel)
+	}
+}
