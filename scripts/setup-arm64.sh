@@ -10,6 +10,12 @@
 #     base packages, headers and -common; no kbuild: its programs are arm64 binaries)
 #     into $GOKMOD_CACHE/kernels-arm64/REL, never installed; plus REL.raw, the same
 #     packages as they come, for the model;
+#   * for the playground's cross builds (internal/testing/playground): the host's (amd64)
+#     linux-kbuild-VER of each kernel's version, unpacked into REL (never REL.raw), as
+#     Debian's own cross builds use it, with the headers' Makefile include pointed at the
+#     unpacked -common tree (setup.sh does the same for amd64); then
+#     `scripts/chroot.sh --needed-arm64`: the cross compiler each listed kernel needs
+#     (gcc-N-aarch64-linux-gnu on this machine, or in the chroot with its gcc-N);
 #   * the guests' arm64 user space: busybox-static, and kmod with every library its
 #     binary needs (libkmod2, libc6, liblzma5, libzstd1, libssl3t64, zlib1g), from trixie
 #     (kmod 34.2) into $GOKMOD_CACHE/guest-arm64/root and from bookworm (kmod 30) into
@@ -33,6 +39,7 @@ kdir=$cache/kernels-arm64
 mkdir -p "$cache/debs" "$kdir"
 
 log() { echo "[setup-arm64] $*" >&2; }
+host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 
 need=()
 for p in qemu-system-arm qemu-user-static; do
@@ -175,6 +182,47 @@ setup_kernel() {
   log "prepared $kver in $(( $(date +%s) - t0 )) s, $(du -sh "$root" | cut -f1)"
 }
 
+# fetch_amd64 SUITE PKG VERSION -> path of the amd64 .deb of PKG=VERSION in the cache,
+# downloaded through the host's own apt for the host's suite, else the private one.
+fetch_amd64() {
+  local suite=$1 pkg=$2 ver=$3 f
+  f=$cache/debs/${pkg}_${ver//:/%3a}_amd64.deb
+  if [ ! -f "$f" ]; then
+    log "downloading $pkg=$ver (amd64, $suite)"
+    if [ "$suite" = "$host_suite" ]; then
+      (cd "$cache/debs" && { apt-get download -q "$pkg:amd64=$ver" >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get download -q "$pkg:amd64=$ver" >/dev/null; }; })
+    else
+      (cd "$cache/debs" && papt download -q "$pkg:amd64=$ver" >/dev/null)
+    fi
+    [ -f "$f" ] || { log "downloading $pkg=$ver left no $f"; exit 1; }
+  fi
+  echo "$f"
+}
+
+# setup_kbuild SUITE KVER: the host's linux-kbuild-VER for the prepared root $kdir/KVER,
+# idempotently: the package the headers' scripts and tools links name (VER), at the
+# headers' own version, unpacked there and recorded in versions.txt; and the headers'
+# Makefile made to include the unpacked -common tree instead of /usr/src's.
+setup_kbuild() {
+  local suite=$1 kver=$2 root=$kdir/$2 hdr link pkg ver f
+  hdr=$root/usr/src/linux-headers-$kver
+  [ -f "$root/.kbuild" ] && return
+  link=$(readlink "$hdr/scripts") || { log "$hdr/scripts is not a link to a kbuild"; exit 1; }
+  pkg=$(basename "$(dirname "$link")")   # ../../lib/linux-kbuild-VER/scripts
+  case $pkg in linux-kbuild-*) ;; *) log "$hdr/scripts links to $link, not a linux-kbuild package"; exit 1 ;; esac
+  ver=$(awk -v p="linux-headers-$kver" '$1 == p {print $2}' "$root/versions.txt")
+  [ -n "$ver" ] || { log "$root/versions.txt has no linux-headers-$kver"; exit 1; }
+  f=$(fetch_amd64 "$suite" "$pkg" "$ver")
+  dpkg -x "$f" "$root"
+  [ -x "$hdr/scripts/mod/modpost" ] || { log "$f: no scripts/mod/modpost behind $hdr/scripts"; exit 1; }
+  { grep -v "^$pkg " "$root/versions.txt" || true; echo "$pkg $ver"; } > "$root/versions.txt.tmp"
+  mv "$root/versions.txt.tmp" "$root/versions.txt"
+  sed -i "s|^include /usr/src/|include $root/usr/src/|" "$hdr/Makefile"
+  touch "$root/.kbuild"
+  log "unpacked $pkg $ver (amd64) into $kver"
+}
+
 # setup_guest SUITE DIR: busybox-static and kmod with its libraries for arm64, from SUITE
 # (trixie: kmod 34.2, merged-/usr; bookworm: kmod 30, /bin), into $cache/DIR.
 setup_guest() {
@@ -258,6 +306,11 @@ for sp in "${picked[@]}"; do
   read -r s p <<<"$sp"
   in_suite "$s" setup_kernel "$s" "$p"
 done
+for sp in "${picked[@]}"; do
+  read -r s p <<<"$sp"
+  setup_kbuild "$s" "${p#linux-image-}"
+done
 for sp in "${picked[@]}"; do read -r _ p <<<"$sp"; echo "${p#linux-image-}"; done | sort -V > "$kdir/list.tmp"
 mv "$kdir/list.tmp" "$kdir/list"
 log "arm64 kernels ready: $(tr '\n' ' ' < "$kdir/list")"
+GOKMOD_CACHE=$cache "$top/scripts/chroot.sh" --needed-arm64  # the cross compilers the listed kernels' playgrounds need

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gokmod/internal/simop"
 	pgbuild "gokmod/internal/testing/playground"
 	"gokmod/internal/testing/testenv"
 )
@@ -256,5 +257,53 @@ func TestCheckContinuesAndExitStatus(t *testing.T) {
 		if _, stderr, code := runTool(nil, append([]string{"explain"}, tt.args...)...); code != tt.code {
 			t.Errorf("explain %v: exit %d, want %d\n%s", tt.args, code, tt.code, stderr)
 		}
+	}
+}
+
+// TestSimArm64Playground runs the playground cross-built for each prepared arm64 kernel
+// through sim against that kernel's packages as they come, as make fidelity's model side
+// does: what the modules are written to do (load; resolve pg_plain once pg_exporter is in;
+// be refused pg_gpl under a proprietary license) must be what the model predicts.
+func TestSimArm64Playground(t *testing.T) {
+	for _, k := range testenv.RequireKernelsArm64(t) {
+		t.Run(k.Release, func(t *testing.T) {
+			pg := pgbuild.MustBuild(t, k)
+			raw, err := k.RawRoot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := [][2]string{
+				{pgbuild.NoDeps, "ok"}, {pgbuild.Exporter, "ok"}, {pgbuild.UsePlain, "ok"},
+				{pgbuild.UseNS, "ok"}, {pgbuild.Proprietary, "ENOENT"},
+			}
+			var script strings.Builder
+			for _, w := range want {
+				script.WriteString("insmod " + pg.Path(w[0]) + "\n")
+			}
+			p := filepath.Join(t.TempDir(), "script")
+			if err := os.WriteFile(p, []byte(script.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, stderr, code := runTool(nil, "sim", "--kernel", raw, p)
+			if code != 0 {
+				t.Fatalf("sim: exit %d: %s", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != len(want) {
+				t.Fatalf("sim: %d outcomes for %d loads:\n%s", len(lines), len(want), out)
+			}
+			for i, l := range lines {
+				var o simop.Outcome
+				if err := json.Unmarshal([]byte(l), &o); err != nil {
+					t.Fatalf("%q: %v", l, err)
+				}
+				if o.Result != want[i][1] || (o.Result == "ok" && o.Name != want[i][0]) {
+					t.Errorf("insmod %s: %s %q, want %s", want[i][0], o.Result, o.Name, want[i][1])
+				}
+				if want[i][0] == pgbuild.Proprietary && !strings.Contains(strings.Join(o.Log, "|"), "Unknown symbol pg_gpl") {
+					t.Errorf("insmod %s: log %q, want Unknown symbol pg_gpl", want[i][0], o.Log)
+				}
+			}
+		})
 	}
 }

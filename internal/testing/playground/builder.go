@@ -30,6 +30,12 @@ import (
 // is built in a chroot whose compiler is gcc-N, N the kernel's gcc major. A kernel built
 // with an older gcc than the host's is tried on the host first (with the host's gcc as CC),
 // then in a chroot with its own gcc-N, when there is one.
+//
+// An arm64 kernel's playground is cross-built the same way, with Debian's cross compiler
+// of that major, gcc-N-aarch64-linux-gnu (aarch64-linux-gnu-gcc-N), and the host's (amd64)
+// kbuild of the kernel's version, which scripts/setup-arm64.sh unpacks beside its headers:
+// on the host when it has that compiler, otherwise in the chroot with gcc-N, where
+// scripts/chroot.sh --needed-arm64 installs it.
 type Builder struct {
 	// Chroot is the chroot's directory, "" for the host.
 	Chroot string
@@ -37,17 +43,23 @@ type Builder struct {
 	Suite string
 	// CC, when set, is passed to make as CC=, replacing the compiler the headers name.
 	CC string
-	// GCC is the compiler package the build uses: gcc-N.
+	// GCC is the compiler package the build uses: gcc-N, or a cross compiler such as
+	// gcc-N-aarch64-linux-gnu.
 	GCC string
+	// Cross is the CROSS_COMPILE prefix of a cross build (make also gets ARCH=, the
+	// kernel's Debian architecture): "aarch64-linux-gnu-" for arm64, "" for amd64.
+	Cross string
 	// Version is the compiler's `--version` line less the program name, as it appears in
 	// the modules' .comment after "GCC: ", e.g. "(Debian 16.2.0-4) 16.2.0".
 	Version string
-	// packages is the chroot's versions.txt (every package in it), for the cache key.
+	// packages is the chroot's versions.txt (the packages debootstrap installed) or, for
+	// a cross compiler, its versions-cross.txt (every package in it), for the cache key.
 	packages string
 }
 
 // String names the builder for logs and the cache entry, e.g. "host gcc-12 (Debian
-// 12.2.0-14+deb12u1) 12.2.0" or "chroot sid gcc-16 (Debian 16.2.0-4) 16.2.0".
+// 12.2.0-14+deb12u1) 12.2.0", "chroot sid gcc-16 (Debian 16.2.0-4) 16.2.0" or "chroot
+// trixie gcc-14-aarch64-linux-gnu (Debian 14.2.0-19) 14.2.0".
 func (b Builder) String() string {
 	if b.Chroot == "" {
 		return "host " + b.GCC + " " + b.Version
@@ -191,12 +203,39 @@ func KbuildGlibc(k testenv.Kernel) (need [2]int, prog string, err error) {
 	return need, prog, nil
 }
 
+// crossPrefix is the CROSS_COMPILE prefix of Debian's cross compilers for each kernel
+// architecture this machine (amd64) cross-builds for.
+var crossPrefix = map[string]string{testenv.ArchArm64: "aarch64-linux-gnu-"}
+
+// compiler is the compiler package of gcc major for kernel k and the program it runs:
+// gcc-N and gcc-N for amd64, gcc-N-aarch64-linux-gnu and aarch64-linux-gnu-gcc-N for
+// arm64 (Debian's cross packages carry the GNU triplet after the name, their programs
+// before it).
+func compiler(k testenv.Kernel, major int) (pkg, prog string) {
+	n := strconv.Itoa(major)
+	if p := crossPrefix[k.Arch]; p != "" {
+		return "gcc-" + n + "-" + strings.TrimSuffix(p, "-"), p + "gcc-" + n
+	}
+	return "gcc-" + n, "gcc-" + n
+}
+
 // Builders returns where kernel k's playground may be built, in the order to try: see
 // Builder.
 func Builders(k testenv.Kernel) ([]Builder, error) {
 	major, _, err := KernelGCC(k)
 	if err != nil {
 		return nil, err
+	}
+	cross := k.Arch != "" && k.Arch != testenv.ArchAmd64
+	if cross {
+		if crossPrefix[k.Arch] == "" {
+			return nil, fmt.Errorf("playground: %s: no cross compiler known for %s", k.Release, k.Arch)
+		}
+		// Without the host's kbuild the headers' scripts link leads nowhere, and make would
+		// fail far from the cause.
+		if _, err := os.Stat(filepath.Join(k.Headers(), "scripts/mod/modpost")); err != nil {
+			return nil, fmt.Errorf("playground: %s: no kbuild behind the headers (%w): scripts/setup-arm64.sh (make setup-arm64) unpacks the host's", k.Release, err)
+		}
 	}
 	hMajor, hVersion, hGlibc, err := host()
 	if err != nil {
@@ -215,6 +254,13 @@ func Builders(k testenv.Kernel) ([]Builder, error) {
 	case !runs:
 		why = fmt.Sprintf("its kbuild needs glibc %d.%d (%s), newer than this machine's %d.%d",
 			need[0], need[1], prog, hGlibc[0], hGlibc[1])
+	case cross:
+		b, err := hostCross(k, hMajor)
+		if err != nil {
+			why = err.Error()
+			break
+		}
+		bs = append(bs, b)
 	default:
 		b := Builder{GCC: "gcc-" + strconv.Itoa(hMajor), Version: hVersion}
 		if major < hMajor {
@@ -223,7 +269,7 @@ func Builders(k testenv.Kernel) ([]Builder, error) {
 		}
 		bs = append(bs, b)
 	}
-	c, err := chrootFor(major)
+	c, err := chrootFor(k, major)
 	if err != nil && len(bs) == 0 {
 		return nil, fmt.Errorf("playground: %s must be built in a chroot: %s; %w", k.Release, why, err)
 	}
@@ -233,39 +279,67 @@ func Builders(k testenv.Kernel) ([]Builder, error) {
 	return bs, nil
 }
 
-var chroots sync.Map // gcc major -> Builder, once found
+// hostCross returns the host builder of a kernel k of another architecture: the host's
+// cross compiler of its own gcc major (scripts/chroot.sh --needed-arm64 installs it), as
+// an amd64 kernel built with an older gcc is built with the host's gcc.
+func hostCross(k testenv.Kernel, hMajor int) (Builder, error) {
+	pkg, prog := compiler(k, hMajor)
+	if _, err := exec.LookPath(prog); err != nil {
+		return Builder{}, fmt.Errorf("this machine lacks %s (%s): install it with scripts/chroot.sh --needed-arm64 (make setup-arm64)", pkg, prog)
+	}
+	v, err := compilerVersion(exec.Command(prog, "--version"))
+	if err != nil {
+		return Builder{}, err
+	}
+	return Builder{GCC: pkg, CC: prog, Cross: crossPrefix[k.Arch], Version: v}, nil
+}
 
-// chrootFor finds the ready chroot under <cache>/chroots whose compiler is gcc-major.
-func chrootFor(major int) (Builder, error) {
-	if b, ok := chroots.Load(major); ok {
+var chroots sync.Map // compiler package -> Builder, once found
+
+// chrootFor finds the ready chroot under <cache>/chroots with the compiler of gcc major
+// for kernel k: for amd64, the one whose compiler is gcc-major; for a cross build, the one
+// whose cross lists gcc-major's cross package (see scripts/chroot.sh).
+func chrootFor(k testenv.Kernel, major int) (Builder, error) {
+	pkg, prog := compiler(k, major)
+	if b, ok := chroots.Load(pkg); ok {
 		return b.(Builder), nil
 	}
 	cache, err := testenv.Cache()
 	if err != nil {
 		return Builder{}, err
 	}
-	gcc := "gcc-" + strconv.Itoa(major)
+	cross := crossPrefix[k.Arch]
+	listFile, versionsFile := "compiler", "versions.txt"
+	if cross != "" {
+		listFile, versionsFile = "cross", "versions-cross.txt"
+	}
 	dirs, _ := filepath.Glob(filepath.Join(cache, "chroots", "*", ".ready"))
 	slices.Sort(dirs)
 	for _, ready := range dirs {
 		dir := filepath.Dir(ready)
-		if c, err := os.ReadFile(filepath.Join(dir, "compiler")); err != nil || strings.TrimSpace(string(c)) != gcc {
+		if c, err := os.ReadFile(filepath.Join(dir, listFile)); err != nil || !slices.Contains(strings.Fields(string(c)), pkg) {
 			continue
 		}
-		pkgs, err := os.ReadFile(filepath.Join(dir, "versions.txt"))
+		pkgs, err := os.ReadFile(filepath.Join(dir, versionsFile))
 		if err != nil {
 			return Builder{}, fmt.Errorf("playground: chroot %s: %w", dir, err)
 		}
-		v, err := compilerVersion(exec.Command("chroot", dir, gcc, "--version"))
+		v, err := compilerVersion(exec.Command("chroot", dir, prog, "--version"))
 		if err != nil {
 			return Builder{}, err
 		}
-		b := Builder{Chroot: dir, Suite: filepath.Base(dir), GCC: gcc, Version: v, packages: string(pkgs)}
-		chroots.Store(major, b)
+		b := Builder{Chroot: dir, Suite: filepath.Base(dir), GCC: pkg, Version: v, packages: string(pkgs)}
+		if cross != "" {
+			b.CC, b.Cross = prog, cross
+		}
+		chroots.Store(pkg, b)
 		return b, nil
 	}
-	return Builder{}, fmt.Errorf("no chroot with %s in %s: make one with scripts/chroot.sh --needed (or scripts/chroot.sh SUITE %s)",
-		gcc, filepath.Join(cache, "chroots"), gcc)
+	how := "scripts/chroot.sh --needed (or scripts/chroot.sh SUITE " + pkg + ")"
+	if cross != "" {
+		how = "scripts/chroot.sh --needed-arm64 (make setup-arm64)"
+	}
+	return Builder{}, fmt.Errorf("no chroot with %s in %s: make one with %s", pkg, filepath.Join(cache, "chroots"), how)
 }
 
 // chrootScript runs in a private mount namespace (unshare -m): it mounts /proc in the

@@ -4,7 +4,9 @@
 //
 // Each kernel's modules are built where its kbuild works (see Builder): on this machine when
 // the kernel was built with this machine's gcc or an older one, otherwise in a chroot of the
-// Debian suite that ships the kernel's compiler, made by scripts/chroot.sh.
+// Debian suite that ships the kernel's compiler, made by scripts/chroot.sh. The arm64
+// kernels' (testenv.KernelsArm64) are cross-built likewise, with Debian's
+// gcc-N-aarch64-linux-gnu and the host's kbuild of the same version.
 //
 // Builds are cached in <cache>/playground/<release>/<hash>/, where hash covers the module
 // sources, the kernel release, the exact Debian package versions of its headers, the builder
@@ -451,6 +453,9 @@ func runMake(k testenv.Kernel, b Builder, log *bytes.Buffer, cacheDir, dir strin
 		"make", "-C", k.Headers(), "M=" + dir,
 		"-j" + strconv.Itoa(runtime.NumCPU()),
 		"CONFIG_DEBUG_INFO_BTF_MODULES=",
+	}
+	if b.Cross != "" {
+		argv = append(argv, "ARCH="+k.Arch, "CROSS_COMPILE="+b.Cross)
 	}
 	if b.CC != "" {
 		argv = append(argv, "CC="+b.CC)

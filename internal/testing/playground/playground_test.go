@@ -82,120 +82,151 @@ func inTreeVermagic(t *testing.T, k testenv.Kernel) string {
 
 func TestBuild(t *testing.T) {
 	for _, k := range testenv.RequireKernels(t) {
+		t.Run(k.Release, func(t *testing.T) { testBuild(t, k) })
+	}
+}
+
+// TestBuildArm64 cross-builds the playground for every prepared arm64 kernel (issue 14):
+// every module must be an AArch64 ELF whose vermagic is the kernel's, ending in "aarch64".
+// A prepared line that cannot be built fails: scripts/setup-arm64.sh prepares what each
+// one needs.
+func TestBuildArm64(t *testing.T) {
+	for _, k := range testenv.RequireKernelsArm64(t) {
 		t.Run(k.Release, func(t *testing.T) {
-			start := time.Now()
-			s := MustBuild(t, k)
-			cold := time.Since(start)
-			t.Logf("first Build: %v (cached=%v) -> %s", cold.Round(time.Millisecond), s.Cached, s.Dir)
-			b := checkBuilder(t, k, s)
-			testenv.Report(t, "%s: built with %s in %v (cached=%v)", k.Release, b, cold.Round(time.Millisecond), s.Cached)
-
-			if !slices.Equal(s.Names, allModules) {
-				t.Errorf("Names = %v, want %v", s.Names, allModules)
-			}
-			if s.Path("no_such_module") != "" {
-				t.Errorf("Path(no_such_module) = %q, want empty", s.Path("no_such_module"))
-			}
-
-			// The vermagic of a module Debian built with the kernel: what the kernel checks
-			// (5.10's lacks "preempt"; Debian's 7.x, built without CONFIG_MODVERSIONS, lacks
-			// "modversions").
-			want := inTreeVermagic(t, k)
-			if !strings.HasPrefix(want, k.Release+" SMP ") || !strings.Contains(want, " mod_unload ") {
-				t.Fatalf("Debian's minix.ko has vermagic %q, want %q SMP ... mod_unload ...", want, k.Release)
-			}
-			modversions := strings.HasSuffix(want, " modversions ")
+			s := testBuild(t, k)
 			for _, name := range allModules {
-				p := s.Path(name)
-				if p != filepath.Join(s.Dir, name+".ko") {
-					t.Errorf("Path(%s) = %q", name, p)
-					continue
+				f, err := elf.Open(s.Path(name))
+				if err != nil {
+					t.Fatal(err)
 				}
-				info := modinfo(t, p)
-				if got := get(info, "vermagic"); !slices.Equal(got, []string{want}) {
-					t.Errorf("%s: vermagic %q, want %q", name, got, want)
+				if f.Machine != elf.EM_AARCH64 || f.Class != elf.ELFCLASS64 || f.Data != elf.ELFDATA2LSB {
+					t.Errorf("%s: %v %v %v, want EM_AARCH64 ELFCLASS64 ELFDATA2LSB", name, f.Machine, f.Class, f.Data)
 				}
-				if got := get(info, "name"); !slices.Equal(got, []string{name}) {
-					t.Errorf("%s: name %q", name, got)
+				f.Close()
+				if v := get(modinfo(t, s.Path(name)), "vermagic"); len(v) != 1 || !strings.HasSuffix(v[0], " aarch64") {
+					t.Errorf("%s: vermagic %q, want one ending in aarch64", name, v)
 				}
-				if got := hostModinfo(t, "vermagic", p); got != want {
-					t.Errorf("%s: modinfo -F vermagic = %q, want %q", name, got, want)
-				}
-				// Every object in it was compiled by the builder's compiler, and none by another.
-				if got, wantC := comments(t, p), []string{"GCC: " + b.Version}; !slices.Equal(got, wantC) {
-					t.Errorf("%s: .comment %q, want %q (built with %s)", name, got, wantC, b)
-				}
-				license := get(info, "license")
-				wantLicense := "GPL"
-				if name == Proprietary {
-					wantLicense = "Proprietary"
-				}
-				if !slices.Equal(license, []string{wantLicense}) {
-					t.Errorf("%s: license %q, want %q", name, license, wantLicense)
-				}
-			}
-
-			// What the QEMU tests rely on, as modinfo sees it.
-			for name, deps := range map[string]string{
-				NoDeps: "", Hello: "", Exporter: "", ENODEV: "",
-				UsePlain: Exporter, UseGPL: Exporter, UseNS: Exporter, Proprietary: Exporter,
-			} {
-				if got := get(modinfo(t, s.Path(name)), "depends"); !slices.Equal(got, []string{deps}) {
-					t.Errorf("%s: depends %q, want %q", name, got, deps)
-				}
-			}
-			if got := get(modinfo(t, s.Path(UseNS)), "import_ns"); !slices.Equal(got, []string{"PG_NS"}) {
-				t.Errorf("%s: import_ns %q, want PG_NS", UseNS, got)
-			}
-			parms := get(modinfo(t, s.Path(Hello)), "parmtype")
-			slices.Sort(parms)
-			if wantParms := []string{"count:int", "name:charp", "values:array of int", "verbose:bool"}; !slices.Equal(parms, wantParms) {
-				t.Errorf("%s: parmtype %q, want %q", Hello, parms, wantParms)
-			}
-			if got := get(modinfo(t, s.Path(Hello)), "version"); !slices.Equal(got, []string{"1.0"}) {
-				t.Errorf("%s: version %q", Hello, got)
-			}
-			// pg_proprietary must carry pg_gpl's real CRC, as pg_use_gpl does, so that it is
-			// the license check, not modversions, that makes the kernel refuse it. Without
-			// CONFIG_MODVERSIONS no module has a __versions table.
-			if modversions {
-				if a, b := versions(t, s.Path(Proprietary))["pg_gpl"], versions(t, s.Path(UseGPL))["pg_gpl"]; a == 0 || a != b {
-					t.Errorf("pg_gpl's CRC: %#x in %s, %#x in %s", a, Proprietary, b, UseGPL)
-				}
-			} else {
-				for _, name := range allModules {
-					if hasSection(t, s.Path(name), "__versions") {
-						t.Errorf("%s has __versions, but %s was built without CONFIG_MODVERSIONS", name, k.Release)
-					}
-				}
-			}
-			symvers, err := os.ReadFile(filepath.Join(s.Dir, "Module.symvers"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, line := range []string{"\tpg_plain\t", "\tEXPORT_SYMBOL_GPL\t", "\tPG_NS"} {
-				if !bytes.Contains(symvers, []byte(line)) {
-					t.Errorf("Module.symvers lacks %q:\n%s", line, symvers)
-				}
-			}
-			// The exporting module: its path in the entry (the 5.10-6.12 kbuilds), or its path
-			// relative to M= (7.x's).
-			if !bytes.Contains(symvers, []byte("\t"+s.Dir+"/pg_exporter\t")) && !bytes.Contains(symvers, []byte("\tpg_exporter\t")) {
-				t.Errorf("Module.symvers names pg_exporter neither as %s/pg_exporter nor relative to it:\n%s", s.Dir, symvers)
-			}
-
-			start = time.Now()
-			again := MustBuild(t, k)
-			warm := time.Since(start)
-			t.Logf("second Build: %v", warm)
-			if !again.Cached || again.Dir != s.Dir || !slices.Equal(again.Names, s.Names) {
-				t.Errorf("second Build = %+v, want a cache hit on %s", again, s.Dir)
-			}
-			if warm > time.Second {
-				t.Errorf("second Build took %v: not a cache hit", warm)
 			}
 		})
 	}
+}
+
+// testBuild builds k's playground twice (cold or from the cache, then certainly from the
+// cache) and checks every module against what Debian built with the kernel.
+func testBuild(t *testing.T, k testenv.Kernel) *Set {
+	t.Helper()
+	start := time.Now()
+	s := MustBuild(t, k)
+	cold := time.Since(start)
+	t.Logf("first Build: %v (cached=%v) -> %s", cold.Round(time.Millisecond), s.Cached, s.Dir)
+	b := checkBuilder(t, k, s)
+	testenv.Report(t, "%s: built with %s in %v (cached=%v)", k.Release, b, cold.Round(time.Millisecond), s.Cached)
+
+	if !slices.Equal(s.Names, allModules) {
+		t.Errorf("Names = %v, want %v", s.Names, allModules)
+	}
+	if s.Path("no_such_module") != "" {
+		t.Errorf("Path(no_such_module) = %q, want empty", s.Path("no_such_module"))
+	}
+
+	// The vermagic of a module Debian built with the kernel: what the kernel checks
+	// (5.10's lacks "preempt"; Debian's 7.x, built without CONFIG_MODVERSIONS, lacks
+	// "modversions").
+	want := inTreeVermagic(t, k)
+	if !strings.HasPrefix(want, k.Release+" SMP ") || !strings.Contains(want, " mod_unload ") {
+		t.Fatalf("Debian's minix.ko has vermagic %q, want %q SMP ... mod_unload ...", want, k.Release)
+	}
+	modversions := strings.Contains(want, " modversions ")
+	for _, name := range allModules {
+		p := s.Path(name)
+		if p != filepath.Join(s.Dir, name+".ko") {
+			t.Errorf("Path(%s) = %q", name, p)
+			continue
+		}
+		info := modinfo(t, p)
+		if got := get(info, "vermagic"); !slices.Equal(got, []string{want}) {
+			t.Errorf("%s: vermagic %q, want %q", name, got, want)
+		}
+		if got := get(info, "name"); !slices.Equal(got, []string{name}) {
+			t.Errorf("%s: name %q", name, got)
+		}
+		if got := hostModinfo(t, "vermagic", p); got != want {
+			t.Errorf("%s: modinfo -F vermagic = %q, want %q", name, got, want)
+		}
+		// Every object in it was compiled by the builder's compiler, and none by another.
+		if got, wantC := comments(t, p), []string{"GCC: " + b.Version}; !slices.Equal(got, wantC) {
+			t.Errorf("%s: .comment %q, want %q (built with %s)", name, got, wantC, b)
+		}
+		license := get(info, "license")
+		wantLicense := "GPL"
+		if name == Proprietary {
+			wantLicense = "Proprietary"
+		}
+		if !slices.Equal(license, []string{wantLicense}) {
+			t.Errorf("%s: license %q, want %q", name, license, wantLicense)
+		}
+	}
+
+	// What the QEMU tests rely on, as modinfo sees it.
+	for name, deps := range map[string]string{
+		NoDeps: "", Hello: "", Exporter: "", ENODEV: "",
+		UsePlain: Exporter, UseGPL: Exporter, UseNS: Exporter, Proprietary: Exporter,
+	} {
+		if got := get(modinfo(t, s.Path(name)), "depends"); !slices.Equal(got, []string{deps}) {
+			t.Errorf("%s: depends %q, want %q", name, got, deps)
+		}
+	}
+	if got := get(modinfo(t, s.Path(UseNS)), "import_ns"); !slices.Equal(got, []string{"PG_NS"}) {
+		t.Errorf("%s: import_ns %q, want PG_NS", UseNS, got)
+	}
+	parms := get(modinfo(t, s.Path(Hello)), "parmtype")
+	slices.Sort(parms)
+	if wantParms := []string{"count:int", "name:charp", "values:array of int", "verbose:bool"}; !slices.Equal(parms, wantParms) {
+		t.Errorf("%s: parmtype %q, want %q", Hello, parms, wantParms)
+	}
+	if got := get(modinfo(t, s.Path(Hello)), "version"); !slices.Equal(got, []string{"1.0"}) {
+		t.Errorf("%s: version %q", Hello, got)
+	}
+	// pg_proprietary must carry pg_gpl's real CRC, as pg_use_gpl does, so that it is
+	// the license check, not modversions, that makes the kernel refuse it. Without
+	// CONFIG_MODVERSIONS no module has a __versions table.
+	if modversions {
+		if a, b := versions(t, s.Path(Proprietary))["pg_gpl"], versions(t, s.Path(UseGPL))["pg_gpl"]; a == 0 || a != b {
+			t.Errorf("pg_gpl's CRC: %#x in %s, %#x in %s", a, Proprietary, b, UseGPL)
+		}
+	} else {
+		for _, name := range allModules {
+			if hasSection(t, s.Path(name), "__versions") {
+				t.Errorf("%s has __versions, but %s was built without CONFIG_MODVERSIONS", name, k.Release)
+			}
+		}
+	}
+	symvers, err := os.ReadFile(filepath.Join(s.Dir, "Module.symvers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"\tpg_plain\t", "\tEXPORT_SYMBOL_GPL\t", "\tPG_NS"} {
+		if !bytes.Contains(symvers, []byte(line)) {
+			t.Errorf("Module.symvers lacks %q:\n%s", line, symvers)
+		}
+	}
+	// The exporting module: its path in the entry (the 5.10-6.12 kbuilds), or its path
+	// relative to M= (7.x's).
+	if !bytes.Contains(symvers, []byte("\t"+s.Dir+"/pg_exporter\t")) && !bytes.Contains(symvers, []byte("\tpg_exporter\t")) {
+		t.Errorf("Module.symvers names pg_exporter neither as %s/pg_exporter nor relative to it:\n%s", s.Dir, symvers)
+	}
+
+	start = time.Now()
+	again := MustBuild(t, k)
+	warm := time.Since(start)
+	t.Logf("second Build: %v", warm)
+	if !again.Cached || again.Dir != s.Dir || !slices.Equal(again.Names, s.Names) {
+		t.Errorf("second Build = %+v, want a cache hit on %s", again, s.Dir)
+	}
+	if warm > time.Second {
+		t.Errorf("second Build took %v: not a cache hit", warm)
+	}
+	return s
 }
 
 // checkBuilder checks that s was built where Builder says k must be: on the host when the
@@ -231,10 +262,18 @@ func checkBuilder(t *testing.T, k testenv.Kernel, s *Set) Builder {
 	switch {
 	case b.Chroot == "" && !onHost:
 		t.Errorf("built on the host, but %s's kbuild cannot work here", k.Release)
-	case b.Chroot == "" && major < hMajor && b.CC != b.GCC:
+	case b.Chroot == "" && !k.IsArm64() && major < hMajor && b.CC != b.GCC:
 		t.Errorf("built on the host for a gcc-%d kernel without CC=%s", major, b.GCC)
-	case b.Chroot != "" && b.GCC != "gcc-"+strconv.Itoa(major):
+	case b.Chroot != "" && !k.IsArm64() && b.GCC != "gcc-"+strconv.Itoa(major):
 		t.Errorf("built in chroot %s with %s, but the kernel was built with gcc-%d", b.Chroot, b.GCC, major)
+	case k.IsArm64() && b.Chroot == "" && (b.GCC != "gcc-"+strconv.Itoa(hMajor)+"-aarch64-linux-gnu" || b.CC != "aarch64-linux-gnu-gcc-"+strconv.Itoa(hMajor)):
+		t.Errorf("cross-built on the host with %s, CC=%s; want the host's gcc-%d-aarch64-linux-gnu", b.GCC, b.CC, hMajor)
+	case k.IsArm64() && b.Chroot != "" && (b.GCC != "gcc-"+strconv.Itoa(major)+"-aarch64-linux-gnu" || b.CC != "aarch64-linux-gnu-gcc-"+strconv.Itoa(major)):
+		t.Errorf("cross-built in chroot %s with %s, CC=%s, but the kernel was built with gcc-%d", b.Chroot, b.GCC, b.CC, major)
+	case k.IsArm64() && b.Cross != "aarch64-linux-gnu-":
+		t.Errorf("built for arm64 with CROSS_COMPILE=%q", b.Cross)
+	case !k.IsArm64() && b.Cross != "":
+		t.Errorf("built for amd64 with CROSS_COMPILE=%q", b.Cross)
 	case b.Chroot != "" && onHost && i == 0:
 		t.Errorf("built in chroot %s, but the host comes first for %s", b.Chroot, k.Release)
 	}
@@ -403,5 +442,26 @@ func TestRelabelGPL(t *testing.T) {
 		"0x3\tpg_ns\t/d/pg_exporter\tEXPORT_SYMBOL\tPG_NS\n"
 	if got := string(relabelGPL([]byte(in))); got != want {
 		t.Errorf("relabelGPL:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestBuildersArm64WithoutKbuild: an arm64 kernel whose host kbuild was never unpacked is
+// refused with the reason and the fix, before make could fail far from the cause.
+func TestBuildersArm64WithoutKbuild(t *testing.T) {
+	const rel = "6.12.0-1-arm64"
+	k := testenv.Kernel{Release: rel, Root: t.TempDir(), Arch: testenv.ArchArm64}
+	if err := os.MkdirAll(k.Headers(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := `CONFIG_CC_VERSION_TEXT="aarch64-linux-gnu-gcc-14 (Debian 14.2.0-19) 14.2.0"` + "\n"
+	if err := os.WriteFile(filepath.Join(k.Headers(), ".config"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../lib/linux-kbuild-6.12/scripts", filepath.Join(k.Headers(), "scripts")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Builders(k)
+	if err == nil || !strings.Contains(err.Error(), rel) || !strings.Contains(err.Error(), "no kbuild") || !strings.Contains(err.Error(), "setup-arm64") {
+		t.Fatalf("Builders = %v, want an error naming %s, the missing kbuild and setup-arm64", err, rel)
 	}
 }
