@@ -144,6 +144,8 @@ const (
 	rAarch64Ldst128AbsLo12NC = 299
 )
 
+// arm64RelocNames is built on first use: as a map literal every tool run built it at
+// package initialization, though only arm64 relocation messages read it.
 var arm64RelocNames = sync.OnceValue(func() map[uint32]string {
 	return map[uint32]string{
 		rArmNone: "R_ARM_NONE", rAarch64None: "R_AARCH64_NONE", rAarch64Abs64: "R_AARCH64_ABS64",

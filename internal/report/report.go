@@ -61,6 +61,9 @@ type stageInfo struct {
 	why  string
 }
 
+// stages is what the page says about each kernel function. It is built on first use:
+// as a map literal every tool run (modprobe's start-up included) built it at package
+// initialization, though only explain (its -v text and its HTML page) reads it.
 var stages = sync.OnceValue(func() map[string]stageInfo {
 	return map[string]stageInfo{
 		"may_init_module":                   {"kernel/module/main.c", "Only a process with CAP_SYS_MODULE may load modules, and none once modules_disabled is set."},
@@ -162,6 +165,8 @@ func (r *Run) NotReached() []string {
 }
 
 // taintInfo names each taint letter and says what it means.
+// An array indexed by the letter, not a map: the compiler lays it out in the binary,
+// where a map would be built by every tool run's package initialization.
 var taintInfo = [256][2]string{
 	'P': {"TAINT_PROPRIETARY_MODULE", "a module whose license is not GPL-compatible was loaded"},
 	'F': {"TAINT_FORCED_MODULE", "a module was loaded with its version checks forced off (insmod -f)"},
@@ -185,6 +190,7 @@ var taintInfo = [256][2]string{
 }
 
 // taintClues are the log lines that tell why a letter appeared.
+// An array, as taintInfo.
 var taintClues = [256][]string{
 	'O': {"out-of-tree module"},
 	'E': {"module verification failed", "no symbol version for module_layout", "signature and/or required key missing"},
@@ -313,6 +319,7 @@ func (r *Run) WriteText(w interface{ Write([]byte) (int, error) }) {
 // stageFixes is general advice for a stage that failed when the trace has no specific
 // fix (explain's fixes cover missing symbols, vermagic, CRCs, namespaces, signatures,
 // parameters and duplicates).
+// Built on first use, as stages.
 var stageFixes = sync.OnceValue(func() map[string]string {
 	return map[string]string{
 		"insmod (user space)":         "pass a readable regular module file: insmod refuses what it cannot read as a module before calling the kernel",

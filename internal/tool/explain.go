@@ -53,6 +53,8 @@ func explainHelp(w io.Writer) {
 }
 
 // stageWords are the names the explanation gives the kernel functions it walks through.
+// Built on first use: as a map literal every tool run built it at package
+// initialization, though only explain reads it.
 var stageWords = sync.OnceValue(func() map[string]string {
 	return map[string]string{
 		"insmod": "insmod (user space)", "sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
