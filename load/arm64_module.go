@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -143,32 +144,36 @@ const (
 	rAarch64Ldst128AbsLo12NC = 299
 )
 
-var arm64RelocNames = map[uint32]string{
-	rArmNone: "R_ARM_NONE", rAarch64None: "R_AARCH64_NONE", rAarch64Abs64: "R_AARCH64_ABS64",
-	rAarch64Abs32: "R_AARCH64_ABS32", rAarch64Abs16: "R_AARCH64_ABS16", rAarch64Prel64: "R_AARCH64_PREL64",
-	rAarch64Prel32: "R_AARCH64_PREL32", rAarch64Prel16: "R_AARCH64_PREL16",
-	rAarch64MovwUabsG0: "R_AARCH64_MOVW_UABS_G0", rAarch64MovwUabsG0NC: "R_AARCH64_MOVW_UABS_G0_NC",
-	rAarch64MovwUabsG1: "R_AARCH64_MOVW_UABS_G1", rAarch64MovwUabsG1NC: "R_AARCH64_MOVW_UABS_G1_NC",
-	rAarch64MovwUabsG2: "R_AARCH64_MOVW_UABS_G2", rAarch64MovwUabsG2NC: "R_AARCH64_MOVW_UABS_G2_NC",
-	rAarch64MovwUabsG3: "R_AARCH64_MOVW_UABS_G3", rAarch64MovwSabsG0: "R_AARCH64_MOVW_SABS_G0",
-	rAarch64MovwSabsG1: "R_AARCH64_MOVW_SABS_G1", rAarch64MovwSabsG2: "R_AARCH64_MOVW_SABS_G2",
-	rAarch64LdPrelLo19: "R_AARCH64_LD_PREL_LO19", rAarch64AdrPrelLo21: "R_AARCH64_ADR_PREL_LO21",
-	rAarch64AdrPrelPgHi21: "R_AARCH64_ADR_PREL_PG_HI21", rAarch64AdrPrelPgHi21NC: "R_AARCH64_ADR_PREL_PG_HI21_NC",
-	rAarch64AddAbsLo12NC: "R_AARCH64_ADD_ABS_LO12_NC", rAarch64Ldst8AbsLo12NC: "R_AARCH64_LDST8_ABS_LO12_NC",
-	rAarch64Tstbr14: "R_AARCH64_TSTBR14", rAarch64Condbr19: "R_AARCH64_CONDBR19",
-	rAarch64Jump26: "R_AARCH64_JUMP26", rAarch64Call26: "R_AARCH64_CALL26",
-	rAarch64Ldst16AbsLo12NC: "R_AARCH64_LDST16_ABS_LO12_NC", rAarch64Ldst32AbsLo12NC: "R_AARCH64_LDST32_ABS_LO12_NC",
-	rAarch64Ldst64AbsLo12NC: "R_AARCH64_LDST64_ABS_LO12_NC", rAarch64MovwPrelG0: "R_AARCH64_MOVW_PREL_G0",
-	rAarch64MovwPrelG0NC: "R_AARCH64_MOVW_PREL_G0_NC", rAarch64MovwPrelG1: "R_AARCH64_MOVW_PREL_G1",
-	rAarch64MovwPrelG1NC: "R_AARCH64_MOVW_PREL_G1_NC", rAarch64MovwPrelG2: "R_AARCH64_MOVW_PREL_G2",
-	rAarch64MovwPrelG2NC: "R_AARCH64_MOVW_PREL_G2_NC", rAarch64MovwPrelG3: "R_AARCH64_MOVW_PREL_G3",
-	rAarch64Ldst128AbsLo12NC: "R_AARCH64_LDST128_ABS_LO12_NC",
-}
+// arm64RelocNames is built on first use: as a map literal every tool run built it at
+// package initialization, though only arm64 relocation messages read it.
+var arm64RelocNames = sync.OnceValue(func() map[uint32]string {
+	return map[uint32]string{
+		rArmNone: "R_ARM_NONE", rAarch64None: "R_AARCH64_NONE", rAarch64Abs64: "R_AARCH64_ABS64",
+		rAarch64Abs32: "R_AARCH64_ABS32", rAarch64Abs16: "R_AARCH64_ABS16", rAarch64Prel64: "R_AARCH64_PREL64",
+		rAarch64Prel32: "R_AARCH64_PREL32", rAarch64Prel16: "R_AARCH64_PREL16",
+		rAarch64MovwUabsG0: "R_AARCH64_MOVW_UABS_G0", rAarch64MovwUabsG0NC: "R_AARCH64_MOVW_UABS_G0_NC",
+		rAarch64MovwUabsG1: "R_AARCH64_MOVW_UABS_G1", rAarch64MovwUabsG1NC: "R_AARCH64_MOVW_UABS_G1_NC",
+		rAarch64MovwUabsG2: "R_AARCH64_MOVW_UABS_G2", rAarch64MovwUabsG2NC: "R_AARCH64_MOVW_UABS_G2_NC",
+		rAarch64MovwUabsG3: "R_AARCH64_MOVW_UABS_G3", rAarch64MovwSabsG0: "R_AARCH64_MOVW_SABS_G0",
+		rAarch64MovwSabsG1: "R_AARCH64_MOVW_SABS_G1", rAarch64MovwSabsG2: "R_AARCH64_MOVW_SABS_G2",
+		rAarch64LdPrelLo19: "R_AARCH64_LD_PREL_LO19", rAarch64AdrPrelLo21: "R_AARCH64_ADR_PREL_LO21",
+		rAarch64AdrPrelPgHi21: "R_AARCH64_ADR_PREL_PG_HI21", rAarch64AdrPrelPgHi21NC: "R_AARCH64_ADR_PREL_PG_HI21_NC",
+		rAarch64AddAbsLo12NC: "R_AARCH64_ADD_ABS_LO12_NC", rAarch64Ldst8AbsLo12NC: "R_AARCH64_LDST8_ABS_LO12_NC",
+		rAarch64Tstbr14: "R_AARCH64_TSTBR14", rAarch64Condbr19: "R_AARCH64_CONDBR19",
+		rAarch64Jump26: "R_AARCH64_JUMP26", rAarch64Call26: "R_AARCH64_CALL26",
+		rAarch64Ldst16AbsLo12NC: "R_AARCH64_LDST16_ABS_LO12_NC", rAarch64Ldst32AbsLo12NC: "R_AARCH64_LDST32_ABS_LO12_NC",
+		rAarch64Ldst64AbsLo12NC: "R_AARCH64_LDST64_ABS_LO12_NC", rAarch64MovwPrelG0: "R_AARCH64_MOVW_PREL_G0",
+		rAarch64MovwPrelG0NC: "R_AARCH64_MOVW_PREL_G0_NC", rAarch64MovwPrelG1: "R_AARCH64_MOVW_PREL_G1",
+		rAarch64MovwPrelG1NC: "R_AARCH64_MOVW_PREL_G1_NC", rAarch64MovwPrelG2: "R_AARCH64_MOVW_PREL_G2",
+		rAarch64MovwPrelG2NC: "R_AARCH64_MOVW_PREL_G2_NC", rAarch64MovwPrelG3: "R_AARCH64_MOVW_PREL_G3",
+		rAarch64Ldst128AbsLo12NC: "R_AARCH64_LDST128_ABS_LO12_NC",
+	}
+})
 
 // Arm64RelocName names an AArch64 relocation type as the ELF ABI does
 // ("R_AARCH64_CALL26"), or "R_AARCH64_<n>" for a type apply_relocate_add refuses.
 func Arm64RelocName(t uint32) string {
-	if n, ok := arm64RelocNames[t]; ok {
+	if n, ok := arm64RelocNames()[t]; ok {
 		return n
 	}
 	return fmt.Sprintf("R_AARCH64_%d", t)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
 	"gokmod/kernel"
 	"gokmod/load"
@@ -60,57 +61,62 @@ type stageInfo struct {
 	why  string
 }
 
-var stages = map[string]stageInfo{
-	"may_init_module":                   {"kernel/module/main.c", "Only a process with CAP_SYS_MODULE may load modules, and none once modules_disabled is set."},
-	"kernel_read_file":                  {"fs/kernel_read_file.c", "finit_module reads the whole file into kernel memory: it must be a readable regular file that nobody is writing."},
-	"copy_module_from_user":             {"kernel/module/main.c", "init_module copies the image from the caller's memory into a kernel buffer."},
-	"module_decompress":                 {"kernel/module/decompress.c", "A compressed file passed with MODULE_INIT_COMPRESSED_FILE is decompressed by the kernel."},
-	"module_sig_check":                  {"kernel/module/signing.c", "The signature appended to the file is checked against the trusted keys; without a valid one the module is refused under sig_enforce, or taints E."},
-	"elf_validity_check":                {"kernel/module/main.c", "The image must be a relocatable x86_64 ELF file whose headers and sections lie inside it, so that nothing later reads out of bounds."},
-	"elf_validity_cache_copy":           {"kernel/module/main.c", "The image must be a relocatable x86_64 ELF file whose headers and sections lie inside it; the kernel notes where its key sections are."},
-	"setup_load_info":                   {"kernel/module/main.c", "The kernel finds the sections it relies on (.modinfo, .gnu.linkonce.this_module, the symbol table) and the module's name."},
-	"blacklisted":                       {"kernel/module/main.c", "A module named in module_blacklist= on the kernel command line is refused."},
-	"rewrite_section_headers":           {"kernel/module/main.c", "Section addresses are pointed into the temporary copy and sections the module does not need at run time lose SHF_ALLOC."},
-	"check_modstruct_version":           {"kernel/module/version.c", "The module's CRC of module_layout must match the kernel's, so that both agree on the shape of struct module."},
-	"check_modinfo":                     {"kernel/module/main.c", "The vermagic string must match the kernel's; out-of-tree, staging, livepatch and test modules taint the kernel."},
-	"check_module_license_and_versions": {"kernel/module/main.c", "A license that is not GPL-compatible taints P; missing symbol versions on a MODVERSIONS kernel taint E."},
-	"module_enforce_rwx_sections":       {"kernel/module/strict_rwx.c", "No section may be both writable and executable when module memory is strict."},
-	"layout_and_allocate":               {"kernel/module/main.c", "Sections are grouped by permission (text, read-only, ro_after_init, data) into core memory, kept while the module lives, and init memory, freed after init."},
-	"percpu_modalloc":                   {"kernel/module/main.c", "The module's per-cpu variables get room in the reserved per-cpu chunk."},
-	"add_unformed_module":               {"kernel/module/main.c", "The module joins the kernel's module list as UNFORMED, unless a module of that name is already there."},
-	"module_patient_check_exists":       {"kernel/module/main.c", "A module of the same name already in the list means EEXIST (or EBUSY while it is still coming up)."},
-	"find_module_sections":              {"kernel/module/main.c", "The kernel finds the export tables, parameters, init and exit functions and other special sections in the laid-out image."},
-	"simplify_symbols":                  {"kernel/module/main.c", "Each undefined symbol is looked up among the exports of vmlinux and the loaded modules; its CRC, GPL-only flag and namespace are checked and the provider gains a user."},
-	"module_frob_arch_sections":         {"arch/arm64/kernel/module-plts.c", "arm64 reserves PLT entries for branches that may not reach their target (CALL26/JUMP26 to another section, duplicates counted once) in .plt and .init.plt, sized before layout."},
-	"module_finalize":                   {"arch/arm64/kernel/module.c", "arm64 patches alternatives and sets up the ftrace trampolines, which the module must have."},
-	"apply_relocations":                 {"arch/x86/kernel/module.c", "Each relocation writes a symbol's final address into the module's code and data, as a linker would, checking for overflow."},
-	"complete_formation":                {"kernel/module/main.c", "The module's exports must not clash with existing ones; its memory gets its final permissions and it becomes COMING."},
-	"prepare_coming_module":             {"kernel/module/main.c", "Subsystems (ftrace, livepatch, BTF) are told that a module is coming."},
-	"parse_args":                        {"kernel/params.c", "The arguments given to insmod are matched against the module's parameters and set; unknown names and bad values are refused."},
-	"mod_sysfs_setup":                   {"kernel/module/sysfs.c", "/sys/module/NAME is created with its parameters, which fails if a built-in already owns the name."},
-	"do_init_module":                    {"kernel/module/main.c", "The module's init function runs; on success the module is LIVE and its init memory is freed."},
-	"module_augment_kernel_taints":      {"kernel/module/main.c", "Taints the module brings (out-of-tree, unsigned, proprietary...) are added to the kernel's."},
-	"check_export_symbol_versions":      {"kernel/module/main.c", "Exported symbols must carry CRCs on a MODVERSIONS kernel."},
-	"check_modinfo_livepatch":           {"kernel/module/main.c", "A livepatch module needs a kernel built with CONFIG_LIVEPATCH, and taints K."},
-	"elf_validity_cache_sechdrs":        {"kernel/module/main.c", "The section header table must lie inside the file and every section's data too."},
-	"elf_validity_cache_secstrings":     {"kernel/module/main.c", "The section names must be a NUL-terminated string table inside the file."},
-	"elf_validity_cache_index_info":     {"kernel/module/main.c", "At most one .modinfo section may exist; it holds the module's name= and other keys."},
-	"elf_validity_cache_index_mod":      {"kernel/module/main.c", "Exactly one .gnu.linkonce.this_module must exist, allocated, with data, the size of the kernel's struct module."},
-	"elf_validity_cache_index_sym":      {"kernel/module/main.c", "Exactly one symbol table must exist."},
-	"elf_validity_cache_index_str":      {"kernel/module/main.c", "The symbol table must link to a proper string table."},
-	"elf_validity_cache_strtab":         {"kernel/module/main.c", "Since 7.x the symbol string table must start and end with NUL and hold every symbol's name."},
-	"check_export_symbol_sections":      {"kernel/module/main.c", "Since 7.x exports need __kflagstab, which says which are GPL-only; on a MODVERSIONS kernel they also need CRCs."},
-	"setup_modinfo":                     {"kernel/module/main.c", "Since 6.16 a module may not import a \"module:\" namespace explicitly: such exports admit the modules they name."},
-	"finit_module":                      {"kernel/module/main.c", "finit_module takes a file descriptor and flags; unknown flags are refused."},
-	"mod_verify_sig":                    {"kernel/module/signing.c", "The PKCS#7 signature is verified with the key it names, among the trusted keys."},
-	"verify_exported_symbols":           {"kernel/module/main.c", "A symbol the module exports must not already be exported by vmlinux or another module."},
-	"insmod":                            {"", "insmod itself (kmod) opens the file, checks it, picks finit_module or init_module and decompresses what the kernel cannot, before any system call."},
-	"sys_ni_syscall":                    {"kernel/sys_ni.c", "A kernel built without module support answers the module system calls with ENOSYS."},
-	"delete_module":                     {"kernel/module/main.c", "rmmod: the module must be unused and have an exit function (or be forced)."},
-}
+// stages is what the page says about each kernel function. It is built on first use:
+// as a map literal every tool run (modprobe's start-up included) built it at package
+// initialization, though only explain (its -v text and its HTML page) reads it.
+var stages = sync.OnceValue(func() map[string]stageInfo {
+	return map[string]stageInfo{
+		"may_init_module":                   {"kernel/module/main.c", "Only a process with CAP_SYS_MODULE may load modules, and none once modules_disabled is set."},
+		"kernel_read_file":                  {"fs/kernel_read_file.c", "finit_module reads the whole file into kernel memory: it must be a readable regular file that nobody is writing."},
+		"copy_module_from_user":             {"kernel/module/main.c", "init_module copies the image from the caller's memory into a kernel buffer."},
+		"module_decompress":                 {"kernel/module/decompress.c", "A compressed file passed with MODULE_INIT_COMPRESSED_FILE is decompressed by the kernel."},
+		"module_sig_check":                  {"kernel/module/signing.c", "The signature appended to the file is checked against the trusted keys; without a valid one the module is refused under sig_enforce, or taints E."},
+		"elf_validity_check":                {"kernel/module/main.c", "The image must be a relocatable x86_64 ELF file whose headers and sections lie inside it, so that nothing later reads out of bounds."},
+		"elf_validity_cache_copy":           {"kernel/module/main.c", "The image must be a relocatable x86_64 ELF file whose headers and sections lie inside it; the kernel notes where its key sections are."},
+		"setup_load_info":                   {"kernel/module/main.c", "The kernel finds the sections it relies on (.modinfo, .gnu.linkonce.this_module, the symbol table) and the module's name."},
+		"blacklisted":                       {"kernel/module/main.c", "A module named in module_blacklist= on the kernel command line is refused."},
+		"rewrite_section_headers":           {"kernel/module/main.c", "Section addresses are pointed into the temporary copy and sections the module does not need at run time lose SHF_ALLOC."},
+		"check_modstruct_version":           {"kernel/module/version.c", "The module's CRC of module_layout must match the kernel's, so that both agree on the shape of struct module."},
+		"check_modinfo":                     {"kernel/module/main.c", "The vermagic string must match the kernel's; out-of-tree, staging, livepatch and test modules taint the kernel."},
+		"check_module_license_and_versions": {"kernel/module/main.c", "A license that is not GPL-compatible taints P; missing symbol versions on a MODVERSIONS kernel taint E."},
+		"module_enforce_rwx_sections":       {"kernel/module/strict_rwx.c", "No section may be both writable and executable when module memory is strict."},
+		"layout_and_allocate":               {"kernel/module/main.c", "Sections are grouped by permission (text, read-only, ro_after_init, data) into core memory, kept while the module lives, and init memory, freed after init."},
+		"percpu_modalloc":                   {"kernel/module/main.c", "The module's per-cpu variables get room in the reserved per-cpu chunk."},
+		"add_unformed_module":               {"kernel/module/main.c", "The module joins the kernel's module list as UNFORMED, unless a module of that name is already there."},
+		"module_patient_check_exists":       {"kernel/module/main.c", "A module of the same name already in the list means EEXIST (or EBUSY while it is still coming up)."},
+		"find_module_sections":              {"kernel/module/main.c", "The kernel finds the export tables, parameters, init and exit functions and other special sections in the laid-out image."},
+		"simplify_symbols":                  {"kernel/module/main.c", "Each undefined symbol is looked up among the exports of vmlinux and the loaded modules; its CRC, GPL-only flag and namespace are checked and the provider gains a user."},
+		"module_frob_arch_sections":         {"arch/arm64/kernel/module-plts.c", "arm64 reserves PLT entries for branches that may not reach their target (CALL26/JUMP26 to another section, duplicates counted once) in .plt and .init.plt, sized before layout."},
+		"module_finalize":                   {"arch/arm64/kernel/module.c", "arm64 patches alternatives and sets up the ftrace trampolines, which the module must have."},
+		"apply_relocations":                 {"arch/x86/kernel/module.c", "Each relocation writes a symbol's final address into the module's code and data, as a linker would, checking for overflow."},
+		"complete_formation":                {"kernel/module/main.c", "The module's exports must not clash with existing ones; its memory gets its final permissions and it becomes COMING."},
+		"prepare_coming_module":             {"kernel/module/main.c", "Subsystems (ftrace, livepatch, BTF) are told that a module is coming."},
+		"parse_args":                        {"kernel/params.c", "The arguments given to insmod are matched against the module's parameters and set; unknown names and bad values are refused."},
+		"mod_sysfs_setup":                   {"kernel/module/sysfs.c", "/sys/module/NAME is created with its parameters, which fails if a built-in already owns the name."},
+		"do_init_module":                    {"kernel/module/main.c", "The module's init function runs; on success the module is LIVE and its init memory is freed."},
+		"module_augment_kernel_taints":      {"kernel/module/main.c", "Taints the module brings (out-of-tree, unsigned, proprietary...) are added to the kernel's."},
+		"check_export_symbol_versions":      {"kernel/module/main.c", "Exported symbols must carry CRCs on a MODVERSIONS kernel."},
+		"check_modinfo_livepatch":           {"kernel/module/main.c", "A livepatch module needs a kernel built with CONFIG_LIVEPATCH, and taints K."},
+		"elf_validity_cache_sechdrs":        {"kernel/module/main.c", "The section header table must lie inside the file and every section's data too."},
+		"elf_validity_cache_secstrings":     {"kernel/module/main.c", "The section names must be a NUL-terminated string table inside the file."},
+		"elf_validity_cache_index_info":     {"kernel/module/main.c", "At most one .modinfo section may exist; it holds the module's name= and other keys."},
+		"elf_validity_cache_index_mod":      {"kernel/module/main.c", "Exactly one .gnu.linkonce.this_module must exist, allocated, with data, the size of the kernel's struct module."},
+		"elf_validity_cache_index_sym":      {"kernel/module/main.c", "Exactly one symbol table must exist."},
+		"elf_validity_cache_index_str":      {"kernel/module/main.c", "The symbol table must link to a proper string table."},
+		"elf_validity_cache_strtab":         {"kernel/module/main.c", "Since 7.x the symbol string table must start and end with NUL and hold every symbol's name."},
+		"check_export_symbol_sections":      {"kernel/module/main.c", "Since 7.x exports need __kflagstab, which says which are GPL-only; on a MODVERSIONS kernel they also need CRCs."},
+		"setup_modinfo":                     {"kernel/module/main.c", "Since 6.16 a module may not import a \"module:\" namespace explicitly: such exports admit the modules they name."},
+		"finit_module":                      {"kernel/module/main.c", "finit_module takes a file descriptor and flags; unknown flags are refused."},
+		"mod_verify_sig":                    {"kernel/module/signing.c", "The PKCS#7 signature is verified with the key it names, among the trusted keys."},
+		"verify_exported_symbols":           {"kernel/module/main.c", "A symbol the module exports must not already be exported by vmlinux or another module."},
+		"insmod":                            {"", "insmod itself (kmod) opens the file, checks it, picks finit_module or init_module and decompresses what the kernel cannot, before any system call."},
+		"sys_ni_syscall":                    {"kernel/sys_ni.c", "A kernel built without module support answers the module system calls with ENOSYS."},
+		"delete_module":                     {"kernel/module/main.c", "rmmod: the module must be unused and have an exit function (or be forced)."},
+	}
+})
 
 // Why is the one-sentence "what and why" of a kernel function ("" if unknown).
-func Why(fn string) string { return stages[fn].why }
+func Why(fn string) string { return stages()[fn].why }
 
 // kmodURL is kmod's source, where insmod's own steps are (user space, not the kernel).
 const kmodURL = "https://git.kernel.org/pub/scm/utils/kernel/kmod/kmod.git/tree/libkmod/libkmod-module.c"
@@ -121,7 +127,7 @@ func SourceURL(k *kernel.Kernel, fn string) string {
 	if fn == "insmod" {
 		return kmodURL
 	}
-	f := stages[fn].file
+	f := stages()[fn].file
 	if f == "" {
 		f = "kernel/module/main.c"
 	}
@@ -159,7 +165,9 @@ func (r *Run) NotReached() []string {
 }
 
 // taintInfo names each taint letter and says what it means.
-var taintInfo = map[byte][2]string{
+// An array indexed by the letter, not a map: the compiler lays it out in the binary,
+// where a map would be built by every tool run's package initialization.
+var taintInfo = [256][2]string{
 	'P': {"TAINT_PROPRIETARY_MODULE", "a module whose license is not GPL-compatible was loaded"},
 	'F': {"TAINT_FORCED_MODULE", "a module was loaded with its version checks forced off (insmod -f)"},
 	'S': {"TAINT_CPU_OUT_OF_SPEC", "the CPU runs out of specification"},
@@ -182,7 +190,8 @@ var taintInfo = map[byte][2]string{
 }
 
 // taintClues are the log lines that tell why a letter appeared.
-var taintClues = map[byte][]string{
+// An array, as taintInfo.
+var taintClues = [256][]string{
 	'O': {"out-of-tree module"},
 	'E': {"module verification failed", "no symbol version for module_layout", "signature and/or required key missing"},
 	'P': {"module license", "proprietary"},
@@ -310,26 +319,29 @@ func (r *Run) WriteText(w interface{ Write([]byte) (int, error) }) {
 // stageFixes is general advice for a stage that failed when the trace has no specific
 // fix (explain's fixes cover missing symbols, vermagic, CRCs, namespaces, signatures,
 // parameters and duplicates).
-var stageFixes = map[string]string{
-	"insmod (user space)":         "pass a readable regular module file: insmod refuses what it cannot read as a module before calling the kernel",
-	"system call":                 "this kernel has no module support for that call (CONFIG_MODULES or CONFIG_MODULE_UNLOAD off): build what is needed into the kernel",
-	"permission":                  "run as root (CAP_SYS_MODULE) on a system where /proc/sys/kernel/modules_disabled is 0",
-	"copy":                        "pass a readable, non-empty regular file (the kernel refuses FIFOs, devices and directories)",
-	"signature":                   "sign the module with a key the kernel trusts, or boot without module.sig_enforce=1",
-	"mod_verify_sig":              "sign the module with a key the kernel trusts, or restore the original file",
-	"ELF check":                   "the file is not a valid x86_64 kernel module (damaged, or built for another architecture): rebuild it with kbuild against this kernel",
-	"convenience variables":       "the file lacks what every module has (.gnu.linkonce.this_module, a symbol table): rebuild it with kbuild against this kernel",
-	"section headers":             "the section table is damaged: rebuild the module",
-	"modinfo":                     "rebuild the module against this kernel's headers",
-	"layout":                      "a section is both writable and executable: fix the section flags in the module's source or linker script and rebuild",
-	"module_enforce_rwx_sections": "a section is both writable and executable: fix the section flags in the module's source or linker script and rebuild",
-	"sections":                    "a special section is malformed: rebuild the module with kbuild against this kernel",
-	"symbol resolution":           "load the modules that export the missing symbols first (gokmod modprobe does), or rebuild against this kernel",
-	"relocations":                 "rebuild the module through kbuild, with the kernel's own flags (-mcmodel=kernel)",
-	"arguments":                   "check the parameter names and types: gokmod modinfo -p FILE",
-	"module list":                 "a module of that name is already loaded, or its exports clash with a loaded module's: rmmod it first",
-	"init":                        "the module's init function failed: its own log lines say why",
-}
+// Built on first use, as stages.
+var stageFixes = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"insmod (user space)":         "pass a readable regular module file: insmod refuses what it cannot read as a module before calling the kernel",
+		"system call":                 "this kernel has no module support for that call (CONFIG_MODULES or CONFIG_MODULE_UNLOAD off): build what is needed into the kernel",
+		"permission":                  "run as root (CAP_SYS_MODULE) on a system where /proc/sys/kernel/modules_disabled is 0",
+		"copy":                        "pass a readable, non-empty regular file (the kernel refuses FIFOs, devices and directories)",
+		"signature":                   "sign the module with a key the kernel trusts, or boot without module.sig_enforce=1",
+		"mod_verify_sig":              "sign the module with a key the kernel trusts, or restore the original file",
+		"ELF check":                   "the file is not a valid x86_64 kernel module (damaged, or built for another architecture): rebuild it with kbuild against this kernel",
+		"convenience variables":       "the file lacks what every module has (.gnu.linkonce.this_module, a symbol table): rebuild it with kbuild against this kernel",
+		"section headers":             "the section table is damaged: rebuild the module",
+		"modinfo":                     "rebuild the module against this kernel's headers",
+		"layout":                      "a section is both writable and executable: fix the section flags in the module's source or linker script and rebuild",
+		"module_enforce_rwx_sections": "a section is both writable and executable: fix the section flags in the module's source or linker script and rebuild",
+		"sections":                    "a special section is malformed: rebuild the module with kbuild against this kernel",
+		"symbol resolution":           "load the modules that export the missing symbols first (gokmod modprobe does), or rebuild against this kernel",
+		"relocations":                 "rebuild the module through kbuild, with the kernel's own flags (-mcmodel=kernel)",
+		"arguments":                   "check the parameter names and types: gokmod modinfo -p FILE",
+		"module list":                 "a module of that name is already loaded, or its exports clash with a loaded module's: rmmod it first",
+		"init":                        "the module's init function failed: its own log lines say why",
+	}
+})
 
 // Fixes is the run's fix list, or general advice for the stage that failed.
 func (r *Run) Fixes() []string {
@@ -340,10 +352,10 @@ func (r *Run) Fixes() []string {
 		if s.Errno == "" {
 			continue
 		}
-		if f, ok := stageFixes[s.Stage]; ok {
+		if f, ok := stageFixes()[s.Stage]; ok {
 			return []string{f + " (general advice for this stage)"}
 		}
-		if f, ok := stageFixes[s.Func]; ok {
+		if f, ok := stageFixes()[s.Func]; ok {
 			return []string{f + " (general advice for this stage)"}
 		}
 		break

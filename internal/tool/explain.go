@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -52,20 +53,24 @@ func explainHelp(w io.Writer) {
 }
 
 // stageWords are the names the explanation gives the kernel functions it walks through.
-var stageWords = map[string]string{
-	"insmod": "insmod (user space)", "sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
-	"module_decompress": "copy", "module_sig_check": "signature", "mod_verify_sig": "signature", "elf_validity_check": "ELF check",
-	"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
-	"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
-	"check_modstruct_version": "modinfo", "check_modinfo": "modinfo", "layout_and_allocate": "layout",
-	"add_unformed_module": "module list", "module_patient_check_exists": "module list",
-	"find_module_sections": "sections", "simplify_symbols": "symbol resolution",
-	"apply_relocations": "relocations", "complete_formation": "module list", "parse_args": "arguments",
-	"mod_sysfs_setup": "sysfs", "do_init_module": "init", "prepare_coming_module": "notifiers",
-	"check_module_license_and_versions": "license", "percpu_modalloc": "per-cpu",
-	"module_augment_kernel_taints": "taints", "check_export_symbol_versions": "symbol versions",
-	"module_frob_arch_sections": "arch sections", "module_finalize": "arch finalize",
-}
+// Built on first use: as a map literal every tool run built it at package
+// initialization, though only explain reads it.
+var stageWords = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"insmod": "insmod (user space)", "sys_ni_syscall": "system call", "may_init_module": "permission", "kernel_read_file": "copy", "copy_module_from_user": "copy",
+		"module_decompress": "copy", "module_sig_check": "signature", "mod_verify_sig": "signature", "elf_validity_check": "ELF check",
+		"elf_validity_cache_copy": "ELF check", "setup_load_info": "convenience variables",
+		"blacklisted": "blacklist", "rewrite_section_headers": "section headers",
+		"check_modstruct_version": "modinfo", "check_modinfo": "modinfo", "layout_and_allocate": "layout",
+		"add_unformed_module": "module list", "module_patient_check_exists": "module list",
+		"find_module_sections": "sections", "simplify_symbols": "symbol resolution",
+		"apply_relocations": "relocations", "complete_formation": "module list", "parse_args": "arguments",
+		"mod_sysfs_setup": "sysfs", "do_init_module": "init", "prepare_coming_module": "notifiers",
+		"check_module_license_and_versions": "license", "percpu_modalloc": "per-cpu",
+		"module_augment_kernel_taints": "taints", "check_export_symbol_versions": "symbol versions",
+		"module_frob_arch_sections": "arch sections", "module_finalize": "arch finalize",
+	}
+})
 
 // onOff picks the words for a choice.
 func onOff(b bool, on, off string) string {
@@ -318,7 +323,7 @@ func describe(k *kernel.Kernel, file, params string, pre []string, r *load.Resul
 		x.Relocations = map[string]int{}
 	}
 	for _, s := range r.Trace {
-		st := ExplainStage{Stage: stageWords[s.Func], Func: s.Func, Note: s.Note}
+		st := ExplainStage{Stage: stageWords()[s.Func], Func: s.Func, Note: s.Note}
 		if st.Stage == "" && strings.HasPrefix(s.Func, "elf_validity") {
 			st.Stage = "ELF check"
 		} else if st.Stage == "" {
