@@ -501,9 +501,11 @@ func (p *mp) insmod(alias string, extra *string) error {
 		}
 		last = err
 		if e := p.reportInsert(m, err); e != nil {
-			return e
+			return e // FATAL: kmod exits at once, releasing nothing
 		}
 	}
+	// kmod_module_unref_list(list): libkmod's -vvv names each module released.
+	modprobe.Release(mods)
 	return last
 }
 
@@ -522,7 +524,8 @@ func (p *mp) printAction(a modprobe.Action) {
 		}
 		return
 	}
-	p.line("insmod ", path, " ", a.Options)
+	// print_action asks kmod_module_get_path again for the line (a DEBUG line each).
+	p.line("insmod ", a.Module.Path(), " ", a.Options)
 }
 
 // line writes the four strings and a newline to standard output.
