@@ -255,6 +255,11 @@ func (e *CommandError) Unwrap() error { return unix.EINVAL }
 
 func (s *Session) runInstall(m *Module, cmd, options string, hooks ProbeHooks) error {
 	cmd = expandCmdlineOpts(cmd, options)
+	// libkmod's command_do announces the command; a RunInstall hook stands for the rest
+	// of it (kmod's modprobe passes no run_install callback).
+	if s.debug {
+		s.dbg("libkmod-module.c", 1034, "command_do", "%s %s\n", "install", cmd)
+	}
 	if hooks.RunInstall != nil {
 		return hooks.RunInstall(m, cmd)
 	}
