@@ -50,7 +50,8 @@ func mpCompareMasked(t *testing.T, args ...string) (kmod, gokmod mpResult) {
 // (index opens, lookups, the module pool and its releases, dependencies, options,
 // initstate, paths) in its order, through softdeps, aliases with several matches, the
 // configuration's aliases, options, install and remove commands and blacklist, built-in
-// modules and modules not found. Debian's kmod 34 prints no DEBUG line.
+// modules and modules not found, --show-exports and --show-modversions. Debian's kmod 34
+// prints no DEBUG line.
 func TestModprobeVerboseLog(t *testing.T) { forEachRelease(t, testModprobeVerboseLog) }
 
 func testModprobeVerboseLog(t *testing.T, kv compat.Kmod) {
@@ -58,6 +59,13 @@ func testModprobeVerboseLog(t *testing.T, kv compat.Kmod) {
 	base := []string{"-d", k.Root, "-S", k.Release}
 	multi, builtin := multiMatchAlias(t, k), firstBuiltin(t, k)
 	conf := verboseLogConfig(t)
+	// A module file with exports and one without (dummy.ko: FATAL, then nothing more), and
+	// llc.ko without its __versions (kmod 30 says ENOENT, kmod 34 ENODATA).
+	llc, noExports := filepath.Join(k.ModDir(), "kernel/net/llc/llc.ko"), filepath.Join(k.ModDir(), "kernel/drivers/net/dummy.ko")
+	noVersions := filepath.Join(t.TempDir(), "llc.ko")
+	if out, err := exec.Command("objcopy", "--remove-section", "__versions", llc, noVersions).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy (binutils, of the kbuild toolchain setup.sh installs): %v\n%s", err, out)
+	}
 	runs := [][]string{
 		{"-n", "btrfs"}, {"-D", "btrfs"}, {"-n", "pci:v00008086d000010D3sv0sd0bc0sc0i0"}, {"-R", "loop"},
 		{"-D", "symbol:llc_sap_open"}, {"-D", "nosuchmodule"}, {"-a", "-D", "nosuchmodule", "loop"},
@@ -67,6 +75,8 @@ func testModprobeVerboseLog(t *testing.T, kv compat.Kmod) {
 		{"-C", conf, "-n", "loop"}, {"-C", conf, "-n", "-i", "loop"}, {"-C", conf, "-n", "gokmodalias"},
 		{"-C", conf, "-n", "gokmodinstall"}, {"-C", conf, "-D", "ifb"}, {"-C", conf, "-n", "-b", "ifb"},
 		{"-C", conf, "-n", "-r", "loop"}, {"-C", conf, "-n", "-r", "ifb"}, {"-C", conf, "-c"},
+		{"--show-exports", llc}, {"--show-modversions", llc}, {"--show-exports", noExports}, {"--show-modversions", noVersions},
+		{"--show-modversions", conf + "/gokmod.conf"},
 	}
 	n, infos, debugs := 0, 0, 0
 	var all strings.Builder
