@@ -67,6 +67,9 @@ func (t *Tree) open(name string) (*index.Index, error) {
 	return ix, err
 }
 
+// Usable says whether NAME.bin (e.g. "modules.dep") opens with a valid header.
+func (t *Tree) Usable(name string) bool { return t.index(name) != nil }
+
 // OpenIndex opens NAME.bin (e.g. "modules.dep") now, as libkmod's kmod_load_resources
 // does for every index before modprobe's work, and says why it cannot be used: nil, the
 // open's *fs.PathError (a missing file), or an *index.HeaderError (a file refused by its

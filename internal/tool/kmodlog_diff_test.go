@@ -17,12 +17,13 @@ import (
 	"gokmod/kmod/index"
 )
 
-// The differential tests of libkmod's own messages: -vv's INFO lines (and kmod 34.2's
-// -vvv, which Debian builds without DEBUG messages) and the messages for a damaged
+// The differential tests of libkmod's own messages: -vv's INFO lines, -vvv's DEBUG lines
+// (which only Debian's kmod 30, a debug build, prints) and the messages for a damaged
 // index, beside kmod 30 and kmod 34.2, on dry runs only.
 
-// pointerRE matches the pointers libkmod prints (%p): each process has its own.
-var pointerRE = regexp.MustCompile(`(function |context |ctx=)0x[0-9a-f]+`)
+// pointerRE matches the pointers libkmod prints (%p): each process has its own. A null
+// one, glibc's "(nil)" (e.g. "found=(nil)"), is no pointer to mask and must agree.
+var pointerRE = regexp.MustCompile(`(function |context |ctx=|add |del |found=|kmod_module )0x[0-9a-f]+`)
 
 func maskPointers(s string) string { return pointerRE.ReplaceAllString(s, "${1}0xPTR") }
 
@@ -43,36 +44,129 @@ func mpCompareMasked(t *testing.T, args ...string) (kmod, gokmod mpResult) {
 	return k, g
 }
 
-// TestModprobeVerboseLog compares modprobe's -vv (and, against kmod 34.2, -vvv) dry runs:
-// libkmod's "custom logging function registered" and "context released" INFO lines, with
-// kmod 30's source locations, and their absence after a FATAL message.
+// TestModprobeVerboseLog compares modprobe's -vv, -vvv and -vvvv dry runs: libkmod's
+// "custom logging function registered" and "context released" INFO lines, with kmod 30's
+// source locations, and their absence after a FATAL message; and kmod 30's DEBUG lines
+// (index opens, lookups, the module pool and its releases, dependencies, options,
+// initstate, paths) in its order, through softdeps, aliases with several matches, the
+// configuration's aliases, options, install and remove commands and blacklist, built-in
+// modules and modules not found, --show-exports and --show-modversions. Debian's kmod 34
+// prints no DEBUG line.
 func TestModprobeVerboseLog(t *testing.T) { forEachRelease(t, testModprobeVerboseLog) }
 
 func testModprobeVerboseLog(t *testing.T, kv compat.Kmod) {
 	k := testenv.RequireLine(t, "6.1")
 	base := []string{"-d", k.Root, "-S", k.Release}
+	multi, builtin := multiMatchAlias(t, k), firstBuiltin(t, k)
+	conf := verboseLogConfig(t)
+	// A module file with exports and one without (dummy.ko: FATAL, then nothing more), and
+	// llc.ko without its __versions (kmod 30 says ENOENT, kmod 34 ENODATA).
+	llc, noExports := filepath.Join(k.ModDir(), "kernel/net/llc/llc.ko"), filepath.Join(k.ModDir(), "kernel/drivers/net/dummy.ko")
+	noVersions := filepath.Join(t.TempDir(), "llc.ko")
+	if out, err := exec.Command("objcopy", "--remove-section", "__versions", llc, noVersions).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy (binutils, of the kbuild toolchain setup.sh installs): %v\n%s", err, out)
+	}
 	runs := [][]string{
 		{"-n", "btrfs"}, {"-D", "btrfs"}, {"-n", "pci:v00008086d000010D3sv0sd0bc0sc0i0"}, {"-R", "loop"},
 		{"-D", "symbol:llc_sap_open"}, {"-D", "nosuchmodule"}, {"-a", "-D", "nosuchmodule", "loop"},
 		{"-n", "-r", "loop"}, {"-q", "-D", "btrfs"}, {"-c"},
+		{"-n", multi}, {"-D", multi}, {"-R", multi}, {"-n", builtin}, {"-n", "-r", builtin}, {"-n", "bad[alias"},
+		{"-n", "-a", "loop", "dummy", "loop"},
+		{"-C", conf, "-n", "loop"}, {"-C", conf, "-n", "-i", "loop"}, {"-C", conf, "-n", "gokmodalias"},
+		{"-C", conf, "-n", "gokmodinstall"}, {"-C", conf, "-D", "ifb"}, {"-C", conf, "-n", "-b", "ifb"},
+		{"-C", conf, "-n", "-r", "loop"}, {"-C", conf, "-n", "-r", "ifb"}, {"-C", conf, "-c"},
+		{"--show-exports", llc}, {"--show-modversions", llc}, {"--show-exports", noExports}, {"--show-modversions", noVersions},
+		{"--show-modversions", conf + "/gokmod.conf"},
 	}
-	levels := []string{"-vv"}
-	if kv == compat.Kmod34 {
-		levels = append(levels, "-vvv", "-vvvv") // Debian's kmod 34 has no DEBUG messages
-	}
-	n, infos := 0, 0
-	for _, v := range levels {
+	n, infos, debugs := 0, 0, 0
+	var all strings.Builder
+	for _, v := range []string{"-vv", "-vvv", "-vvvv"} {
 		for _, r := range runs {
 			km, _ := mpCompareMasked(t, append(append([]string{v}, base...), r...)...)
 			n++
 			infos += strings.Count(km.stderr, ": INFO: ")
+			debugs += strings.Count(km.stderr, ": DEBUG: ")
+			all.WriteString(km.stderr)
 		}
 	}
 	if infos == 0 {
 		t.Fatalf("kmod %s printed no INFO line in %d runs: the test would prove nothing", kv, n)
 	}
-	testenv.Report(t, "modprobe, kmod %s, %s: %d verbose dry runs (%s) identical with pointers masked, %d INFO lines",
-		kv, k.Release, n, strings.Join(levels, ", "), infos)
+	if kv == compat.Kmod30 {
+		// What the DEBUG runs must have shown for the comparison to mean something.
+		for _, want := range []string{"found=(nil)", "found=0xPTR", "add 0xPTR key='", "del 0xPTR key='", "kmod_module 0xPTR released",
+			"\\" + multi, "passed = modname=", "Ignore module '", "add dep: ", "use mmaped index 'modules.builtin'", "could not open '/sys/module/"} {
+			if !strings.Contains(all.String(), want) {
+				t.Errorf("kmod 30's -vvv runs never printed %q: the test would not prove it", want)
+			}
+		}
+	} else if debugs != 0 {
+		t.Fatalf("kmod %s printed %d DEBUG lines: Debian's kmod 34 was thought to be built without them", kv, debugs)
+	}
+	testenv.Report(t, "modprobe, kmod %s, %s: %d verbose dry runs (-vv, -vvv, -vvvv) identical with pointers masked, %d INFO and %d DEBUG lines",
+		kv, k.Release, n, infos, debugs)
+}
+
+// multiMatchAlias is a PCI device of k's modules.alias whose alias several modules claim:
+// the first such pattern, its wildcards filled with zeros.
+func multiMatchAlias(t *testing.T, k testenv.Kernel) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(k.ModDir(), "modules.alias"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "alias" || !strings.HasPrefix(f[1], "pci:") || strings.ContainsAny(f[1], "?[") {
+			continue
+		}
+		if seen[f[1]]++; seen[f[1]] == 2 {
+			return strings.ReplaceAll(f[1], "*", "0")
+		}
+	}
+	t.Fatalf("%s: no PCI alias that several modules claim", k.ModDir())
+	return ""
+}
+
+// firstBuiltin is the first module k's modules.builtin lists, by name.
+func firstBuiltin(t *testing.T, k testenv.Kernel) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(k.ModDir(), "modules.builtin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if name := strings.TrimSuffix(filepath.Base(first), ".ko"); name != "" && name != "." {
+		return name
+	}
+	t.Fatalf("%s: modules.builtin lists nothing", k.ModDir())
+	return ""
+}
+
+// verboseLogConfig writes a modprobe.d directory (for -C) with every kind of line whose
+// handling libkmod's -vvv shows: a softdep cycle with a post-softdep that resolves to
+// nothing, options for a module and for an alias, an alias of two modules, a blacklist
+// that hits one of them, install and remove commands (dry runs never run them). No
+// remove command sits on the softdep cycle: kmod 30 (and gokmod) would recurse without
+// end, as rmmod_do_module skips its "loaded?" check for a module with one.
+func verboseLogConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	conf := `softdep loop pre: dummy post: ifb gokmodnosuchsoftdep
+softdep dummy pre: loop
+options loop max_loop=8
+options gokmodalias numdummies=3
+alias gokmodalias dummy
+alias gokmodalias ifb
+blacklist ifb
+install gokmodinstall /bin/true
+remove ifb /bin/true
+`
+	if err := os.WriteFile(filepath.Join(dir, "gokmod.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // damage is one way an index can be broken.
@@ -317,21 +411,23 @@ func safeKmodRun(t *testing.T, tool, bin string, args []string) mpResult {
 // TestInsmodRmmodMessages compares insmod's and rmmod's messages on the paths that stop
 // before any system call (a missing file or module name, no operand, stdin, options)
 // with each kmod: kmod 34's -v, -s and -p of insmod and its -vv INFO lines, kmod 30's
-// ignored -p and rmmod's unhandled -w, and the context's INFO lines in both rmmods.
+// ignored -p and rmmod's unhandled -w, the context's INFO lines in both rmmods, and
+// kmod 30's rmmod -vvvv DEBUG lines.
 func TestInsmodRmmodMessages(t *testing.T) { forEachRelease(t, testInsmodRmmodMessages) }
 
 func testInsmodRmmodMessages(t *testing.T, kv compat.Kmod) {
 	missing := filepath.Join(t.TempDir(), "gokmod-missing.ko")
 	gone := fmt.Sprintf("gokmod_nosuch_%d", os.Getpid())
 	insmodRuns := [][]string{{missing}, {}, {"-"}, {missing, "a=1", "b=x y"}}
-	rmmodRuns := [][]string{{gone}, {gone, gone + "2"}, {}, {"-vv", gone}, {"-vvv", gone}, {"-v", gone}, {"-w", gone}, {"-s", "-h"}, {"-h"}}
+	rmmodRuns := [][]string{{gone}, {gone, gone + "2"}, {}, {"-vv", gone}, {"-vvv", gone}, {"-v", gone}, {"-w", gone}, {"-s", "-h"}, {"-h"},
+		{"-vvvv", gone, strings.ReplaceAll(gone, "_", "-") + "2"}, {"-vvvvv", gone}}
 	if kv == compat.Kmod30 {
 		insmodRuns = append(insmodRuns, []string{"-p", missing}, []string{"-s", missing}, []string{"-p", "-s"})
 	} else {
 		insmodRuns = append(insmodRuns, []string{"-vv", missing}, []string{"-vvv", missing}, []string{"-v", missing},
 			[]string{"-v", "-v", "-"}, []string{"--verbose", "-v"}, []string{"-p", missing})
 	}
-	infos, n := 0, 0
+	infos, debugs, n := 0, 0, 0
 	for _, c := range []struct {
 		tool string
 		runs [][]string
@@ -350,11 +446,17 @@ func testInsmodRmmodMessages(t *testing.T, kv compat.Kmod) {
 				t.Errorf("%s %q:\nkmod   %+v\ngokmod %+v", c.tool, args, k, g)
 			}
 			infos += strings.Count(k.stderr, ": INFO: ")
+			debugs += strings.Count(k.stderr, ": DEBUG: ")
 			n++
 		}
 	}
 	if infos == 0 {
 		t.Fatalf("kmod %s printed no INFO line: the test would prove nothing", kv)
 	}
-	testenv.Report(t, "insmod and rmmod, kmod %s: %d runs that stop before any system call identical (pointers masked; %d INFO lines)", kv, n, infos)
+	// kmod 30's rmmod -vvvv prints libkmod's DEBUG lines (the pool, modules.builtin, the
+	// initstate); its insmod has no -v; kmod 34.2 is built without them.
+	if (kv == compat.Kmod30) != (debugs > 0) {
+		t.Fatalf("kmod %s printed %d DEBUG lines", kv, debugs)
+	}
+	testenv.Report(t, "insmod and rmmod, kmod %s: %d runs that stop before any system call identical (pointers masked; %d INFO and %d DEBUG lines)", kv, n, infos, debugs)
 }

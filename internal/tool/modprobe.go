@@ -368,11 +368,14 @@ func (p *mp) showConfig() error {
 	return p.s.ShowConfigIndexes(p.out)
 }
 
-func (p *mp) openModule(path string) (*ko.File, error) {
-	if _, err := p.s.ModuleFromPath(path); err != nil {
-		return nil, p.LOG("Module %s not found.\n", path)
+// openModule is kmod_module_new_from_path, then the file as kmod_module_get_file opens
+// it (asking kmod_module_get_path, a DEBUG line under kmod 30). m is nil when there is
+// no such module, f when the file cannot be read.
+func (p *mp) openModule(path string) (m *modprobe.Module, f *ko.File, err error) {
+	if m, err = p.s.ModuleFromPath(path); err != nil {
+		return nil, nil, p.LOG("Module %s not found.\n", path)
 	}
-	real := p.s.RealPath(path)
+	real := m.RealPath()
 	if p.kmod != compat.Kmod30 {
 		// libkmod 34 opens the file first, and refuses a .ko.zst without its content
 		// size before the tool's own message.
@@ -381,60 +384,73 @@ func (p *mp) openModule(path string) (*ko.File, error) {
 				libkmodLogger(p.e, p.kmod)(logErr, modprobe.Source{File: "libkmod-file-zstd.c", Fn: "kmod_file_load_zstd"},
 					"zstd: Failed to determine decompression size\n")
 			}
-			return nil, err
+			return m, nil, err
 		}
 	}
-	f, err := ko.Open(real)
-	if err != nil {
-		return nil, err
+	f, err = ko.Open(real)
+	return m, f, err
+}
+
+// showFromFile is show_modversions and show_exports: what list gets from the module
+// file, printed, or LOG's "could not get WHAT of PATH" (FATAL: kmod exits there); the
+// module is released after, as kmod_module_unref does.
+func (p *mp) showFromFile(path, what string, list func(f *ko.File) error) error {
+	m, f, err := p.openModule(path)
+	if m == nil {
+		return errFatal
 	}
-	return f, nil
+	if err == nil {
+		err = list(f)
+	}
+	if err != nil {
+		if e := p.LOG("could not get %s of %s: %s\n", what, path, koStrerror(err)); e != nil {
+			return e
+		}
+	}
+	modprobe.Release([]*modprobe.Module{m})
+	return err
+}
+
+// noSection is libkmod's errno for a module file without the section asked for: ENOENT
+// in kmod 30, ENODATA since upstream 5c004af29daf ("libkmod, depmod: prefer -ENODATA
+// over -ENOENT if no section found", kmod 31).
+func (p *mp) noSection() error {
+	if p.kmod == compat.Kmod30 {
+		return unix.ENOENT
+	}
+	return unix.ENODATA
 }
 
 func (p *mp) showModversions(path string) error {
-	f, err := p.openModule(path)
-	if f == nil {
-		if errors.Is(err, errFatal) || err == nil {
-			return errFatal
+	return p.showFromFile(path, "modversions", func(f *ko.File) error {
+		vers, err := f.Versions()
+		if err == nil && vers == nil && f.Section("__versions") == nil {
+			err = p.noSection()
 		}
-		p.LOG("could not get modversions of %s: %s\n", path, koStrerror(err))
-		return err
-	}
-	vers, err := f.Versions()
-	if err == nil && vers == nil && f.Section("__versions") == nil {
-		err = unix.ENOENT
-	}
-	if err != nil {
-		p.LOG("could not get modversions of %s: %s\n", path, koStrerror(err))
-		return err
-	}
-	for _, v := range vers {
-		fmt.Fprintf(p.out, "0x%08x\t%s\n", v.CRC, strings.TrimPrefix(v.Name, "."))
-	}
-	return nil
+		if err != nil {
+			return err
+		}
+		for _, v := range vers {
+			fmt.Fprintf(p.out, "0x%08x\t%s\n", v.CRC, strings.TrimPrefix(v.Name, "."))
+		}
+		return nil
+	})
 }
 
 func (p *mp) showExports(path string) error {
-	f, err := p.openModule(path)
-	if f == nil {
-		if errors.Is(err, errFatal) || err == nil {
-			return errFatal
+	return p.showFromFile(path, "symbols", func(f *ko.File) error {
+		syms, err := f.KmodSymbols()
+		if err == nil && syms == nil && f.Section("__ksymtab_strings") == nil {
+			err = p.noSection()
 		}
-		p.LOG("could not get symbols of %s: %s\n", path, koStrerror(err))
-		return err
-	}
-	syms, err := f.KmodSymbols()
-	if err == nil && syms == nil && f.Section("__ksymtab_strings") == nil {
-		err = unix.ENOENT
-	}
-	if err != nil {
-		p.LOG("could not get symbols of %s: %s\n", path, koStrerror(err))
-		return err
-	}
-	for _, s := range syms {
-		fmt.Fprintf(p.out, "0x%08x\t%s\n", s.CRC, s.Name)
-	}
-	return nil
+		if err != nil {
+			return err
+		}
+		for _, s := range syms {
+			fmt.Fprintf(p.out, "0x%08x\t%s\n", s.CRC, s.Name)
+		}
+		return nil
+	})
 }
 
 // koStrerror is strerror of the errno libkmod would have returned for a file problem.
@@ -501,9 +517,11 @@ func (p *mp) insmod(alias string, extra *string) error {
 		}
 		last = err
 		if e := p.reportInsert(m, err); e != nil {
-			return e
+			return e // FATAL: kmod exits at once, releasing nothing
 		}
 	}
+	// kmod_module_unref_list(list): libkmod's -vvv names each module released.
+	modprobe.Release(mods)
 	return last
 }
 
@@ -522,7 +540,8 @@ func (p *mp) printAction(a modprobe.Action) {
 		}
 		return
 	}
-	p.line("insmod ", path, " ", a.Options)
+	// print_action asks kmod_module_get_path again for the line (a DEBUG line each).
+	p.line("insmod ", a.Module.Path(), " ", a.Options)
 }
 
 // line writes the four strings and a newline to standard output.

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"gokmod/internal/cli"
-	"gokmod/kmod"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/modprobe"
 )
@@ -74,22 +73,31 @@ func rmmod(e *Env, args []string) int {
 	}
 	ctx := newLibkmodCtx(e, e.Kmod, verbose)
 	defer ctx.unref()
+	// kmod_new(NULL, &null_config): no configuration, the running kernel's module
+	// directory, its indexes not loaded. Its module objects and lookups print libkmod's
+	// DEBUG lines at -vvvv under kmod 30.
+	s, err := modprobe.New(modprobe.Options{Root: e.Host.Root, KernelRelease: e.Host.KernelRelease(), ConfigPaths: []string{},
+		Host: e.Host, Log: ctx.log, LogPriority: verbose, Kmod: e.Kmod})
+	if err != nil {
+		e.Errorf("kmod_new() failed!\n")
+		return 1
+	}
+	defer s.Close()
 	failed := 0
 	for _, arg := range names {
-		name := kmod.Normalize(arg)
+		var m *modprobe.Module
 		if _, err := os.Stat(arg); err == nil {
-			name = kmod.NameFromPath(arg)
+			if m, err = s.ModuleFromPath(arg); err != nil {
+				e.Errorf("could not use module %s: %s\n", arg, strerror(err))
+				failed++
+				break
+			}
+		} else {
+			m = s.ModuleFromName(arg)
 		}
-		if !force && !e.checkInUse(ctx, name) {
-			failed++
-			continue
-		}
-		if err := e.Host.Remove(name, force); err != nil {
-			// libkmod logs its own line first (with its source location in kmod 30's
-			// debug build), then the tool its summary.
-			ctx.logf(logErr, modprobe.Source{File: "libkmod-module.c", Line: 856, Fn: "kmod_module_remove_module"},
-				"could not remove '%s': %s\n", name, strerror(err))
-			e.Errorf("could not remove module %s: %s\n", arg, strerror(err))
+		ok := e.removeModule(ctx, m, arg, force)
+		modprobe.Release([]*modprobe.Module{m}) // kmod_module_unref
+		if !ok {
 			failed++
 		}
 	}
@@ -99,24 +107,45 @@ func rmmod(e *Env, args []string) int {
 	return 0
 }
 
+// removeModule is the body of do_rmmod's loop: check_module_inuse unless forced, then
+// kmod_module_remove_module. It says whether the module was removed.
+func (e *Env) removeModule(ctx *libkmodCtx, m *modprobe.Module, arg string, force bool) bool {
+	name := m.Name()
+	if !force && !e.checkInUse(ctx, m) {
+		return false
+	}
+	err := e.Host.Remove(name, force)
+	if err == nil {
+		return true
+	}
+	// libkmod logs its own line first (with its source location in kmod 30's debug
+	// build), then the tool its summary.
+	ctx.logf(logErr, modprobe.Source{File: "libkmod-module.c", Line: 856, Fn: "kmod_module_remove_module"},
+		"could not remove '%s': %s\n", name, strerror(err))
+	e.Errorf("could not remove module %s: %s\n", arg, strerror(err))
+	return false
+}
+
 // checkInUse mirrors kmod's check_module_inuse: false (after printing why) when the
 // module cannot be removed without force.
-func (e *Env) checkInUse(ctx *libkmodCtx, name string) bool {
-	state, err := e.Host.State(name)
+func (e *Env) checkInUse(ctx *libkmodCtx, m *modprobe.Module) bool {
+	name := m.Name()
+	state, err := m.InitState()
 	switch {
-	case err == nil && state == kmod.Builtin:
+	case err == nil && state == modprobe.StateBuiltin:
 		e.Errorf("Module %s is builtin.\n", name)
 		return false
 	case err != nil:
 		e.Errorf("Module %s is not currently loaded\n", name)
 		return false
 	}
-	holders, herr := e.Host.Holders(name)
-	if herr != nil {
-		// libkmod's ERR(), so with the source location Debian's debug build of kmod 30
-		// logs; kmod 34.2's build logs none.
-		ctx.logf(logErr, modprobe.Source{File: "libkmod-module.c", Line: 1998, Fn: "kmod_module_get_holders"},
-			"could not open '/sys/module/%s/holders': %s\n", name, strerror(unwrapPath(herr)))
+	// kmod_module_get_holders logs libkmod's ERR() itself when the directory is missing
+	// (with the source location Debian's debug build of kmod 30 logs).
+	hm := m.Holders()
+	defer modprobe.Release(hm) // kmod_module_unref_list(holders), after the message
+	holders := make([]string, len(hm))
+	for i, h := range hm {
+		holders[i] = h.Name()
 	}
 	if len(holders) > 0 {
 		if e.Kmod == compat.Kmod30 {
@@ -134,7 +163,7 @@ func (e *Env) checkInUse(ctx *libkmodCtx, name string) bool {
 		e.Errorf("Module %s is in use by:%s\n", name, " "+strings.Join(holders, " "))
 		return false
 	}
-	n, err := e.Host.RefCount(name)
+	n, err := m.RefCount()
 	if err == nil && n > 0 {
 		e.Errorf("Module %s is in use\n", name)
 		return false

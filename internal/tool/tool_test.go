@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gokmod/kmod"
+	"gokmod/kmod/index"
 	"gokmod/ko"
 )
 
@@ -288,10 +289,15 @@ func rmmodChecks(t *testing.T, kmod30 bool) {
 	if kmod30 {
 		where = "../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
 	}
+	// libkmod reads modules.builtin.bin (keyed by name, as depmod writes it), not the text.
+	builtin, _, err := index.BuildPostOrder([]index.Entry{{Key: "ext4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := merge(sysModule("llc", "1", "16384", "stp"), sysModule("busy", "2", "4096"), sysModule("idle", "0", "4096"),
 		map[string]string{
 			"lib/modules/6.1.0-test/modules.builtin":     "kernel/fs/ext4/ext4.ko\n",
-			"lib/modules/6.1.0-test/modules.builtin.bin": "",
+			"lib/modules/6.1.0-test/modules.builtin.bin": string(builtin),
 		})
 	tests := []struct {
 		args  []string

@@ -33,6 +33,7 @@ func (s *Session) Resolve(ctx context.Context, name string) ([]string, error) {
 	if len(mods) == 0 {
 		return nil, &Error{Op: "resolve", Module: name, Err: ErrNotFound}
 	}
+	defer Release(mods)
 	out := make([]string, len(mods))
 	for i, m := range mods {
 		out[i] = m.Name()
@@ -54,6 +55,7 @@ func (s *Session) Load(ctx context.Context, name string, o LoadOptions) error {
 	if len(mods) == 0 {
 		return &Error{Op: "resolve", Module: name, Err: ErrNotFound}
 	}
+	defer Release(mods) // as modprobe's insmod() drops its lookup's list
 	flags := ApplyBlacklistAliasOnly
 	for _, f := range []struct {
 		on   bool

@@ -27,6 +27,8 @@ const (
 // use and cached, as libkmod does.
 type Module struct {
 	s       *Session
+	key     string // the pool's key: "name" or "name\alias"
+	refs    int    // libkmod's refcount: the last unref releases the module from the pool
 	name    string
 	alias   string // set when created from an alias lookup
 	isAlias bool
@@ -53,13 +55,14 @@ func (m *Module) Name() string { return m.name }
 // Alias is the alias the module was found through ("" if by name).
 func (m *Module) Alias() string { return m.alias }
 
-// pool access: key is "name" or "name\alias" (kmod_module_new).
+// newModule is kmod_module_new: the pooled module for key ("name" or "name\alias") with
+// one more reference, or a new one holding the first.
 func (s *Session) newModule(key, name, alias string, isAlias bool) *Module {
-	if m := s.pool[key]; m != nil {
-		return m
+	if m := s.poolGet(key); m != nil {
+		return m.ref()
 	}
-	m := &Module{s: s, name: name, alias: alias, isAlias: isAlias}
-	s.pool[key] = m
+	m := &Module{s: s, key: key, refs: 1, name: name, alias: alias, isAlias: isAlias}
+	s.poolAdd(m)
 	return m
 }
 
@@ -84,13 +87,19 @@ func (s *Session) ModuleFromPath(path string) (*Module, error) {
 		abs = cwd + "/" + path
 	}
 	if _, err := stat(s.real(abs)); err != nil {
+		if s.debug {
+			s.dbg("libkmod-module.c", 410, "kmod_module_new_from_path", "stat %s: %s\n", path, strerrorText(errnoOf(err)))
+		}
 		return nil, errnoOf(err)
 	}
 	name := config.PathToModname(path)
 	if name == "" {
+		if s.debug {
+			s.dbg("libkmod-module.c", 416, "kmod_module_new_from_path", "could not get modname from path %s\n", path)
+		}
 		return nil, unix.ENOENT
 	}
-	if m := s.pool[name]; m != nil {
+	if m := s.poolGet(name); m != nil {
 		switch {
 		case !m.hasPath:
 			m.path, m.hasPath = abs, true
@@ -98,7 +107,8 @@ func (s *Session) ModuleFromPath(path string) (*Module, error) {
 			s.logf(LogErr, "kmod_module_new_from_path", 428, "kmod_module '%s' already exists with different path: new-path='%s' old-path='%s'\n", name, abs, m.path)
 			return nil, unix.EEXIST
 		}
-		return m, nil
+		m.builtin = no
+		return m.ref(), nil
 	}
 	m := s.newModule(name, name, "", false)
 	m.path, m.hasPath = abs, true
@@ -123,13 +133,16 @@ func errnoOf(err error) error {
 // Path is kmod_module_get_path: the module file (logical path), or "" for a built-in
 // module or one modules.dep does not know.
 func (m *Module) Path() string {
+	if m.s.debug {
+		m.s.dbg("libkmod-module.c", 802, "kmod_module_get_path", "name='%s' path='%s'\n", m.name, cstr(m.path, m.hasPath))
+	}
 	if m.hasPath {
 		return m.path
 	}
 	if m.depInit {
 		return ""
 	}
-	if line, ok := m.s.tree.ModdepLine(m.name); ok {
+	if line, ok := m.s.searchModdep(m.name); ok {
 		m.parseDepline(line)
 	}
 	return m.path
@@ -171,9 +184,16 @@ func (m *Module) parseDepline(line string) error {
 			// kmod prints the context pointer here; so much cannot be byte-identical.
 			m.s.logf(LogErr, "kmod_module_parse_depline", 191, "ctx=%p path=%s error=%s\n", m.s, path, strerrorText(err))
 			m.depInit = false
+			unrefList(deps)
 			return err
 		}
+		if m.s.debug {
+			m.s.dbg("libkmod-module.c", 196, "kmod_module_parse_depline", "add dep: %s\n", path)
+		}
 		deps = append(deps, dep)
+	}
+	if m.s.debug {
+		m.s.dbg("libkmod-module.c", 202, "kmod_module_parse_depline", "%d dependencies for %s\n", len(deps), m.name)
 	}
 	slices.Reverse(deps) // libkmod prepends each dependency to its list
 	m.deps = deps
@@ -204,7 +224,7 @@ func strtok(s string) iter.Seq[string] {
 // modules.dep, in load order.
 func (m *Module) Dependencies() []*Module {
 	if !m.depInit {
-		line, ok := m.s.tree.ModdepLine(m.name)
+		line, ok := m.s.searchModdep(m.name)
 		if !ok {
 			return nil
 		}
@@ -223,8 +243,14 @@ func (m *Module) Options() (string, bool) {
 	if !m.optsInit {
 		var parts []string
 		for _, o := range m.s.cfg.Options {
+			if m.s.debug {
+				m.s.dbg("libkmod-module.c", 1461, "kmod_module_get_options", "modname=%s mod->name=%s mod->alias=%s\n", o.Module, m.name, cstr(m.alias, m.isAlias))
+			}
 			if o.Module != m.name && !(m.isAlias && o.Module == m.alias) {
 				continue
+			}
+			if m.s.debug {
+				m.s.dbg("libkmod-module.c", 1466, "kmod_module_get_options", "passed = modname=%s mod->name=%s mod->alias=%s\n", o.Module, m.name, cstr(m.alias, m.isAlias))
 			}
 			if o.Options == "" {
 				continue
@@ -294,7 +320,7 @@ func (s *Session) lookupSoftdep(names []string) []*Module {
 func (m *Module) IsBuiltin() bool {
 	if m.builtin == unknown {
 		m.builtin = no
-		if m.s.tree.IsBuiltin(m.name) {
+		if m.s.lookupBuiltinFile(m.name) {
 			m.builtin = yes
 		}
 	}
@@ -323,8 +349,14 @@ func (m *Module) InitState() (InitState, error) {
 	p := dir + "/initstate"
 	b, err := readFile(m.s.real(p))
 	if err != nil {
+		if m.s.debug {
+			m.s.dbg("libkmod-module.c", 1817, "kmod_module_get_initstate", "could not open '%s': %s\n", p, strerrorText(errnoOf(err)))
+		}
 		if st, serr := stat(m.s.real(dir)); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return StateComing, nil
+		}
+		if m.s.debug {
+			m.s.dbg("libkmod-module.c", 1827, "kmod_module_get_initstate", "could not open '%s': %s\n", dir, strerrorText(errnoOf(err)))
 		}
 		return 0, errnoOf(err)
 	}
@@ -348,7 +380,12 @@ func (m *Module) inKernel() bool {
 
 // RefCount reads /sys/module/NAME/refcnt (kmod_module_get_refcnt).
 func (m *Module) RefCount() (int, error) {
-	return m.s.host.RefCount(m.name)
+	n, err := m.s.host.RefCount(m.name)
+	var pe *fs.PathError
+	if err != nil && m.s.debug && errors.As(err, &pe) { // the open failed
+		m.s.dbg("libkmod-module.c", 1959, "kmod_module_get_refcnt", "could not open '%s': %s\n", "/sys/module/"+m.name+"/refcnt", strerrorText(errnoOf(err)))
+	}
+	return n, err
 }
 
 // Holders lists the modules holding this one (kmod_module_get_holders), in directory
@@ -371,16 +408,30 @@ func (m *Module) isBlacklisted() bool { return m.s.cfg.IsBlacklisted(m.name) }
 
 // Lookup is kmod_module_new_from_lookup: the modules a name or alias stands for, from
 // the first source that knows it. An alias with an unmatched bracket is EINVAL.
+// The caller holds a reference on each module returned (Release drops them).
 func (s *Session) Lookup(given string) ([]*Module, error) {
 	alias, err := config.AliasNormalize(given)
 	if err != nil {
+		if s.debug {
+			s.dbg("libkmod-module.c", 575, "kmod_module_new_from_lookup", "invalid alias: %s\n", given)
+		}
 		return nil, unix.EINVAL
 	}
-	for _, f := range []func(string) ([]*Module, error){
-		s.fromConfig, s.fromModdep, s.fromSymbols, s.fromCommands,
-		s.fromAliasIndex("modules.alias", false), s.fromBuiltin, s.fromAliasIndex("modules.builtin.alias", true),
-	} {
-		mods, err := f(alias)
+	if s.debug {
+		s.dbg("libkmod-module.c", 579, "kmod_module_new_from_lookup", "input alias=%s, normalized=%s\n", given, alias)
+	}
+	mods, err := s.lookupChain(alias, s.fromConfig, s.fromModdep, s.fromSymbols, s.fromCommands,
+		s.fromAliasIndex("modules.alias", false), s.fromBuiltin, s.fromAliasIndex("modules.builtin.alias", true))
+	if s.debug {
+		s.dbg("libkmod-module.c", 584, "kmod_module_new_from_lookup", "lookup=%s found=%d\n", alias, b2i(err == nil && len(mods) > 0))
+	}
+	return mods, err
+}
+
+// lookupChain is __kmod_module_new_from_lookup: the first source that knows name.
+func (s *Session) lookupChain(name string, sources ...func(string) ([]*Module, error)) ([]*Module, error) {
+	for _, f := range sources {
+		mods, err := f(name)
 		if err != nil {
 			return nil, err
 		}
@@ -391,20 +442,28 @@ func (s *Session) Lookup(given string) ([]*Module, error) {
 	return nil, nil
 }
 
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // LookupName is kmod_module_new_from_name_lookup: modules.dep, then the built-in
 // indexes; no aliases.
 func (s *Session) LookupName(name string) (*Module, error) {
 	n := config.ModnameNormalize(name)
-	for _, f := range []func(string) ([]*Module, error){s.fromModdep, s.fromBuiltin, s.fromAliasIndex("modules.builtin.alias", true)} {
-		mods, err := f(n)
-		if err != nil {
-			return nil, err
-		}
-		if len(mods) > 0 {
-			return mods[0], nil
-		}
+	if s.debug {
+		s.dbg("libkmod-module.c", 636, "kmod_module_new_from_name_lookup", "input modname=%s, normalized=%s\n", name, n)
 	}
-	return nil, nil
+	mods, err := s.lookupChain(n, s.fromModdep, s.fromBuiltin, s.fromAliasIndex("modules.builtin.alias", true))
+	if s.debug {
+		s.dbg("libkmod-module.c", 641, "kmod_module_new_from_name_lookup", "lookup=%s found=%d\n", n, b2i(err == nil && len(mods) > 0))
+	}
+	if err != nil || len(mods) == 0 {
+		return nil, err
+	}
+	return mods[0], nil
 }
 
 func (s *Session) fromConfig(name string) ([]*Module, error) {
@@ -421,7 +480,7 @@ func (s *Session) fromModdep(name string) ([]*Module, error) {
 	if strings.Contains(name, ":") {
 		return nil, nil
 	}
-	line, ok := s.tree.ModdepLine(name)
+	line, ok := s.searchModdep(name)
 	if !ok {
 		return nil, nil
 	}
@@ -459,7 +518,7 @@ func (s *Session) fromCommands(name string) ([]*Module, error) {
 
 func (s *Session) fromAliasIndex(file string, builtin bool) func(string) ([]*Module, error) {
 	return func(name string) ([]*Module, error) {
-		names, ok, err := s.tree.SearchAlias(file, name)
+		names, ok, err := s.searchAliasBin(file, name)
 		if !ok || err != nil {
 			return nil, nil
 		}
@@ -476,7 +535,7 @@ func (s *Session) fromAliasIndex(file string, builtin bool) func(string) ([]*Mod
 }
 
 func (s *Session) fromBuiltin(name string) ([]*Module, error) {
-	if !s.tree.IsBuiltin(name) {
+	if !s.lookupBuiltinFile(name) {
 		return nil, nil
 	}
 	m := s.ModuleFromName(name)

@@ -63,8 +63,9 @@ type StateMemo struct{ in map[*Module]bool }
 func NewStateMemo() *StateMemo { return &StateMemo{in: map[*Module]bool{}} }
 
 // inKernel is module_is_inkernel, answered from the memo in a dry run.
+// At -vvv under kmod 30 every question is asked again, as kmod's DEBUG lines show.
 func (h *ProbeHooks) inKernel(m *Module, flags ProbeFlags) bool {
-	if h.States == nil || flags&DryRun == 0 {
+	if h.States == nil || flags&DryRun == 0 || m.s.debug {
 		return m.inKernel()
 	}
 	in, ok := h.States.in[m]
@@ -75,7 +76,7 @@ func (h *ProbeHooks) inKernel(m *Module, flags ProbeFlags) bool {
 	return in
 }
 
-// probeList is kmod_module_get_probe_list.
+// probeList is kmod_module_get_probe_list. The list holds a reference on each entry.
 func (s *Session) probeList(m *Module, ignorecmd bool) []*Module {
 	s.resetProbeState()
 	var list []*Module
@@ -85,10 +86,17 @@ func (s *Session) probeList(m *Module, ignorecmd bool) []*Module {
 
 func (s *Session) getProbeList(m *Module, required, ignorecmd bool, list *[]*Module) {
 	if m.visited {
+		if s.debug {
+			s.dbg("libkmod-module.c", 1195, "__kmod_module_get_probe_list", "Ignore module '%s': already visited\n", m.name)
+		}
 		return
 	}
 	m.visited = true
-	deps := m.Dependencies()
+	deps := m.Dependencies() // kmod_module_get_dependencies: a referenced copy
+	for _, d := range deps {
+		d.ref()
+	}
+	defer unrefList(deps)
 	if required {
 		m.required = true
 		for _, d := range deps {
@@ -99,7 +107,7 @@ func (s *Session) getProbeList(m *Module, required, ignorecmd bool, list *[]*Mod
 		s.fillSoftdep(d, list)
 	}
 	if ignorecmd {
-		*list = append(*list, m)
+		*list = append(*list, m.ref())
 		m.ignorecmd = true
 	} else {
 		s.fillSoftdep(m, list)
@@ -114,11 +122,13 @@ func (s *Session) fillSoftdep(m *Module, list *[]*Module) {
 	for _, p := range pre {
 		s.getProbeList(p, false, false, list)
 	}
-	*list = append(*list, m)
+	*list = append(*list, m.ref())
 	m.ignorecmd = len(pre) > 0 || len(post) > 0
 	for _, p := range post {
 		s.getProbeList(p, false, false, list)
 	}
+	unrefList(pre)
+	unrefList(post)
 }
 
 // Probe is kmod_module_probe_insert_module: load m with its dependencies and soft
@@ -143,17 +153,19 @@ func (s *Session) Probe(m *Module, flags ProbeFlags, extra *string, hooks ProbeH
 	}
 	list := s.probeList(m, flags&IgnoreCommand != 0)
 	if flags&ApplyBlacklistAll != 0 {
-		var kept []*Module
+		var kept []*Module // kmod_module_apply_filter: a referenced copy
 		for _, x := range list {
 			if !x.isBlacklisted() {
-				kept = append(kept, x)
+				kept = append(kept, x.ref())
 			}
 		}
+		unrefList(list)
 		if len(kept) == 0 {
 			return ApplyBlacklistAll, nil
 		}
 		list = kept
 	}
+	defer unrefList(list)
 	var err error
 	for _, x := range list {
 		if hooks.ctx != nil && hooks.ctx.Err() != nil {
@@ -162,6 +174,9 @@ func (s *Session) Probe(m *Module, flags ProbeFlags, extra *string, hooks ProbeH
 		mopts, hasOpts := x.Options()
 		cmd, hasCmd := x.InstallCommand()
 		if flags&IgnoreLoaded == 0 && hooks.inKernel(x, flags) {
+			if s.debug {
+				s.dbg("libkmod-module.c", 1373, "kmod_module_probe_insert_module", "Ignoring module '%s': already loaded\n", x.name)
+			}
 			err = &Error{Op: "insert", Module: x.name, Err: unix.EEXIST}
 		} else {
 			var xopts *string
@@ -240,6 +255,11 @@ func (e *CommandError) Unwrap() error { return unix.EINVAL }
 
 func (s *Session) runInstall(m *Module, cmd, options string, hooks ProbeHooks) error {
 	cmd = expandCmdlineOpts(cmd, options)
+	// libkmod's command_do announces the command; a RunInstall hook stands for the rest
+	// of it (kmod's modprobe passes no run_install callback).
+	if s.debug {
+		s.dbg("libkmod-module.c", 1034, "command_do", "%s %s\n", "install", cmd)
+	}
 	if hooks.RunInstall != nil {
 		return hooks.RunInstall(m, cmd)
 	}

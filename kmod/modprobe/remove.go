@@ -57,11 +57,14 @@ func (s *Session) Remove(name string, o RemoveOptions, h RemoveHooks) error {
 		if o.RemoveHolders {
 			f = removeHolders
 		}
-		if err := s.removeModule(m, f, o, h); err != nil {
-			return err
+		if err = s.removeModule(m, f, o, h); err != nil {
+			break
 		}
 	}
-	return nil
+	if !isFatal(err) { // a FATAL message exits at once, releasing nothing
+		unrefList(mods) // kmod_module_unref_list(list): -vvv names each release
+	}
+	return err
 }
 
 func (h RemoveHooks) log(msg string) error {
@@ -80,6 +83,10 @@ func (h RemoveHooks) show(msg string) {
 // errFatal marks an error a hook returned: it ends everything.
 type errFatal struct{ error }
 
+// Unwrap gives the hook's own error, so that the caller recognises its FATAL (and, as
+// kmod's exit, prints nothing after it: not even -vv's "context released").
+func (e errFatal) Unwrap() error { return e.error }
+
 func fatal(err error) error {
 	if err == nil {
 		return nil
@@ -93,11 +100,17 @@ func isFatal(err error) bool {
 }
 
 // removeModule is rmmod_do_module.
-func (s *Session) removeModule(m *Module, flags removeFlags, o RemoveOptions, h RemoveHooks) error {
+func (s *Session) removeModule(m *Module, flags removeFlags, o RemoveOptions, h RemoveHooks) (err error) {
 	var pre, post []*Module
 	cmd, hasCmd := "", false
 	if !o.IgnoreCommands {
 		pre, post = m.Softdeps()
+		defer func() {
+			if !isFatal(err) { // as in Remove
+				unrefList(pre)
+				unrefList(post)
+			}
+		}()
 		cmd, hasCmd = m.RemoveCommand()
 	}
 	if !hasCmd && !o.IgnoreLoaded {
@@ -137,7 +150,6 @@ func (s *Session) removeModule(m *Module, flags removeFlags, o RemoveOptions, h 
 			return &Error{Op: "remove", Module: m.name, Err: unix.EBUSY}
 		}
 	}
-	var err error
 	if !hasCmd {
 		err = s.removeOne(m, o, h)
 	} else {

@@ -26,8 +26,8 @@
 //     which kmod leaves in dmesg. With -s they go to syslog, as kmod's messages do.
 //   - libkmod's messages that print a pointer (a dependency file that vanished:
 //     "ctx=%p"; -vv's "custom logging function %p registered" and "context %p
-//     released") print gokmod's own. libkmod's DEBUG messages (-vvv), which only
-//     Debian's kmod 30 (a debug build) prints, are not reproduced.
+//     released"; -vvv's DEBUG lines "add %p", "found=%p", "kmod_module %p released")
+//     print gokmod's own.
 //   - After libkmod's message for a damaged index (kmod_load_resources), gokmod names
 //     the file and says to run depmod (Options.Note): kmod then silently treats it as
 //     missing, so a lookup it served says only "not found".
@@ -90,6 +90,8 @@ type Session struct {
 	host    *kmod.Host
 	pool    map[string]*Module
 	prio    int
+	debug   bool            // DBG lines are printed (debuglog.go)
+	loaded  map[string]bool // the indexes kmod_load_resources left mapped
 }
 
 // Source is where libkmod logs a message: the file under libkmod/, the line in kmod 30,
@@ -110,10 +112,11 @@ const (
 // New reads the configuration and opens the module directory, as kmod_new plus
 // kmod_load_resources. Configuration problems are in Config().Warnings.
 func New(o Options) (*Session, error) {
-	s := &Session{opts: o, pool: map[string]*Module{}, prio: o.LogPriority}
-	if s.prio == 0 {
-		s.prio = LogErr
+	s := &Session{opts: o, pool: map[string]*Module{}}
+	if o.LogPriority == 0 {
+		o.LogPriority = LogErr
 	}
+	s.setPriority(o.LogPriority)
 	rel := o.KernelRelease
 	if rel == "" {
 		var u unix.Utsname
@@ -164,7 +167,7 @@ func (s *Session) Dirname() string { return s.dirname }
 func (s *Session) Host() *kmod.Host { return s.host }
 
 // SetLogPriority changes which messages reach Options.Log (kmod_set_log_priority).
-func (s *Session) SetLogPriority(p int) { s.prio = p }
+func (s *Session) SetLogPriority(p int) { s.setPriority(p) }
 
 // real maps a logical absolute path below Root.
 func (s *Session) real(p string) string {
@@ -192,7 +195,7 @@ func (s *Session) logAt(prio int, at Source, format string, args ...any) {
 // then kmod_set_log_fn, which announces the new function at INFO (-vv in modprobe). The
 // pointer is gokmod's own, as libkmod's is its process's.
 func (s *Session) SetupLog(prio int) {
-	s.prio = prio
+	s.setPriority(prio)
 	s.logAt(LogInfo, Source{"libkmod.c", 367, "kmod_set_log_fn"}, "custom logging function %p registered\n", s.opts.Log)
 }
 
@@ -213,17 +216,29 @@ var resourceIndexes = [...]string{"modules.dep", "modules.alias", "modules.symbo
 // header, or missing, silently); its lookups then read the indexes one file at a time
 // and treat the bad one as missing, as the Tree does. After libkmod's words, Note gets
 // a line naming the damaged file and the remedy, which kmod never gives.
+//
+// As libkmod, a failure (but modules.builtin.alias's) unmaps them all
+// (kmod_unload_resources): every later lookup then opens its file, and says so at DEBUG.
 func (s *Session) LoadResources() {
+	s.loaded = map[string]bool{}
 	for _, name := range resourceIndexes {
+		path := s.dirname + "/" + name + ".bin"
+		if s.debug {
+			s.dbg("libkmod-index.c", 757, "index_mm_open", "file=%s\n", path)
+		}
 		err := s.tree.OpenIndex(name)
 		if err == nil {
+			s.loaded[name] = true
 			continue
 		}
 		var he *index.HeaderError
 		if errors.As(err, &he) {
 			s.reportBadIndex(he)
+		} else if s.debug {
+			s.dbg("libkmod-index.c", 766, "index_mm_open", "open(%s, O_RDONLY|O_CLOEXEC): %s\n", path, strerrorText(errnoOf(err)))
 		}
 		if name != "modules.builtin.alias" {
+			s.loaded = map[string]bool{}
 			break
 		}
 	}
@@ -252,8 +267,19 @@ func (s *Session) ShowConfig(w io.Writer) error {
 	return s.ShowConfigIndexes(w)
 }
 
-// ShowConfigIndexes writes the index half of `modprobe -c`.
+// ShowConfigIndexes writes the index half of `modprobe -c`: kmod_dump_index of
+// modules.alias, then of modules.symbols, each announced at DEBUG (stderr, so that
+// saying both first changes nothing on either stream).
 func (s *Session) ShowConfigIndexes(w io.Writer) error {
+	for _, name := range [...]string{"modules.alias", "modules.symbols"} {
+		switch {
+		case !s.debug:
+		case s.mmapped(name):
+			s.dbg("libkmod.c", 955, "kmod_dump_index", "use mmaped index '%s'\n", name)
+		default:
+			s.dbg("libkmod.c", 965, "kmod_dump_index", "file=%s\n", s.dirname+"/"+name+".bin")
+		}
+	}
 	return config.DumpIndexes(w, s.real(s.dirname))
 }
 
