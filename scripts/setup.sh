@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh — install everything gokmod's tests and demo need, idempotently.
 #
-#   * Debian packages for the host side (qemu, busybox-static, kmod, cpio, xz, zstd, GNU time, kbuild deps);
+#   * Debian packages for the host side (qemu, busybox-static, kmod, cpio, xz, zstd, GNU time, strace, kbuild deps);
 #   * the arm64 guests' kernels, busybox and kmod, by scripts/setup-arm64.sh (at the end);
 #   * Debian's kernel packages of every line people run, picked by querying the archive:
 #       bullseye's 5.10 and bookworm's 6.1 (what linux-image-amd64 depends on there),
@@ -38,7 +38,7 @@ log() { echo "[setup] $*" >&2; }
 
 # ---- host packages ----
 need=()
-for p in qemu-system-x86 busybox-static cpio kmod xz-utils zstd time make gcc bc flex bison libelf-dev libssl-dev chromium; do
+for p in qemu-system-x86 busybox-static cpio kmod xz-utils zstd time strace make gcc bc flex bison libelf-dev libssl-dev chromium; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

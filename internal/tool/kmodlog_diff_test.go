@@ -405,7 +405,18 @@ func safeKmodRun(t *testing.T, tool, bin string, args []string) mpResult {
 			t.Fatalf("refusing to run kmod's rmmod on %s, which is in /sys/module", a)
 		}
 	}
-	return runStripped(t, exec.Command(bin, args...))
+	// Belt and braces: under strace, any module system call kmod's tool attempts
+	// fails with EPERM instead of running, and is reported as a test failure.
+	trace := filepath.Join(t.TempDir(), "syscalls")
+	r := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-o", trace,
+		"-e", "trace=init_module,finit_module,delete_module",
+		"-e", "inject=init_module,finit_module,delete_module:error=EPERM", bin}, args...)...))
+	if b, err := os.ReadFile(trace); err != nil {
+		t.Fatalf("strace (installed by scripts/setup.sh) wrote no trace of kmod's %s: %v", tool, err)
+	} else if len(bytes.TrimSpace(b)) > 0 {
+		t.Errorf("kmod's %s %q attempted a module system call (blocked with EPERM):\n%s", tool, args, b)
+	}
+	return r
 }
 
 // TestInsmodRmmodMessages compares insmod's and rmmod's messages on the paths that stop
