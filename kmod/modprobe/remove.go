@@ -74,6 +74,12 @@ func (h RemoveHooks) log(msg string) error {
 	return nil
 }
 
+func (h RemoveHooks) err(msg string) {
+	if h.Error != nil {
+		h.Error(msg)
+	}
+}
+
 func (h RemoveHooks) show(msg string) {
 	if h.Show != nil {
 		h.Show(msg)
@@ -100,7 +106,22 @@ func isFatal(err error) bool {
 }
 
 // removeModule is rmmod_do_module.
+//
+// kmod's rmmod_do_module recurses through softdeps with no memory of where it has been:
+// a cycle of softdeps that meets a remove command (or --ignore-loaded, where nothing
+// stops it) recurses until kmod 30 and 34.2 crash on the stack (SIGSEGV). gokmod
+// stops at a module it is already removing, as kmod's probe path skips a module
+// already visited, and says so.
 func (s *Session) removeModule(m *Module, flags removeFlags, o RemoveOptions, h RemoveHooks) (err error) {
+	if s.removing[m.name] {
+		h.err("softdep loop: " + m.name + " is already being removed; not removing it again (kmod crashes here)\n")
+		return nil
+	}
+	if s.removing == nil {
+		s.removing = map[string]bool{}
+	}
+	s.removing[m.name] = true
+	defer delete(s.removing, m.name)
 	var pre, post []*Module
 	cmd, hasCmd := "", false
 	if !o.IgnoreCommands {

@@ -92,6 +92,9 @@ type Session struct {
 	prio    int
 	debug   bool            // DBG lines are printed (debuglog.go)
 	loaded  map[string]bool // the indexes kmod_load_resources left mapped
+	// removing names the modules rmmod_do_module is inside of, to cut softdep cycles
+	// (remove.go).
+	removing map[string]bool
 }
 
 // Source is where libkmod logs a message: the file under libkmod/, the line in kmod 30,
