@@ -3,6 +3,7 @@ package fidelity
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -140,6 +141,9 @@ func cause(field string, real, pred simop.Outcome) string {
 	if field == "list" && real.Name == pred.Name && real.RefCnt != nil && pred.RefCnt != nil &&
 		*real.RefCnt > *pred.RefCnt && strings.Join(sorted(real.Holders), ",") == strings.Join(sorted(pred.Holders), ",") {
 		return "the module's init took references on itself (module code, e.g. protocol registration)"
+	}
+	if real.Result == "EINVAL" && pred.Result == "ok" && slices.ContainsFunc(real.Log, func(l string) bool { return strings.HasSuffix(l, ": module is already loaded") }) {
+		return "built-in code owns /sys/module/NAME (its parameters): the model could not read them from this image (arm64 Image: no __param) and says it assumed the name free"
 	}
 	return ""
 }
