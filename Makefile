@@ -8,7 +8,7 @@ REPORT := $(GOKMOD_CACHE)/test-report.txt
 KMOD_SUITE := $(firstword $(wildcard $(GOKMOD_KMOD_TESTSUITE)/rootfs-pristine $(CURDIR)/../shared/kmod-testsuite/rootfs-pristine))
 export GOKMOD_KMOD_TESTSUITE := $(if $(KMOD_SUITE),$(patsubst %/rootfs-pristine,%,$(KMOD_SUITE)),absent)
 
-.PHONY: all build install uninstall setup setup-arm64 test unit vet demo bench fuzz fuzz-short fidelity kmod-suite versions clean
+.PHONY: all build install uninstall setup setup-arm64 test test-arm64-user test-arm64-user-all unit vet demo bench fuzz fuzz-short fidelity kmod-suite versions clean
 
 all: build
 
@@ -62,9 +62,23 @@ vet:
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	GOARCH=arm64 $(GO) vet ./...
 
+# The pure packages' tests, built for arm64 and run here under qemu-aarch64 user-mode
+# emulation (qemu-user-static, installed by scripts/setup-arm64.sh): the tools' readers
+# and indexes on the architecture they will run on. make test runs these (about 1.5 min);
+# kernel/, load/ and kmod/depmod/ read whole module trees and take 5 to 15 min emulated:
+# make test-arm64-user-all adds them.
+ARM64_USER_PKGS := ./ko/ ./kmod/ ./kmod/compat/ ./kmod/config/ ./kmod/index/ ./kmod/modprobe/ ./kernel/cert/
+ARM64_USER_TEST := GOARCH=arm64 CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-aarch64-static
+test-arm64-user: setup
+	$(ARM64_USER_TEST) $(ARM64_USER_PKGS)
+
+test-arm64-user-all: setup
+	$(ARM64_USER_TEST) -timeout 60m $(ARM64_USER_PKGS) ./kernel/ ./load/ ./kmod/depmod/
+
 # All tests, VM tests included: every guest boots one of Debian's real kernels in QEMU.
 test: setup vet
 	@bash scripts/versions.sh
+	$(ARM64_USER_TEST) $(ARM64_USER_PKGS)
 	@if [ -z "$(KMOD_SUITE)" ]; then \
 	  echo "!! kmod's test-suite data (../shared/kmod-testsuite) is absent: the tests that replay it are skipped;"; \
 	  echo "!! run them with: make kmod-suite GOKMOD_KMOD_TESTSUITE=/path/to/kmod-testsuite"; fi

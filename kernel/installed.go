@@ -102,7 +102,7 @@ func FromHostRoot(root string) (*Kernel, error) {
 				}
 			}
 		}
-		k.BuiltinSysfs = map[string]bool{}
+		k.BuiltinSysfs, k.BuiltinSysfsPartial = map[string]bool{}, false
 		k.Sources.BuiltinSysfs = in("/sys/module") + " (less " + in("/proc/modules") + ")"
 		for _, e := range ents {
 			if !loaded[e.Name()] {

@@ -66,6 +66,12 @@ type Kernel struct {
 	// module: built-ins with parameters or MODULE_VERSION (from vmlinux), and the
 	// modules.builtin names (built-in drivers usually register a kobject).
 	BuiltinSysfs map[string]bool
+	// BuiltinSysfsPartial is true when BuiltinSysfs holds modules.builtin's names only:
+	// no kernel image was searched for built-in code's parameters (__param) and
+	// versions (__modver), whose names also exist under /sys/module (an arm64 Image
+	// has no section headers; Debian's System.map is a stub). A module of such a name is
+	// refused ("module is already loaded", EINVAL), which the model then cannot know.
+	BuiltinSysfsPartial bool
 	// InTree maps an in-tree module name to its path under ModDir: from modules.dep, or
 	// without it from a walk of ModDir as depmod's (see Sources.InTree).
 	InTree map[string]string
@@ -298,6 +304,7 @@ func Load(f Files) (*Kernel, error) {
 		k.BuiltinSysfs[n] = true
 	}
 	src.BuiltinSysfs = src.Builtin
+	k.BuiltinSysfsPartial = true // until an image's __param and __modver are read
 	var all []Symbol
 	if f.Symvers != "" {
 		if all, err = readSymvers(f.Symvers); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -411,6 +418,7 @@ func (k *Kernel) readVmlinux(path string) error {
 		k.BuiltinSysfs[n] = true
 	}
 	src.BuiltinSysfs = src.Builtin + "; " + where + " (__param, __modver)"
+	k.BuiltinSysfsPartial = false
 	k.Certs = v.certificates()
 	src.Certificates = fmt.Sprintf("%s (%d built in)", where, len(k.Certs))
 	if ro := v.f.Section(".rodata"); ro != nil {

@@ -129,7 +129,7 @@ func modelOf(m ModelVersion) string {
 		b.WriteString("; the kernel's version is unknown, so no judged line can be named")
 	case m.Judged:
 		fmt.Fprintf(&b, "; Linux %s is judged in QEMU by this project's tests", m.Line)
-	case !kernel.JudgedArchs[m.Arch]:
+	case !kernel.JudgedArch(m.Arch):
 		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU on %s by this project's tests yet", m.Line, m.Arch)
 	default:
 		fmt.Fprintf(&b, "; Linux %s is not judged in QEMU by this project's tests", m.Line)

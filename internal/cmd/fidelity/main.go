@@ -20,24 +20,36 @@ func main() {
 	corpus := flag.String("corpus", "full", "small (playground and mutations) or full (also every module of each tree)")
 	per := flag.Int("per", 250, "load operations per guest for the tree corpus")
 	only := flag.String("kernel", "", "only the kernel whose release contains this")
+	arch := flag.String("arch", "amd64", "the architecture of the kernels: amd64 (scripts/setup.sh's) or arm64 (scripts/setup-arm64.sh's, qemu-system-aarch64 under TCG)")
 	maxDiffs := flag.Int("diffs", 200, "disagreements to print per kernel")
 	fromRaw := flag.Bool("from-raw", false, "recompute the report from the outcomes saved by earlier runs; boot nothing")
 	flag.Parse()
 	if *fromRaw {
-		if err := report(*only, *maxDiffs); err != nil {
+		if err := report(*arch, *only, *maxDiffs); err != nil {
 			fmt.Fprintln(os.Stderr, "fidelity:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(*corpus, *per, *only, *maxDiffs); err != nil {
+	if err := run(*arch, *corpus, *per, *only, *maxDiffs); err != nil {
 		fmt.Fprintln(os.Stderr, "fidelity:", err)
 		os.Exit(1)
 	}
 }
 
-func run(corpus string, per int, only string, maxDiffs int) error {
-	ks, err := testenv.Kernels()
+// kernels returns the prepared kernels of arch.
+func kernels(arch string) ([]testenv.Kernel, error) {
+	switch arch {
+	case testenv.ArchAmd64:
+		return testenv.Kernels()
+	case testenv.ArchArm64:
+		return testenv.KernelsArm64()
+	}
+	return nil, fmt.Errorf("-arch %q: amd64 or arm64", arch)
+}
+
+func run(arch, corpus string, per int, only string, maxDiffs int) error {
+	ks, err := kernels(arch)
 	if err != nil {
 		return err
 	}
@@ -57,18 +69,22 @@ func run(corpus string, per int, only string, maxDiffs int) error {
 		}
 		reports = append(reports, t.Report(k.Release, maxDiffs))
 	}
-	report := strings.Join(reports, "\n") + fmt.Sprintf("\n(corpus %s, %.0f s)\n", corpus, time.Since(start).Seconds())
+	report := strings.Join(reports, "\n") + fmt.Sprintf("\n(%s, corpus %s, %.0f s)\n", arch, corpus, time.Since(start).Seconds())
 	fmt.Print(report)
 	if cache, err := testenv.Cache(); err == nil {
 		os.MkdirAll(cache, 0o755)
-		os.WriteFile(filepath.Join(cache, "fidelity-report.txt"), []byte(report), 0o644)
+		name := "fidelity-report.txt"
+		if arch != testenv.ArchAmd64 {
+			name = "fidelity-report-" + arch + ".txt"
+		}
+		os.WriteFile(filepath.Join(cache, name), []byte(report), 0o644)
 	}
 	return nil
 }
 
 // report prints the tallies recomputed from saved outcomes.
-func report(only string, maxDiffs int) error {
-	ks, err := testenv.Kernels()
+func report(arch, only string, maxDiffs int) error {
+	ks, err := kernels(arch)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package fidelity
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,21 +60,36 @@ type Tally struct {
 	FieldAgree     map[string]int
 	InitFailed     int // real init failed (no hardware), model assumed success: not compared
 	// InitWarned counts operations whose module code (init, or exit on removal) tainted
-	// the kernel at run time (W: a WARN splat; D, L): no model of the loader can know.
-	// Those letters are left out of the taint comparison from then on.
+	// the kernel at run time (W: a WARN splat; D, L; S: a driver for other hardware
+	// calling add_taint(TAINT_CPU_OUT_OF_SPEC), as snic's init does on arm64): no model
+	// of the loader can know. Those letters are left out of the taint comparison from
+	// then on; load_module itself never sets them.
 	InitWarned  int
 	Crashed     int // operations lost to a guest that died
 	Diffs       []Diff
 	lastRuntime string // the real taint after the previous operation
 }
 
-// withoutRuntimeTaints drops the taints module code causes while running (W, D, L).
+// runtimeTaints are the taint letters module code causes while running, never the loader.
+const runtimeTaints = "WDLS"
+
+// withoutRuntimeTaints drops the taints module code causes while running (runtimeTaints).
 func withoutRuntimeTaints(t string) string {
 	return strings.Map(func(r rune) rune {
-		if strings.ContainsRune("WDL", r) {
+		if strings.ContainsRune(runtimeTaints, r) {
 			return -1
 		}
 		return r
+	}, t)
+}
+
+// runtimeOnly keeps the runtime taint letters of t.
+func runtimeOnly(t string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(runtimeTaints, r) {
+			return r
+		}
+		return -1
 	}, t)
 }
 
@@ -88,7 +104,7 @@ func (t *Tally) Add(batch string, i int, op simop.Op, real, pred simop.Outcome, 
 		return
 	}
 	t.Ops++
-	if strings.Trim(real.Taint, "PFSRMBUACIOEKXTNJ") != strings.Trim(t.lastRuntime, "PFSRMBUACIOEKXTNJ") {
+	if runtimeOnly(real.Taint) != runtimeOnly(t.lastRuntime) {
 		t.InitWarned++
 	}
 	t.lastRuntime = real.Taint
@@ -126,6 +142,9 @@ func cause(field string, real, pred simop.Outcome) string {
 		*real.RefCnt > *pred.RefCnt && strings.Join(sorted(real.Holders), ",") == strings.Join(sorted(pred.Holders), ",") {
 		return "the module's init took references on itself (module code, e.g. protocol registration)"
 	}
+	if real.Result == "EINVAL" && pred.Result == "ok" && slices.ContainsFunc(real.Log, func(l string) bool { return strings.HasSuffix(l, ": module is already loaded") }) {
+		return "built-in code owns /sys/module/NAME (its parameters): the model could not read them from this image (arm64 Image: no __param) and says it assumed the name free"
+	}
 	return ""
 }
 
@@ -151,7 +170,7 @@ func (t *Tally) Report(kernel string, maxDiffs int) string {
 		}
 		return fmt.Sprintf("%.2f%%", 100*float64(n)/float64(t.Ops))
 	}
-	fmt.Fprintf(&b, "== %s: %d operations compared, fully agree %d (%s); init failed for lack of hardware (not compared): %d; module code tainted W/D/L at run time: %d; lost to guest crashes: %d\n",
+	fmt.Fprintf(&b, "== %s: %d operations compared, fully agree %d (%s); init failed for lack of hardware (not compared): %d; module code tainted W/D/L/S at run time: %d; lost to guest crashes: %d\n",
 		kernel, t.Ops, t.FullAgree, pct(t.FullAgree), t.InitFailed, t.InitWarned, t.Crashed)
 	for _, f := range Fields {
 		fmt.Fprintf(&b, "   %-9s %6d / %d  %s\n", f, t.FieldAgree[f], t.Ops, pct(t.FieldAgree[f]))

@@ -72,7 +72,13 @@ func MutationBatches(k testenv.Kernel, dir string) ([]*Batch, error) {
 	add("minix-elf32", edit(unsigned, 4, 1), simop.Insmod)
 	add("minix-big-endian", edit(unsigned, 5, 2), simop.Insmod)
 	add("minix-et-exec", edit(unsigned, 16, u16(2)...), simop.Insmod)
-	add("minix-aarch64", edit(unsigned, 18, u16(183)...), simop.Insmod)
+	// A module built for the other architecture (EM_AARCH64 183, EM_X86_64 62):
+	// elf_validity_checks' module_elf_check_arch refuses it.
+	if k.IsArm64() {
+		add("minix-x86_64", edit(unsigned, 18, u16(62)...), simop.Insmod)
+	} else {
+		add("minix-aarch64", edit(unsigned, 18, u16(183)...), simop.Insmod)
+	}
 	add("minix-shentsize", edit(unsigned, 58, u16(0x30)...), simop.Insmod)
 	add("minix-shoff-past-end", edit(unsigned, 40, u64(uint64(len(unsigned)))...), simop.Insmod)
 	add("minix-shstrndx", edit(unsigned, 62, u16(0x7fff)...), simop.Insmod)
