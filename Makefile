@@ -64,9 +64,10 @@ vet:
 
 # The pure packages' tests, built for arm64 and run here under qemu-aarch64 user-mode
 # emulation (qemu-user-static, installed by scripts/setup-arm64.sh): the tools' readers
-# and indexes on the architecture they will run on. make test runs these (about 1.5 min);
-# kernel/, load/ and kmod/depmod/ read whole module trees and take 5 to 15 min emulated:
-# make test-arm64-user-all adds them.
+# and indexes on the architecture they will run on. make test runs these (about 1 min),
+# less ko's TestPartialRealTrees, which reads every prepared tree (6 s natively, 30 s
+# emulated; make test runs it natively); kernel/, load/ and kmod/depmod/ read whole module
+# trees and take 3.5, 2 and over 10 min emulated: make test-arm64-user-all adds them.
 ARM64_USER_PKGS := ./ko/ ./kmod/ ./kmod/compat/ ./kmod/config/ ./kmod/index/ ./kmod/modprobe/ ./kernel/cert/
 ARM64_USER_TEST := GOARCH=arm64 CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-aarch64-static
 test-arm64-user: setup
@@ -78,7 +79,7 @@ test-arm64-user-all: setup
 # All tests, VM tests included: every guest boots one of Debian's real kernels in QEMU.
 test: setup vet
 	@bash scripts/versions.sh
-	$(ARM64_USER_TEST) $(ARM64_USER_PKGS)
+	$(ARM64_USER_TEST) -skip '^TestPartialRealTrees$$' $(ARM64_USER_PKGS)
 	@if [ -z "$(KMOD_SUITE)" ]; then \
 	  echo "!! kmod's test-suite data (../shared/kmod-testsuite) is absent: the tests that replay it are skipped;"; \
 	  echo "!! run them with: make kmod-suite GOKMOD_KMOD_TESTSUITE=/path/to/kmod-testsuite"; fi

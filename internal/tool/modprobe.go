@@ -580,6 +580,12 @@ func (p *mp) libkmodErr(line int, fn, format string, args ...any) {
 // the kernel logged during the failed load and hints, as gokmod's insmod does.
 func (p *mp) reportInsert(m *modprobe.Module, err error) error {
 	errno := modprobe.Errno(err)
+	if errors.Is(err, kmod.ErrZstdContentSize) && logErr <= p.verbose {
+		// libkmod 34's ERR() from kmod_file_load_zstd when it reads the file to insert
+		// it, before modprobe's own line (found comparing in a trixie guest).
+		libkmodLogger(p.e, p.kmod)(logErr, modprobe.Source{File: "libkmod-file-zstd.c", Fn: "kmod_file_load_zstd"},
+			"zstd: Failed to determine decompression size\n")
+	}
 	var e error
 	switch errno {
 	case unix.EEXIST:

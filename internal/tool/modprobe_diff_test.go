@@ -227,7 +227,7 @@ func TestModprobeShowDependsTree(t *testing.T) { forEachRelease(t, testModprobeS
 // and compression differ).
 func testModprobeShowDependsTree(t *testing.T, kv compat.Kmod) {
 	testenv.RequireLine(t, "6.1")
-	for _, k := range testenv.RequireKernels(t) {
+	for _, k := range testenv.RequireAllKernels(t) {
 		step := 4
 		if k.Version().Line() == "6.1" {
 			step = 1
@@ -331,7 +331,7 @@ func everyNth(s []string, n int) []string {
 func TestModprobeResolveAndDryRun(t *testing.T) { forEachRelease(t, testModprobeResolveAndDryRun) }
 
 func testModprobeResolveAndDryRun(t *testing.T, kv compat.Kmod) {
-	for _, k := range testenv.RequireKernels(t) {
+	for _, k := range testenv.RequireAllKernels(t) {
 		failed := t.Failed()
 		n, m := modprobeResolveAndDryRun(t, kv, k)
 		if !failed && !t.Failed() {

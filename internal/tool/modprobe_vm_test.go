@@ -35,7 +35,7 @@ func TestModprobeAgainstKmod(t *testing.T) {
 	// keeps one core per guest busy, and the host tests, which change GOKMOD_KMOD in this
 	// process, have finished before parallel tests resume.
 	t.Parallel()
-	for _, k := range testenv.RequireGuestKernels(t) {
+	for _, k := range testenv.RequireAllKernels(t) {
 		t.Run(k.Release, func(t *testing.T) { runModprobeScenarios(t, k) })
 	}
 }

@@ -190,7 +190,7 @@ func lineDiff(a, b string) string {
 // to match it.
 func TestAgainstKmod(t *testing.T) {
 	rels := releases(t)
-	for _, k := range testenv.RequireKernels(t) {
+	for _, k := range testenv.RequireAllKernels(t) {
 		for _, r := range rels {
 			t.Run(k.Release+"/"+r.String(), func(t *testing.T) { againstKmod(t, k, r) })
 		}
