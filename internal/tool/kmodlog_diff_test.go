@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"gokmod/internal/testing/testenv"
+	"gokmod/internal/testing/vmtest"
 	"gokmod/kmod"
 	"gokmod/kmod/compat"
 	"gokmod/kmod/index"
@@ -408,7 +409,7 @@ func safeKmodRun(t *testing.T, tool, bin string, args []string) mpResult {
 	// Belt and braces: under strace, any module system call kmod's tool attempts
 	// fails with EPERM instead of running, and is reported as a test failure.
 	trace := filepath.Join(t.TempDir(), "syscalls")
-	r := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-o", trace,
+	r := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-e", "signal=none", "-o", trace,
 		"-e", "trace=init_module,finit_module,delete_module",
 		"-e", "inject=init_module,finit_module,delete_module:error=EPERM", bin}, args...)...))
 	if b, err := os.ReadFile(trace); err != nil {
@@ -470,4 +471,52 @@ func testInsmodRmmodMessages(t *testing.T, kv compat.Kmod) {
 		t.Fatalf("kmod %s printed %d DEBUG lines", kv, debugs)
 	}
 	testenv.Report(t, "insmod and rmmod, kmod %s: %d runs that stop before any system call identical (pointers masked; %d INFO and %d DEBUG lines)", kv, n, infos, debugs)
+}
+
+// TestInstallCommandFails compares a probe whose install command fails (command_do's
+// ERR(), then modprobe's line): kmod 30 prints libkmod's source location, kmod 34.2 does
+// not; then the shell's own message, from sh as system(3) names it. An install command
+// replaces the load, so neither side makes a module system call: both run under strace
+// with those calls blocked, and a call attempted fails the test.
+func TestInstallCommandFails(t *testing.T) { forEachRelease(t, testInstallCommandFails) }
+
+func testInstallCommandFails(t *testing.T, kv compat.Kmod) {
+	k := testenv.RequireLine(t, "6.1")
+	gokmodBin, err := vmtest.StaticBinary("gokmod/cmd/gokmod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "install.conf")
+	if err := os.WriteFile(conf, []byte("install dummy /bin/false\ninstall minix /nonexistent/gokmod-cmd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"dummy", "minix"} {
+		if _, err := os.Stat("/sys/module/" + name); err == nil {
+			t.Fatalf("%s is in this machine's /sys/module: refusing to probe it here", name)
+		}
+		args := []string{"-C", conf, "-d", k.Root, "-S", k.Release, name}
+		trace := filepath.Join(t.TempDir(), "syscalls")
+		kr := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-e", "signal=none", "-o", trace,
+			"-e", "trace=init_module,finit_module,delete_module",
+			"-e", "inject=init_module,finit_module,delete_module:error=EPERM", kmodModprobeFor(t)}, args...)...))
+		if b, err := os.ReadFile(trace); err != nil || len(bytes.TrimSpace(b)) > 0 {
+			t.Fatalf("kmod's modprobe %q: module system calls attempted (blocked) or no trace (%v):\n%s", args, err, b)
+		}
+		// gokmod as a process of its own, as kmod's: the install command's shell writes
+		// to the tool's stderr.
+		trace = filepath.Join(t.TempDir(), "syscalls-gokmod")
+		gr := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-e", "signal=none", "-o", trace,
+			"-e", "trace=init_module,finit_module,delete_module",
+			"-e", "inject=init_module,finit_module,delete_module:error=EPERM", gokmodBin, "modprobe"}, args...)...))
+		if b, err := os.ReadFile(trace); err != nil || len(bytes.TrimSpace(b)) > 0 {
+			t.Fatalf("gokmod's modprobe %q: module system calls attempted (blocked) or no trace (%v):\n%s", args, err, b)
+		}
+		if kr != gr {
+			t.Errorf("modprobe %s, kmod %s: kmod exit %d\n%s\ngokmod exit %d\n%s", name, kv, kr.exit, kr.stderr, gr.exit, gr.stderr)
+		}
+		if !strings.Contains(kr.stderr, "install command") {
+			t.Errorf("modprobe %s, kmod %s: no command_do message:\n%s", name, kv, kr.stderr)
+		}
+	}
+	testenv.Report(t, "kmod %s: modprobe with a failing and a missing install command identical (stderr, exit)", kv)
 }

@@ -573,7 +573,8 @@ func (p *mp) libkmodErr(line int, fn, format string, args ...any) {
 	if logErr > p.verbose {
 		return
 	}
-	p.e.log(logErr, fmt.Sprintf("ERROR: ../libkmod/libkmod-module.c:%d %s() "+format, append([]any{line, fn}, args...)...))
+	// As every libkmod message: kmod 30's with its source location, kmod 34's without.
+	libkmodLogger(p.e, p.kmod)(logErr, modprobe.Source{File: "libkmod-module.c", Line: line, Fn: fn}, fmt.Sprintf(format, args...))
 }
 
 // reportInsert prints kmod's line for a failed probe, then — gokmod's addition — what

@@ -278,7 +278,9 @@ func (s *Session) runInstall(m *Module, cmd, options string, hooks ProbeHooks) e
 // RunCommand runs cmd as system(3) does — /bin/sh -c, standard streams inherited — with
 // MODPROBE_MODULE set to the module name. It returns the exit status.
 func RunCommand(module, cmd string) (int, error) {
-	c := exec.Command("/bin/sh", "-c", cmd)
+	// As system(3) runs it, which kmod calls: /bin/sh named "sh", so that the shell's
+	// own messages read "sh: 1: ...", as under kmod.
+	c := &exec.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", cmd}}
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
 	c.Env = append(os.Environ(), "MODPROBE_MODULE="+module)
 	err := c.Run()
