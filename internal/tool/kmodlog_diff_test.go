@@ -406,16 +406,23 @@ func safeKmodRun(t *testing.T, tool, bin string, args []string) mpResult {
 			t.Fatalf("refusing to run kmod's rmmod on %s, which is in /sys/module", a)
 		}
 	}
-	// Belt and braces: under strace, any module system call kmod's tool attempts
-	// fails with EPERM instead of running, and is reported as a test failure.
+	return runGuarded(t, append([]string{bin}, args...)...)
+}
+
+// runGuarded runs argv under strace with init_module, finit_module and delete_module
+// injected to fail with EPERM, so that a tool run on this machine cannot reach the
+// kernel's module system calls, and fails the test if one was ever attempted (or strace,
+// which scripts/setup.sh installs, left no trace).
+func runGuarded(t *testing.T, argv ...string) mpResult {
+	t.Helper()
 	trace := filepath.Join(t.TempDir(), "syscalls")
 	r := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-e", "signal=none", "-o", trace,
 		"-e", "trace=init_module,finit_module,delete_module",
-		"-e", "inject=init_module,finit_module,delete_module:error=EPERM", bin}, args...)...))
+		"-e", "inject=init_module,finit_module,delete_module:error=EPERM"}, argv...)...))
 	if b, err := os.ReadFile(trace); err != nil {
-		t.Fatalf("strace (installed by scripts/setup.sh) wrote no trace of kmod's %s: %v", tool, err)
+		t.Fatalf("strace wrote no trace of %q: %v", argv, err)
 	} else if len(bytes.TrimSpace(b)) > 0 {
-		t.Errorf("kmod's %s %q attempted a module system call (blocked with EPERM):\n%s", tool, args, b)
+		t.Fatalf("%q attempted a module system call (blocked with EPERM):\n%s", argv, b)
 	}
 	return r
 }
@@ -495,22 +502,10 @@ func testInstallCommandFails(t *testing.T, kv compat.Kmod) {
 			t.Fatalf("%s is in this machine's /sys/module: refusing to probe it here", name)
 		}
 		args := []string{"-C", conf, "-d", k.Root, "-S", k.Release, name}
-		trace := filepath.Join(t.TempDir(), "syscalls")
-		kr := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-e", "signal=none", "-o", trace,
-			"-e", "trace=init_module,finit_module,delete_module",
-			"-e", "inject=init_module,finit_module,delete_module:error=EPERM", kmodModprobeFor(t)}, args...)...))
-		if b, err := os.ReadFile(trace); err != nil || len(bytes.TrimSpace(b)) > 0 {
-			t.Fatalf("kmod's modprobe %q: module system calls attempted (blocked) or no trace (%v):\n%s", args, err, b)
-		}
+		kr := runGuarded(t, append([]string{kmodModprobeFor(t)}, args...)...)
 		// gokmod as a process of its own, as kmod's: the install command's shell writes
 		// to the tool's stderr.
-		trace = filepath.Join(t.TempDir(), "syscalls-gokmod")
-		gr := runStripped(t, exec.Command("strace", append([]string{"-f", "-qq", "-e", "signal=none", "-o", trace,
-			"-e", "trace=init_module,finit_module,delete_module",
-			"-e", "inject=init_module,finit_module,delete_module:error=EPERM", gokmodBin, "modprobe"}, args...)...))
-		if b, err := os.ReadFile(trace); err != nil || len(bytes.TrimSpace(b)) > 0 {
-			t.Fatalf("gokmod's modprobe %q: module system calls attempted (blocked) or no trace (%v):\n%s", args, err, b)
-		}
+		gr := runGuarded(t, append([]string{gokmodBin, "modprobe"}, args...)...)
 		if kr != gr {
 			t.Errorf("modprobe %s, kmod %s: kmod exit %d\n%s\ngokmod exit %d\n%s", name, kv, kr.exit, kr.stderr, gr.exit, gr.stderr)
 		}
